@@ -1,0 +1,284 @@
+"""The collection side's data. Rules that must always hold are database constraints."""
+
+from django.conf import settings
+from django.db import models
+from django.db.models import F, Q
+
+from .vocab import K_MAX, K_MIN, LIKERT_MAX, LIKERT_MIN, Category, PromptSource, Split
+
+User = settings.AUTH_USER_MODEL
+
+
+class Prompt(models.Model):
+    text = models.TextField()
+    category = models.CharField(max_length=20, choices=Category.choices)
+    source = models.CharField(max_length=20, choices=PromptSource.choices)
+    author = models.ForeignKey(User, null=True, blank=True, on_delete=models.SET_NULL, related_name="prompts")
+    # Who the prompt came from (a labeler's username or an API user id): drives caps and splits.
+    origin_user = models.CharField(max_length=200, db_index=True)
+    split = models.CharField(max_length=5, choices=Split.choices)
+    # sha256 of the normalised long prefix: prompts sharing it are duplicates (section 3.2).
+    dedup_key = models.CharField(max_length=64, unique=True)
+    pii_flag = models.BooleanField(default=False)
+    metadata = models.JSONField(default=dict, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+
+    class Meta:
+        indexes = [models.Index(fields=["split", "category"], name="prompt_split_category")]
+        constraints = [
+            models.CheckConstraint(condition=Q(category__in=Category.values), name="prompt_category_valid"),
+            models.CheckConstraint(condition=Q(source__in=PromptSource.values), name="prompt_source_valid"),
+            models.CheckConstraint(condition=Q(split__in=Split.values), name="prompt_split_valid"),
+        ]
+
+    def __str__(self) -> str:
+        return f"Prompt {self.pk}: {self.text[:60]}"
+
+
+class Completion(models.Model):
+    prompt = models.ForeignKey(Prompt, on_delete=models.CASCADE, related_name="completions")
+    text = models.TextField()
+    model_version = models.ForeignKey(
+        "training.ModelVersion", null=True, blank=True, on_delete=models.PROTECT, related_name="completions"
+    )
+    # For outputs imported from elsewhere (an API, vLLM, another team): the external model's name.
+    source_name = models.CharField(max_length=200, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            # Target of the composite foreign key that keeps a task's completions on its prompt.
+            models.UniqueConstraint(fields=["id", "prompt"], name="completion_id_prompt"),
+            models.CheckConstraint(
+                condition=Q(model_version__isnull=False) | ~Q(source_name=""), name="completion_has_origin"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"Completion {self.pk} of prompt {self.prompt_id}"
+
+
+class BatchKind(models.TextChoices):
+    PROMPT_WRITING = "prompt_writing", "Prompt writing"
+    DEMONSTRATION = "demonstration", "Demonstration"
+    RANKING = "ranking", "Ranking"
+    EVALUATION = "evaluation", "Evaluation"
+
+
+class BatchStatus(models.TextChoices):
+    DRAFT = "draft", "Draft"
+    ACTIVE = "active", "Active"
+    PAUSED = "paused", "Paused"
+    CLOSED = "closed", "Closed"
+
+
+class Batch(models.Model):
+    Kind = BatchKind
+
+    Status = BatchStatus
+
+    name = models.CharField(max_length=200)
+    kind = models.CharField(max_length=20, choices=BatchKind.choices)
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.DRAFT)
+    overlap = models.PositiveSmallIntegerField(default=1, help_text="Labels wanted per task.")
+    lease_minutes = models.PositiveIntegerField(default=30)
+    instructions = models.TextField(blank=True)
+    deadline = models.DateTimeField(null=True, blank=True)
+    round_number = models.PositiveIntegerField(default=0)
+    model_version = models.ForeignKey(
+        "training.ModelVersion", null=True, blank=True, on_delete=models.PROTECT, related_name="batches"
+    )
+    labelers = models.ManyToManyField(User, blank=True, related_name="labeling_batches")
+    groups = models.ManyToManyField("auth.Group", blank=True, related_name="labeling_batches")
+    created_by = models.ForeignKey(User, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        verbose_name_plural = "batches"
+        constraints = [
+            models.CheckConstraint(condition=Q(overlap__gte=1), name="batch_overlap_positive"),
+            models.CheckConstraint(condition=Q(lease_minutes__gte=1), name="batch_lease_positive"),
+            models.CheckConstraint(condition=Q(kind__in=BatchKind.values), name="batch_kind_valid"),
+            models.CheckConstraint(condition=Q(status__in=BatchStatus.values), name="batch_status_valid"),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Task(models.Model):
+    """One unit of work in a batch. For ranking: a prompt and its K completions (TaskCompletion)."""
+
+    batch = models.ForeignKey(Batch, on_delete=models.CASCADE, related_name="tasks")
+    prompt = models.ForeignKey(Prompt, null=True, blank=True, on_delete=models.PROTECT, related_name="tasks")
+    completions = models.ManyToManyField(Completion, through="TaskCompletion", related_name="tasks")
+    k = models.PositiveSmallIntegerField(null=True, blank=True, help_text="Number of completions to rank.")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        indexes = [models.Index(fields=["batch", "id"], name="task_batch_id")]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(k__isnull=True) | Q(k__gte=K_MIN, k__lte=K_MAX), name="task_k_between_2_and_9"
+            ),
+            models.CheckConstraint(condition=Q(k__isnull=True) | Q(prompt__isnull=False), name="task_k_needs_prompt"),
+            models.UniqueConstraint(fields=["id", "prompt"], name="task_id_prompt"),
+        ]
+
+    def __str__(self) -> str:
+        return f"Task {self.pk} of {self.batch_id}"
+
+
+class TaskCompletion(models.Model):
+    """A completion shown in a ranking task. (task, prompt) and (completion, prompt) are composite
+    foreign keys on Postgres (migration 0002), so a completion of another prompt cannot be attached."""
+
+    task = models.ForeignKey(Task, on_delete=models.CASCADE, related_name="task_completions")
+    completion = models.ForeignKey(Completion, on_delete=models.PROTECT, related_name="task_completions")
+    prompt = models.ForeignKey(Prompt, on_delete=models.PROTECT, related_name="+")
+    position = models.PositiveSmallIntegerField()
+
+    class Meta:
+        ordering = ["position"]
+        constraints = [
+            models.UniqueConstraint(fields=["task", "completion"], name="taskcompletion_unique"),
+            models.UniqueConstraint(fields=["task", "position"], name="taskcompletion_position_unique"),
+            models.CheckConstraint(condition=Q(position__lt=K_MAX), name="taskcompletion_at_most_9"),
+        ]
+
+
+class AssignmentStatus(models.TextChoices):
+    ACTIVE = "active", "Active"
+    SUBMITTED = "submitted", "Submitted"
+    SKIPPED = "skipped", "Skipped"
+    EXPIRED = "expired", "Expired"
+
+
+class Assignment(models.Model):
+    Status = AssignmentStatus
+
+    task = models.ForeignKey(Task, on_delete=models.CASCADE, related_name="assignments")
+    batch = models.ForeignKey(Batch, on_delete=models.CASCADE, related_name="assignments")
+    labeler = models.ForeignKey(User, on_delete=models.CASCADE, related_name="assignments")
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.ACTIVE)
+    lease_expires_at = models.DateTimeField()
+    # Order in which this labeler sees the completions (shuffled once, then remembered).
+    display_order = models.JSONField(default=list, blank=True)
+    draft = models.JSONField(default=dict, blank=True)
+    skip_reason = models.TextField(blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        indexes = [
+            models.Index(fields=["batch", "labeler", "status"], name="assignment_batch_labeler"),
+            models.Index(fields=["task", "status"], name="assignment_task_status"),
+        ]
+        constraints = [
+            models.UniqueConstraint(fields=["task", "labeler"], name="assignment_one_per_task_labeler"),
+            models.CheckConstraint(condition=Q(status__in=AssignmentStatus.values), name="assignment_status_valid"),
+        ]
+
+    def __str__(self) -> str:
+        return f"Assignment {self.pk}: task {self.task_id} to {self.labeler_id}"
+
+
+class Demonstration(models.Model):
+    prompt = models.ForeignKey(Prompt, on_delete=models.CASCADE, related_name="demonstrations")
+    author = models.ForeignKey(User, on_delete=models.PROTECT, related_name="demonstrations")
+    assignment = models.OneToOneField(
+        Assignment, null=True, blank=True, on_delete=models.SET_NULL, related_name="demonstration"
+    )
+    text = models.TextField()
+    seconds_spent = models.PositiveIntegerField(default=0)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    def __str__(self) -> str:
+        return f"Demonstration {self.pk} for prompt {self.prompt_id}"
+
+
+class Ranking(models.Model):
+    """A labeler's submission for a ranking assignment: ordered tiers of completions, ties allowed."""
+
+    assignment = models.OneToOneField(Assignment, on_delete=models.PROTECT, related_name="ranking")
+    task = models.ForeignKey(Task, on_delete=models.PROTECT, related_name="rankings")
+    labeler = models.ForeignKey(User, on_delete=models.PROTECT, related_name="rankings")
+    # [[completion ids of the best tier], [next tier], ...]
+    tiers = models.JSONField()
+    all_unusable = models.BooleanField(default=False)
+    comment = models.TextField(blank=True)
+    seconds_spent = models.PositiveIntegerField(default=0)
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+
+    def __str__(self) -> str:
+        return f"Ranking {self.pk} of task {self.task_id}"
+
+
+class Rating(models.Model):
+    """Per-completion judgments inside a ranking: Likert 1-7, tier (0 = best) and the metadata flags."""
+
+    ranking = models.ForeignKey(Ranking, on_delete=models.CASCADE, related_name="ratings")
+    completion = models.ForeignKey(Completion, on_delete=models.PROTECT, related_name="ratings")
+    tier = models.PositiveSmallIntegerField()
+    likert = models.PositiveSmallIntegerField(null=True, blank=True)
+    flags = models.JSONField(default=dict, blank=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["ranking", "completion"], name="rating_once_per_completion"),
+            models.CheckConstraint(
+                condition=Q(likert__isnull=True) | Q(likert__gte=LIKERT_MIN, likert__lte=LIKERT_MAX),
+                name="rating_likert_1_to_7",
+            ),
+        ]
+
+
+class Comparison(models.Model):
+    """One (better, worse) pair implied by a ranking; written in the ranking's transaction."""
+
+    ranking = models.ForeignKey(Ranking, on_delete=models.CASCADE, related_name="comparisons")
+    batch = models.ForeignKey(Batch, on_delete=models.PROTECT, related_name="comparisons")
+    prompt = models.ForeignKey(Prompt, on_delete=models.PROTECT, related_name="comparisons")
+    better = models.ForeignKey(Completion, on_delete=models.PROTECT, related_name="+")
+    worse = models.ForeignKey(Completion, on_delete=models.PROTECT, related_name="+")
+    labeler = models.ForeignKey(User, on_delete=models.PROTECT, related_name="+")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        indexes = [models.Index(fields=["batch", "id"], name="comparison_batch_id")]
+        constraints = [
+            models.CheckConstraint(condition=~Q(better=F("worse")), name="comparison_not_self"),
+            models.UniqueConstraint(fields=["ranking", "better", "worse"], name="comparison_unique_pair"),
+        ]
+
+
+class SnapshotKind(models.TextChoices):
+    SFT = "sft", "SFT (prompt, completion)"
+    RM_PAIRS = "rm_pairs", "RM pairs (prompt, chosen, rejected)"
+    RM_RANKINGS = "rm_rankings", "RM rankings (prompt, completions, ranks)"
+    PROMPTS = "prompts", "Prompts"
+
+
+class DatasetSnapshot(models.Model):
+    """An exported dataset file. Immutable: a database trigger refuses updates (migration 0002)."""
+
+    Kind = SnapshotKind
+
+    kind = models.CharField(max_length=20, choices=Kind.choices)
+    filters = models.JSONField(default=dict, blank=True)
+    row_count = models.PositiveIntegerField()
+    sha256 = models.CharField(max_length=64)
+    file = models.CharField(max_length=500, help_text="Path relative to MEDIA_ROOT.")
+    created_by = models.ForeignKey(User, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [models.CheckConstraint(condition=Q(kind__in=SnapshotKind.values), name="snapshot_kind_valid")]
+
+    def save(self, *args, **kwargs):
+        if self.pk is not None and not self._state.adding:
+            raise ValueError("Dataset snapshots are immutable; create a new one instead.")
+        super().save(*args, **kwargs)
+
+    def __str__(self) -> str:
+        return f"{self.kind} snapshot {self.pk} ({self.row_count} rows)"

@@ -1,0 +1,175 @@
+"""Storing a ranking: the submission, its per-completion ratings and its comparison pairs, in one
+transaction. Ties (completions in the same tier) imply no comparison."""
+
+from collections.abc import Iterable, Mapping
+from itertools import combinations
+from typing import Any
+
+from django.db import transaction
+from django.utils import timezone
+
+from ..errors import AssignmentUnavailable, InvalidRanking
+from ..models import Assignment, Batch, Comparison, Ranking, Rating
+from ..vocab import FLAGS, LIKERT_MAX, LIKERT_MIN
+
+
+def comparison_pairs(tiers: list[list[int]]) -> list[tuple[int, int]]:
+    """(better, worse) for every two completions in different tiers; tiers run best to worst."""
+    pairs = []
+    for upper, lower in combinations(range(len(tiers)), 2):
+        pairs.extend((better, worse) for better in tiers[upper] for worse in tiers[lower])
+    return pairs
+
+
+def validate_tiers(tiers: Any, task_completion_ids: Iterable[int]) -> list[list[int]]:
+    """Every completion of the task exactly once, in non-empty tiers. Returns the clean tiers."""
+    expected = set(task_completion_ids)
+    if not isinstance(tiers, list) or not tiers:
+        raise InvalidRanking("'tiers' must be a non-empty list of tiers (lists of completion ids).", field="tiers")
+    seen: set[int] = set()
+    clean: list[list[int]] = []
+    for index, tier in enumerate(tiers):
+        if not isinstance(tier, list) or not tier:
+            raise InvalidRanking(f"tier {index + 1} is empty: every tier needs at least one completion.", field="tiers")
+        for cid in tier:
+            if isinstance(cid, bool) or not isinstance(cid, int):
+                raise InvalidRanking(f"tier {index + 1}: {cid!r} is not a completion id.", field="tiers")
+            if cid not in expected:
+                raise InvalidRanking(f"completion {cid} is not one of this task's completions.", field="tiers")
+            if cid in seen:
+                raise InvalidRanking(f"completion {cid} appears more than once in the ranking.", field="tiers")
+            seen.add(cid)
+        clean.append(list(tier))
+    missing = sorted(expected - seen)
+    if missing:
+        listed = ", ".join(map(str, missing))
+        raise InvalidRanking(f"the ranking must place every completion; missing: {listed}.", field="tiers")
+    return clean
+
+
+def validate_ratings(ratings: Any, task_completion_ids: Iterable[int]) -> dict[int, dict[str, Any]]:
+    """{completion id: {"likert": 1..7 or None, "flags": {flag: bool}}} for completions of the task."""
+    expected = set(task_completion_ids)
+    if ratings is None:
+        return {}
+    if not isinstance(ratings, Mapping):
+        raise InvalidRanking("'ratings' must map completion ids to {likert, flags}.", field="ratings")
+    clean: dict[int, dict[str, Any]] = {}
+    for key, rating in ratings.items():
+        try:
+            cid = int(key)
+        except (TypeError, ValueError):
+            raise InvalidRanking(f"ratings: {key!r} is not a completion id.", field="ratings") from None
+        if cid not in expected:
+            raise InvalidRanking(f"ratings: completion {cid} is not one of this task's completions.", field="ratings")
+        if not isinstance(rating, Mapping):
+            raise InvalidRanking(f"ratings[{cid}] must be an object with 'likert' and 'flags'.", field="ratings")
+        likert = rating.get("likert")
+        if likert is not None and (
+            isinstance(likert, bool) or not isinstance(likert, int) or not LIKERT_MIN <= likert <= LIKERT_MAX
+        ):
+            raise InvalidRanking(
+                f"ratings[{cid}].likert must be an integer from {LIKERT_MIN} to {LIKERT_MAX}, got {likert!r}.",
+                field="likert",
+            )
+        flags = rating.get("flags") or {}
+        if not isinstance(flags, Mapping):
+            raise InvalidRanking(f"ratings[{cid}].flags must be an object of yes/no flags.", field="flags")
+        unknown = sorted(set(flags) - set(FLAGS))
+        if unknown:
+            raise InvalidRanking(f"ratings[{cid}].flags: unknown flag(s) {', '.join(unknown)}.", field="flags")
+        if any(not isinstance(v, bool) for v in flags.values()):
+            raise InvalidRanking(f"ratings[{cid}].flags values must be true or false.", field="flags")
+        clean[cid] = {"likert": likert, "flags": dict(flags)}
+    return clean
+
+
+def _check_still_mine(assignment: Assignment) -> None:
+    """A late submission is fine unless the expired lease let the task go to someone else."""
+    if assignment.status == Assignment.Status.ACTIVE and assignment.lease_expires_at >= timezone.now():
+        return
+    if assignment.status not in (Assignment.Status.ACTIVE, Assignment.Status.EXPIRED):
+        raise AssignmentUnavailable(f"this assignment was {assignment.status}; it cannot take a ranking.")
+    now = timezone.now()
+    others = (
+        Assignment.objects.filter(task_id=assignment.task_id)
+        .exclude(pk=assignment.pk)
+        .filter(status=Assignment.Status.SUBMITTED)
+        .count()
+        + Assignment.objects.filter(
+            task_id=assignment.task_id, status=Assignment.Status.ACTIVE, lease_expires_at__gte=now
+        )
+        .exclude(pk=assignment.pk)
+        .count()
+    )
+    if others >= assignment.batch.overlap:
+        raise AssignmentUnavailable(
+            "your lease on this task expired and it was given to another labeler; your ranking was not saved."
+        )
+
+
+def ranking_submit(
+    *,
+    assignment: Assignment,
+    tiers: Any,
+    ratings: Any = None,
+    seconds_spent: int = 0,
+    comment: str = "",
+    all_unusable: bool = False,
+) -> Ranking:
+    """Store the ranking of a ranking assignment with its ratings and comparisons, all or nothing.
+
+    Idempotent: submitting again for an assignment already submitted returns the stored ranking.
+    """
+    with transaction.atomic():
+        # The row lock serialises double submits of the same assignment.
+        locked = Assignment.objects.select_for_update().select_related("batch", "task").get(pk=assignment.pk)
+        existing = Ranking.objects.filter(assignment=locked).first()
+        if existing is not None:
+            return existing
+        if locked.batch.kind not in (Batch.Kind.RANKING, Batch.Kind.EVALUATION):
+            raise InvalidRanking(f"batch '{locked.batch.name}' is a {locked.batch.kind} batch, not a ranking batch.")
+        _check_still_mine(locked)
+        task = locked.task
+        completion_ids = list(task.task_completions.values_list("completion_id", flat=True))
+        clean_tiers = validate_tiers(tiers, completion_ids)
+        clean_ratings = validate_ratings(ratings, completion_ids)
+        if isinstance(seconds_spent, bool) or not isinstance(seconds_spent, int) or seconds_spent < 0:
+            raise InvalidRanking("'seconds_spent' must be a whole number of seconds, 0 or more.", field="seconds_spent")
+
+        ranking = Ranking.objects.create(
+            assignment=locked,
+            task=task,
+            labeler_id=locked.labeler_id,
+            tiers=clean_tiers,
+            all_unusable=bool(all_unusable),
+            comment=comment or "",
+            seconds_spent=seconds_spent,
+        )
+        tier_of = {cid: index for index, tier in enumerate(clean_tiers) for cid in tier}
+        Rating.objects.bulk_create(
+            Rating(
+                ranking=ranking,
+                completion_id=cid,
+                tier=tier_of[cid],
+                likert=clean_ratings.get(cid, {}).get("likert"),
+                flags=clean_ratings.get(cid, {}).get("flags", {}),
+            )
+            for cid in completion_ids
+        )
+        Comparison.objects.bulk_create(
+            Comparison(
+                ranking=ranking,
+                batch_id=locked.batch_id,
+                prompt_id=task.prompt_id,
+                better_id=better,
+                worse_id=worse,
+                labeler_id=locked.labeler_id,
+            )
+            for better, worse in comparison_pairs(clean_tiers)
+        )
+        locked.status = Assignment.Status.SUBMITTED
+        locked.finished_at = timezone.now()
+        locked.draft = {}
+        locked.save(update_fields=["status", "finished_at", "draft"])
+    return ranking
