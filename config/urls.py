@@ -7,7 +7,10 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("accounts/login/", auth_views.LoginView.as_view(), name="login"),
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
-    path("", include("labeling.urls")),
+    path("api/", include("labeling.api.urls")),  # issue 4: REST API, schema, Swagger UI
+    path("manage/", include("labeling.manage_urls")),  # issue 4: batch management, imports, datasets pages
+    path("training/", include("training.urls")),  # issue 6: runs, model registry, rounds
+    path("", include("labeling.urls")),  # issue 3: the labeler workspace
 ]
 
 if settings.DEBUG:
