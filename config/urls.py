@@ -10,6 +10,7 @@ urlpatterns = [
     path("api/", include("labeling.api.urls")),  # issue 4: REST API, schema, Swagger UI
     path("manage/", include("labeling.manage_urls")),  # issue 4: batch management, imports, datasets pages
     path("training/", include("training.urls")),  # issue 6: runs, model registry, rounds
+    path("quality/", include("labeling.quality_urls")),  # issue 7: agreement, gold, screening, evaluation
     path("", include("labeling.urls")),  # issue 3: the labeler workspace
 ]
 

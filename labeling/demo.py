@@ -3,10 +3,12 @@ batches to work on (prompt writing, demonstrations, and ranking with K=4). Idemp
 
 from django.contrib.auth import get_user_model
 from django.db import transaction
+from django.utils import timezone
 
-from .models import Batch, Completion, Demonstration, Prompt, Task
+from .models import Assignment, Batch, Completion, Demonstration, Prompt, Task
 from .roles import role_add
 from .services.prompts import dedup_key, prompt_create
+from .services.rankings import ranking_submit
 from .services.tasks import prompt_task_create, ranking_task_create
 from .vocab import ROLE_BATCH_ADMIN, ROLE_LABELER, ROLE_RESEARCHER, Category, PromptSource
 
@@ -51,7 +53,7 @@ def _demo_completions(prompt_text: str, demonstration: str) -> list[str]:
 @transaction.atomic
 def demo_load() -> dict[str, int]:
     """Create the demo data if it is missing; returns how many rows of each kind were created."""
-    created = {"users": 0, "prompts": 0, "demonstrations": 0, "batches": 0, "tasks": 0}
+    created = {"users": 0, "prompts": 0, "demonstrations": 0, "batches": 0, "tasks": 0, "rankings": 0}
     User = get_user_model()
     users = {}
     for username, password, role, staff in DEMO_USERS:
@@ -88,11 +90,11 @@ def demo_load() -> dict[str, int]:
             prompt_task_create(batch=prompt_batch)
             created["tasks"] += 1
 
-    for category, text, demonstration in DEMO_PROMPTS:
+    for index, (category, text, demonstration) in enumerate(DEMO_PROMPTS):
         prompt = Prompt.objects.filter(dedup_key=dedup_key(text)).first()
         if prompt is None:
             prompt = prompt_create(text=text, category=category, source=PromptSource.PLAIN,
-                                   origin_user="demo-seed", author=users["researcher"])
+                                   origin_user=f"demo-user-{index}", author=users["researcher"])
             created["prompts"] += 1
         if not prompt.demonstrations.exists():
             Demonstration.objects.create(prompt=prompt, author=users["researcher"], text=demonstration,
@@ -106,6 +108,21 @@ def demo_load() -> dict[str, int]:
                 Completion.objects.create(prompt=prompt, text=t, source_name="demo-fixture")
                 for t in _demo_completions(text, demonstration)
             ]
-            ranking_task_create(batch=rank_batch, prompt=prompt, completions=completions)
+            task = ranking_task_create(batch=rank_batch, prompt=prompt, completions=completions)
             created["tasks"] += 1
+            created["rankings"] += _demo_ranking(task, users["labeler2"])
     return created
+
+
+def _demo_ranking(task: Task, labeler) -> int:
+    """labeler2 has already ranked the demo tasks (overlap is 2, so 'labeler' still gets them): a round
+    can be trained straight after `make run`. Their order is the order of quality they were written in,
+    with the two weak outputs tied."""
+    assignment = Assignment.objects.create(task=task, batch=task.batch, labeler=labeler,
+                                           lease_expires_at=timezone.now() + timezone.timedelta(minutes=30))
+    best, short, unsure, echo = task.task_completions.values_list("completion_id", flat=True)
+    likert = {best: 6, short: 4, unsure: 2, echo: 1}
+    ranking_submit(assignment=assignment, tiers=[[best], [short], [unsure, echo]], seconds_spent=60,
+                   ratings={cid: {"likert": score, "flags": {"fails_instruction": score < 3}}
+                            for cid, score in likert.items()})
+    return 1

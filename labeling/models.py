@@ -92,6 +92,24 @@ class Batch(models.Model):
     groups = models.ManyToManyField("auth.Group", blank=True, related_name="labeling_batches")
     created_by = models.ForeignKey(User, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
     created_at = models.DateTimeField(auto_now_add=True)
+    # Label quality (labeling/quality): gold tasks mixed in, and screening by a qualification batch.
+    gold_rate = models.FloatField(
+        default=0.0, help_text="Share of each labeler's tasks that are gold tasks, 0 to 1."
+    )
+    is_qualification = models.BooleanField(default=False, help_text="A screening batch: gold tasks only.")
+    qualification_threshold = models.FloatField(
+        default=0.7,
+        help_text="Pass mark of a qualification batch: the gold accuracy (0 to 1) a labeler needs.",
+    )
+    requires_qualification = models.ForeignKey(
+        "self",
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="gated_batches",
+        limit_choices_to={"is_qualification": True},
+        help_text="Labelers get tasks here only after passing this qualification batch (or an admin's approval).",
+    )
 
     class Meta:
         verbose_name_plural = "batches"
@@ -100,6 +118,17 @@ class Batch(models.Model):
             models.CheckConstraint(condition=Q(lease_minutes__gte=1), name="batch_lease_positive"),
             models.CheckConstraint(condition=Q(kind__in=BatchKind.values), name="batch_kind_valid"),
             models.CheckConstraint(condition=Q(status__in=BatchStatus.values), name="batch_status_valid"),
+            models.CheckConstraint(
+                condition=Q(gold_rate__gte=0, gold_rate__lte=1), name="batch_gold_rate_0_to_1"
+            ),
+            models.CheckConstraint(
+                condition=Q(qualification_threshold__gte=0, qualification_threshold__lte=1),
+                name="batch_qualification_threshold_0_to_1",
+            ),
+            models.CheckConstraint(
+                condition=Q(is_qualification=False) | Q(requires_qualification__isnull=True),
+                name="batch_qualification_not_gated",
+            ),
         ]
 
     def __str__(self) -> str:
@@ -114,6 +143,10 @@ class Task(models.Model):
     completions = models.ManyToManyField(Completion, through="TaskCompletion", related_name="tasks")
     k = models.PositiveSmallIntegerField(null=True, blank=True, help_text="Number of completions to rank.")
     created_at = models.DateTimeField(auto_now_add=True)
+    # A gold task carries an admin's reference ranking (tiers of completion ids, best first). Labelers are
+    # never told: nothing they are shown depends on these two fields.
+    is_gold = models.BooleanField(default=False)
+    gold_tiers = models.JSONField(null=True, blank=True)
 
     class Meta:
         indexes = [models.Index(fields=["batch", "id"], name="task_batch_id")]
@@ -123,6 +156,11 @@ class Task(models.Model):
             ),
             models.CheckConstraint(condition=Q(k__isnull=True) | Q(prompt__isnull=False), name="task_k_needs_prompt"),
             models.UniqueConstraint(fields=["id", "prompt"], name="task_id_prompt"),
+            models.CheckConstraint(
+                condition=Q(is_gold=False, gold_tiers__isnull=True)
+                | Q(is_gold=True, gold_tiers__isnull=False),
+                name="task_gold_has_reference",
+            ),
         ]
 
     def __str__(self) -> str:
@@ -181,6 +219,39 @@ class Assignment(models.Model):
 
     def __str__(self) -> str:
         return f"Assignment {self.pk}: task {self.task_id} to {self.labeler_id}"
+
+
+class QualificationStatus(models.TextChoices):
+    APPROVED = "approved", "Approved by an admin"
+    BLOCKED = "blocked", "Blocked by an admin"
+
+
+class LabelerQualification(models.Model):
+    """An admin's decision on a labeler's screening in a qualification batch. Passing or failing is not
+    stored: it is computed from the labeler's gold accuracy (labeling.quality.screening); this row only
+    lets a labeler below the pass mark through (approved) or keeps one out (blocked)."""
+
+    Status = QualificationStatus
+
+    labeler = models.ForeignKey(User, on_delete=models.CASCADE, related_name="qualifications")
+    batch = models.ForeignKey(Batch, on_delete=models.CASCADE, related_name="qualifications")
+    status = models.CharField(max_length=10, choices=QualificationStatus.choices)
+    gold_accuracy = models.FloatField(
+        null=True, blank=True, help_text="The labeler's gold accuracy when decided."
+    )
+    decided_by = models.ForeignKey(User, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    decided_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["labeler", "batch"], name="qualification_once_per_labeler"),
+            models.CheckConstraint(
+                condition=Q(status__in=QualificationStatus.values), name="qualification_status_valid"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.labeler_id} {self.status} in {self.batch_id}"
 
 
 class Demonstration(models.Model):

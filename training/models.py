@@ -81,6 +81,7 @@ class TrainingRun(models.Model):
         ModelVersion, null=True, blank=True, on_delete=models.PROTECT, related_name="runs_scored_by"
     )
     snapshots = models.ManyToManyField("labeling.DatasetSnapshot", blank=True, related_name="training_runs")
+    round = models.ForeignKey("Round", null=True, blank=True, on_delete=models.SET_NULL, related_name="runs")
     output_model = models.OneToOneField(
         ModelVersion, null=True, blank=True, on_delete=models.SET_NULL, related_name="training_run"
     )
@@ -106,3 +107,43 @@ class TrainingRun(models.Model):
 
     def __str__(self) -> str:
         return f"{self.kind} run {self.pk} ({self.status})"
+
+
+class RoundStatus(models.TextChoices):
+    RUNNING = "running", "Running"
+    SUCCEEDED = "succeeded", "Succeeded"
+    FAILED = "failed", "Failed"
+
+
+class Round(models.Model):
+    """One turn of the loop: export -> SFT -> RM -> PPO (or DPO) -> generate -> new ranking batch.
+
+    `state` records what each finished step produced (snapshot, run and model ids), so a failed
+    round retries from the step that failed without redoing the ones before it.
+    """
+
+    Status = RoundStatus
+
+    number = models.PositiveIntegerField()
+    method = models.CharField(max_length=3, choices=[("ppo", "PPO"), ("dpo", "DPO")], default="ppo")
+    status = models.CharField(max_length=10, choices=RoundStatus.choices, default=RoundStatus.RUNNING)
+    step = models.CharField(max_length=20, blank=True, help_text="The step running now, or the one that failed.")
+    config = models.JSONField(default=dict, blank=True)
+    state = models.JSONField(default=dict, blank=True)
+    error = models.TextField(blank=True)
+    batch = models.ForeignKey(
+        "labeling.Batch", null=True, blank=True, on_delete=models.SET_NULL, related_name="created_by_round"
+    )
+    created_by = models.ForeignKey(User, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    created_at = models.DateTimeField(auto_now_add=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [
+            models.CheckConstraint(condition=Q(status__in=RoundStatus.values), name="round_status_valid"),
+            # A schedule (or a double click) never starts a second copy of a round that is still going.
+            models.UniqueConstraint(fields=["status"], condition=Q(status="running"), name="one_running_round"),
+        ]
+
+    def __str__(self) -> str:
+        return f"Round {self.number} ({self.method}, {self.status})"

@@ -1,1 +1,47 @@
-urlpatterns: list = []
+"""The REST API under /api/: resources, a token endpoint for scripts, the OpenAPI schema and Swagger UI."""
+
+from django.urls import include, path
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
+from rest_framework.authentication import SessionAuthentication, TokenAuthentication
+from rest_framework.authtoken.views import obtain_auth_token
+from rest_framework.permissions import IsAuthenticated
+from rest_framework.routers import DefaultRouter
+
+from . import batches, catalog, datasets, imports, training, work
+
+app_name = "api"
+
+
+# The schema and its viewers are for signed-in users (anonymous visitors see the login page only).
+signed_in = {
+    "permission_classes": [IsAuthenticated],
+    "authentication_classes": [TokenAuthentication, SessionAuthentication],
+}
+
+
+class ApiRoot(DefaultRouter.APIRootView):
+    authentication_classes = signed_in["authentication_classes"]
+    permission_classes = signed_in["permission_classes"]
+
+
+router = DefaultRouter()
+router.APIRootView = ApiRoot
+router.register("prompts", catalog.PromptViewSet, basename="prompt")
+router.register("completions", catalog.CompletionViewSet, basename="completion")
+router.register("demonstrations", catalog.DemonstrationViewSet, basename="demonstration")
+router.register("batches", batches.BatchViewSet, basename="batch")
+router.register("tasks", work.TaskViewSet, basename="task")
+router.register("assignments", work.AssignmentViewSet, basename="assignment")
+router.register("rankings", work.RankingViewSet, basename="ranking")
+router.register("datasets", datasets.DatasetViewSet, basename="dataset")
+router.register("model-versions", training.ModelVersionViewSet, basename="model-version")
+router.register("training-runs", training.TrainingRunViewSet, basename="training-run")
+
+urlpatterns = [
+    path("auth/token/", obtain_auth_token, name="token"),
+    path("imports/prompts/", imports.PromptImportApi.as_view(), name="import-prompts"),
+    path("imports/completions/", imports.CompletionImportApi.as_view(), name="import-completions"),
+    path("schema/", SpectacularAPIView.as_view(**signed_in), name="schema"),
+    path("docs/", SpectacularSwaggerSplitView.as_view(url_name="api:schema", **signed_in), name="docs"),
+    path("", include(router.urls)),
+]

@@ -1,7 +1,17 @@
 from django.contrib.auth.decorators import login_required
 from django.shortcuts import render
 
+from ..roles import is_labeler
+from ..services.assignment import batches_open_for, labeler_counts
+
 
 @login_required
 def home(request):
-    return render(request, "labeling/home.html")
+    """The labeler home (open batches, what is left, my counts); other roles see links to their areas."""
+    context = {}
+    if is_labeler(request.user):
+        context = {
+            "summaries": batches_open_for(user=request.user),
+            "counts": labeler_counts(user=request.user),
+        }
+    return render(request, "labeling/home.html", context)

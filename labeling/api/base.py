@@ -1,0 +1,57 @@
+"""What every API view shares: token-then-session authentication (so anonymous calls get 401), access by
+role per action, cursor pagination by id, django-filter, and JSON errors naming the field."""
+
+from collections.abc import Callable
+
+from django_filters.rest_framework import DjangoFilterBackend
+from rest_framework.authentication import SessionAuthentication, TokenAuthentication
+from rest_framework.pagination import CursorPagination
+from rest_framework.permissions import BasePermission
+
+from ..roles import is_batch_admin, is_labeler, is_researcher
+from .exceptions import exception_handler
+
+Rule = Callable[[object], bool]
+
+
+def any_role(user) -> bool:
+    return is_labeler(user) or is_batch_admin(user) or is_researcher(user)
+
+
+def admin_or_researcher(user) -> bool:
+    return is_batch_admin(user) or is_researcher(user)
+
+
+class ByRole(BasePermission):
+    """The view's `roles` maps each action (viewsets) or method (plain views) to a rule on the user.
+    Objects are checked by scoping each view's queryset to what the user may see."""
+
+    message = "Your role does not allow this."
+
+    def has_permission(self, request, view) -> bool:
+        if not (request.user and request.user.is_authenticated):
+            return False
+        name = getattr(view, "action", None) or request.method.lower()
+        rule = view.roles.get(name)
+        return bool(rule and rule(request.user))
+
+
+class IdCursorPagination(CursorPagination):
+    ordering = "-id"
+    page_size_query_param = "page_size"
+    max_page_size = 500
+
+
+class ApiMixin:
+    authentication_classes = [TokenAuthentication, SessionAuthentication]
+    permission_classes = [ByRole]
+    pagination_class = IdCursorPagination
+    filter_backends = [DjangoFilterBackend]
+    roles: dict[str, Rule] = {}
+
+    def get_exception_handler(self):
+        return exception_handler
+
+    @property
+    def for_schema(self) -> bool:
+        return getattr(self, "swagger_fake_view", False)

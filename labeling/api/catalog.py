@@ -1,0 +1,120 @@
+"""Prompts, completions and demonstrations. Batch admins and researchers see all; a labeler sees only the
+prompts and demonstrations they wrote (and no completions outside their tasks)."""
+
+import django_filters
+from django.db.models import QuerySet
+from drf_spectacular.utils import extend_schema
+from rest_framework import serializers, status, viewsets
+from rest_framework.response import Response
+
+from ..models import Completion, Demonstration, Prompt
+from ..roles import is_batch_admin, is_labeler
+from ..services.prompts import prompt_create
+from ..vocab import Category, PromptSource
+from .base import ApiMixin, admin_or_researcher, any_role
+
+
+class PromptOutput(serializers.ModelSerializer):
+    author = serializers.SlugRelatedField(slug_field="username", read_only=True)
+
+    class Meta:
+        model = Prompt
+        fields = [
+            "id",
+            "text",
+            "category",
+            "source",
+            "author",
+            "origin_user",
+            "split",
+            "pii_flag",
+            "metadata",
+            "created_at",
+        ]
+
+
+class PromptInput(serializers.Serializer):
+    text = serializers.CharField(trim_whitespace=False)
+    category = serializers.ChoiceField(choices=Category.choices)
+    source = serializers.ChoiceField(choices=PromptSource.choices, default=PromptSource.IMPORTED)
+    origin_user = serializers.CharField(max_length=200, required=False, default="")
+    metadata = serializers.DictField(required=False, default=dict)
+
+
+class PromptFilter(django_filters.FilterSet):
+    created_after = django_filters.IsoDateTimeFilter(field_name="created_at", lookup_expr="gte")
+    created_before = django_filters.IsoDateTimeFilter(field_name="created_at", lookup_expr="lt")
+
+    class Meta:
+        model = Prompt
+        fields = ["split", "category", "source", "pii_flag", "origin_user"]
+
+
+class PromptViewSet(ApiMixin, viewsets.ReadOnlyModelViewSet):
+    """Prompts. POST (batch admins) stores one prompt through the usual hygiene (dedup, cap, split, PII)."""
+
+    serializer_class = PromptOutput
+    filterset_class = PromptFilter
+    roles = {"list": any_role, "retrieve": any_role, "create": is_batch_admin}
+
+    def get_queryset(self) -> QuerySet[Prompt]:
+        prompts = Prompt.objects.select_related("author")
+        if self.for_schema or admin_or_researcher(self.request.user):
+            return prompts
+        return prompts.filter(author=self.request.user) if is_labeler(self.request.user) else prompts.none()
+
+    @extend_schema(request=PromptInput, responses={201: PromptOutput})
+    def create(self, request):
+        data = PromptInput(data=request.data)
+        data.is_valid(raise_exception=True)
+        values = dict(data.validated_data)
+        values["origin_user"] = values["origin_user"] or request.user.get_username()
+        prompt = prompt_create(author=request.user, **values)
+        return Response(PromptOutput(prompt).data, status=status.HTTP_201_CREATED)
+
+
+class CompletionOutput(serializers.ModelSerializer):
+    class Meta:
+        model = Completion
+        fields = ["id", "prompt", "text", "model_version", "source_name", "created_at"]
+
+
+class CompletionViewSet(ApiMixin, viewsets.ReadOnlyModelViewSet):
+    serializer_class = CompletionOutput
+    queryset = Completion.objects.all()
+    filterset_fields = ["prompt", "model_version", "source_name"]
+    roles = {"list": admin_or_researcher, "retrieve": admin_or_researcher}
+
+
+class DemonstrationOutput(serializers.ModelSerializer):
+    author = serializers.SlugRelatedField(slug_field="username", read_only=True)
+    task = serializers.IntegerField(
+        source="assignment.task_id", read_only=True, allow_null=True, default=None
+    )
+
+    class Meta:
+        model = Demonstration
+        fields = ["id", "prompt", "task", "author", "text", "seconds_spent", "created_at"]
+
+
+class DemonstrationFilter(django_filters.FilterSet):
+    author = django_filters.CharFilter(field_name="author__username")
+    batch = django_filters.NumberFilter(field_name="assignment__batch")
+    created_after = django_filters.IsoDateTimeFilter(field_name="created_at", lookup_expr="gte")
+    created_before = django_filters.IsoDateTimeFilter(field_name="created_at", lookup_expr="lt")
+
+    class Meta:
+        model = Demonstration
+        fields = ["prompt"]
+
+
+class DemonstrationViewSet(ApiMixin, viewsets.ReadOnlyModelViewSet):
+    serializer_class = DemonstrationOutput
+    filterset_class = DemonstrationFilter
+    roles = {"list": any_role, "retrieve": any_role}
+
+    def get_queryset(self) -> QuerySet[Demonstration]:
+        demonstrations = Demonstration.objects.select_related("author", "assignment")
+        if self.for_schema or admin_or_researcher(self.request.user):
+            return demonstrations
+        return demonstrations.filter(author=self.request.user)

@@ -1,0 +1,77 @@
+"""Dataset snapshots: researchers export, list and download; batch admins may list them."""
+
+from django.http import FileResponse
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiResponse, extend_schema
+from rest_framework import serializers, status, viewsets
+from rest_framework.decorators import action
+from rest_framework.response import Response
+from rest_framework.reverse import reverse
+
+from ..models import DatasetSnapshot, SnapshotKind
+from ..roles import is_researcher
+from ..services.exports import snapshot_create, snapshot_delete, snapshot_path
+from .base import ApiMixin, admin_or_researcher
+
+
+class SnapshotOutput(serializers.ModelSerializer):
+    created_by = serializers.SlugRelatedField(slug_field="username", read_only=True)
+    download_url = serializers.SerializerMethodField()
+
+    class Meta:
+        model = DatasetSnapshot
+        fields = ["id", "kind", "filters", "row_count", "sha256", "created_by", "created_at", "download_url"]
+
+    def get_download_url(self, snapshot) -> str:
+        return reverse("api:dataset-download", args=[snapshot.pk], request=self.context.get("request"))
+
+
+class SnapshotInput(serializers.Serializer):
+    """filters: batches (ids), split, category, created_after, created_before, labelers (ids or usernames),
+    rankings ("all" or "consensus", rm kinds), min_agreement (0..1, rm kinds), include_pii (bool)."""
+
+    kind = serializers.ChoiceField(choices=SnapshotKind.choices)
+    filters = serializers.DictField(required=False, default=dict)
+
+
+class DatasetViewSet(ApiMixin, viewsets.ReadOnlyModelViewSet):
+    serializer_class = SnapshotOutput
+    queryset = DatasetSnapshot.objects.select_related("created_by")
+    filterset_fields = ["kind"]
+    roles = {
+        "list": admin_or_researcher,
+        "retrieve": admin_or_researcher,
+        "create": is_researcher,
+        "destroy": is_researcher,
+        "download": is_researcher,
+    }
+
+    @extend_schema(request=SnapshotInput, responses={201: SnapshotOutput})
+    def create(self, request):
+        """Export a snapshot now (streamed to a file; the same filters over the same data give the same bytes)."""
+        data = SnapshotInput(data=request.data)
+        data.is_valid(raise_exception=True)
+        snapshot = snapshot_create(created_by=request.user, **data.validated_data)
+        return Response(
+            SnapshotOutput(snapshot, context={"request": request}).data, status=status.HTTP_201_CREATED
+        )
+
+    @extend_schema(responses={204: None})
+    def destroy(self, request, pk=None):
+        """Delete a snapshot; refused (400, code "protected") while a model version was trained on it."""
+        snapshot_delete(snapshot=self.get_object())
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+    @extend_schema(responses={(200, "application/jsonl"): OpenApiResponse(OpenApiTypes.BINARY)})
+    @action(detail=True, methods=["get"])
+    def download(self, request, pk=None):
+        snapshot = self.get_object()
+        path = snapshot_path(snapshot)
+        response = FileResponse(
+            path.open("rb"),
+            as_attachment=True,
+            filename=f"{snapshot.kind}-{snapshot.pk}.jsonl",
+            content_type="application/jsonl",
+        )
+        response["X-Checksum-SHA256"] = snapshot.sha256
+        return response

@@ -1,0 +1,242 @@
+"""Labeling work over the API: tasks (read), my next task, submit, and rankings (read).
+
+Labelers see the tasks of the batches they may work on and only their own rankings; batch admins and
+researchers see everything. Handing out and submitting go through the workspace's services, so the API
+and the browser follow the same rules (leases, overlap, idempotent submits)."""
+
+import django_filters
+from django.db.models import Q, QuerySet
+from django.shortcuts import get_object_or_404
+from drf_spectacular.utils import OpenApiResponse, extend_schema
+from rest_framework import serializers, status, viewsets
+from rest_framework.decorators import action
+from rest_framework.exceptions import PermissionDenied
+from rest_framework.response import Response
+
+from ..models import Assignment, Batch, Ranking, Rating, Task
+from ..roles import is_labeler
+from ..services.assignment import NotOnBatch, assignment_next, user_may_work_on
+from ..services.demonstrations import demonstration_submit
+from ..services.prompt_writing import prompt_submit
+from ..services.rankings import ranking_submit
+from ..vocab import Category, PromptSource
+from .base import ApiMixin, admin_or_researcher, any_role
+
+
+class CompletionItem(serializers.Serializer):
+    id = serializers.IntegerField()
+    text = serializers.CharField()
+
+
+class TaskPrompt(serializers.Serializer):
+    id = serializers.IntegerField()
+    text = serializers.CharField()
+    category = serializers.CharField()
+
+
+class TaskOutput(serializers.ModelSerializer):
+    prompt = TaskPrompt(read_only=True, allow_null=True)
+    completions = serializers.SerializerMethodField()
+
+    class Meta:
+        model = Task
+        fields = ["id", "batch", "prompt", "k", "completions", "created_at"]
+
+    def get_completions(self, task) -> list[dict]:
+        return [{"id": tc.completion_id, "text": tc.completion.text} for tc in task.task_completions.all()]
+
+
+class AssignmentOutput(serializers.ModelSerializer):
+    kind = serializers.CharField(source="batch.kind")
+    instructions = serializers.CharField(source="batch.instructions")
+    prompt = TaskPrompt(source="task.prompt", read_only=True, allow_null=True)
+    completions = serializers.SerializerMethodField()
+
+    class Meta:
+        model = Assignment
+        fields = [
+            "id",
+            "batch",
+            "task",
+            "kind",
+            "status",
+            "lease_expires_at",
+            "instructions",
+            "prompt",
+            "completions",
+            "draft",
+        ]
+
+    def get_completions(self, assignment) -> list[dict]:
+        """The task's completions in this labeler's own (shuffled, remembered) order."""
+        texts = dict(assignment.task.task_completions.values_list("completion_id", "completion__text"))
+        order = [cid for cid in assignment.display_order if cid in texts] or list(texts)
+        return [{"id": cid, "text": texts[cid]} for cid in order]
+
+
+class TaskViewSet(ApiMixin, viewsets.ReadOnlyModelViewSet):
+    serializer_class = TaskOutput
+    filterset_fields = ["batch", "prompt"]
+    roles = {"list": any_role, "retrieve": any_role, "next": is_labeler}
+
+    def get_queryset(self) -> QuerySet[Task]:
+        tasks = Task.objects.select_related("prompt").prefetch_related("task_completions__completion")
+        user = self.request.user
+        if self.for_schema or admin_or_researcher(user):
+            return tasks
+        if not is_labeler(user):
+            return tasks.none()
+        mine = Batch.objects.filter(Q(labelers=user) | Q(groups__in=user.groups.all()))
+        return tasks.filter(batch__in=mine.values("pk"))
+
+    @extend_schema(
+        request=None, responses={200: AssignmentOutput, 204: OpenApiResponse(description="nothing left")}
+    )
+    @action(detail=False, methods=["post"], url_path=r"next/(?P<batch_id>\d+)")
+    def next(self, request, batch_id: str):
+        """My next task in a batch: my live assignment there, or a new one; 204 when nothing is left for me."""
+        batch = get_object_or_404(Batch, pk=batch_id)
+        try:
+            assignment = assignment_next(labeler=request.user, batch=batch)
+        except NotOnBatch as exc:
+            raise PermissionDenied(exc.message) from exc
+        if assignment is None:
+            return Response(status=status.HTTP_204_NO_CONTENT)
+        return Response(AssignmentOutput(assignment).data)
+
+
+class SubmitInput(serializers.Serializer):
+    """Ranking and evaluation: tiers (best first, ties share a tier), ratings, comment, all_unusable.
+    Demonstration: text. Prompt writing: text, category, source. All: seconds_spent."""
+
+    tiers = serializers.ListField(
+        child=serializers.ListField(child=serializers.IntegerField()), required=False
+    )
+    ratings = serializers.DictField(child=serializers.DictField(), required=False, default=dict)
+    comment = serializers.CharField(required=False, default="", allow_blank=True)
+    all_unusable = serializers.BooleanField(required=False, default=False)
+    text = serializers.CharField(required=False, default="", allow_blank=True, trim_whitespace=False)
+    category = serializers.ChoiceField(choices=Category.choices, required=False)
+    source = serializers.ChoiceField(choices=PromptSource.choices, required=False, default=PromptSource.PLAIN)
+    seconds_spent = serializers.IntegerField(min_value=0, required=False, default=0)
+
+
+class SubmitOutput(serializers.Serializer):
+    assignment = serializers.IntegerField()
+    status = serializers.CharField()
+    ranking = serializers.IntegerField(allow_null=True)
+    demonstration = serializers.IntegerField(allow_null=True)
+    prompt = serializers.IntegerField(allow_null=True)
+
+
+class AssignmentViewSet(ApiMixin, viewsets.GenericViewSet):
+    """A labeler's own assignments: read one, submit it."""
+
+    serializer_class = AssignmentOutput
+    roles = {"retrieve": is_labeler, "submit": is_labeler}
+
+    def get_queryset(self) -> QuerySet[Assignment]:
+        if self.for_schema:
+            return Assignment.objects.none()
+        return Assignment.objects.select_related("batch", "task", "task__prompt").filter(
+            labeler=self.request.user
+        )
+
+    def get_object(self) -> Assignment:
+        assignment = super().get_object()
+        if not user_may_work_on(user=self.request.user, batch=assignment.batch):
+            raise PermissionDenied("You are no longer a labeler of this batch.")
+        return assignment
+
+    def retrieve(self, request, pk=None):
+        return Response(AssignmentOutput(self.get_object()).data)
+
+    @extend_schema(request=SubmitInput, responses={201: SubmitOutput})
+    @action(detail=True, methods=["post"])
+    def submit(self, request, pk=None):
+        assignment = self.get_object()
+        data = SubmitInput(data=request.data)
+        data.is_valid(raise_exception=True)
+        values = data.validated_data
+        out = {
+            "assignment": assignment.pk,
+            "status": "submitted",
+            "ranking": None,
+            "demonstration": None,
+            "prompt": None,
+        }
+        kind = assignment.batch.kind
+        if kind in (Batch.Kind.RANKING, Batch.Kind.EVALUATION):
+            if "tiers" not in values:
+                raise serializers.ValidationError({"tiers": ["This field is required."]})
+            out["ranking"] = ranking_submit(
+                assignment=assignment,
+                tiers=values["tiers"],
+                ratings=values["ratings"],
+                seconds_spent=values["seconds_spent"],
+                comment=values["comment"],
+                all_unusable=values["all_unusable"],
+            ).pk
+        elif kind == Batch.Kind.DEMONSTRATION:
+            out["demonstration"] = demonstration_submit(
+                assignment=assignment, text=values["text"], seconds_spent=values["seconds_spent"]
+            ).pk
+        else:
+            out["prompt"] = prompt_submit(
+                assignment=assignment,
+                text=values["text"],
+                category=values.get("category", ""),
+                source=values["source"],
+                seconds_spent=values["seconds_spent"],
+            ).pk
+        return Response(out, status=status.HTTP_201_CREATED)
+
+
+class RatingOutput(serializers.ModelSerializer):
+    class Meta:
+        model = Rating
+        fields = ["completion", "tier", "likert", "flags"]
+
+
+class RankingOutput(serializers.ModelSerializer):
+    labeler = serializers.SlugRelatedField(slug_field="username", read_only=True)
+    batch = serializers.IntegerField(source="task.batch_id", read_only=True)
+    ratings = RatingOutput(many=True, read_only=True)
+
+    class Meta:
+        model = Ranking
+        fields = [
+            "id",
+            "task",
+            "batch",
+            "labeler",
+            "tiers",
+            "all_unusable",
+            "comment",
+            "seconds_spent",
+            "created_at",
+            "ratings",
+        ]
+
+
+class RankingFilter(django_filters.FilterSet):
+    batch = django_filters.NumberFilter(field_name="task__batch")
+    labeler = django_filters.CharFilter(field_name="labeler__username")
+    created_after = django_filters.IsoDateTimeFilter(field_name="created_at", lookup_expr="gte")
+    created_before = django_filters.IsoDateTimeFilter(field_name="created_at", lookup_expr="lt")
+
+    class Meta:
+        model = Ranking
+        fields = ["task"]
+
+
+class RankingViewSet(ApiMixin, viewsets.ReadOnlyModelViewSet):
+    serializer_class = RankingOutput
+    filterset_class = RankingFilter
+    roles = {"list": any_role, "retrieve": any_role}
+
+    def get_queryset(self) -> QuerySet[Ranking]:
+        rankings = Ranking.objects.select_related("labeler", "task").prefetch_related("ratings")
+        if self.for_schema or admin_or_researcher(self.request.user):
+            return rankings
+        return rankings.filter(labeler=self.request.user)

@@ -1,0 +1,181 @@
+"""Read-only API of the quality numbers (mounted under /quality/api/).
+
+GET agreement/                  the team's agreement (rankings, Likert, flags); ?batch=ID (repeatable)
+GET labelers/                   every labeler's numbers; ?batch=ID
+GET labelers/<user id>/         one labeler's numbers (a labeler may read only their own)
+GET evaluations/                evaluation batches
+GET evaluations/<batch id>/     win rates, Likert means, flag rates; ?baseline=<model name>
+Batch admins and researchers read everything; labelers only their own numbers (403 otherwise).
+"""
+
+from django.contrib.auth import get_user_model
+from django.shortcuts import get_object_or_404
+from drf_spectacular.utils import OpenApiParameter, extend_schema
+from rest_framework import serializers
+from rest_framework.exceptions import ValidationError
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from ..errors import ServiceError
+from ..models import Batch
+from .access import require_see_all, require_see_labeler
+from .dashboard import labeler_stats, team_report
+from .winrate import evaluation_results
+
+BATCH_PARAM = OpenApiParameter(
+    "batch", int, many=True, description="Only these batches (repeat the parameter)."
+)
+
+
+class EstimateSerializer(serializers.Serializer):
+    value = serializers.FloatField(allow_null=True)
+    low = serializers.FloatField(allow_null=True, help_text="95% interval, bootstrap over tasks.")
+    high = serializers.FloatField(allow_null=True)
+    numerator = serializers.FloatField()
+    denominator = serializers.FloatField()
+    tasks = serializers.IntegerField()
+
+
+class RankingAgreementSerializer(serializers.Serializer):
+    overall = EstimateSerializer(help_text="Pairwise agreement: agreeing / compared completion pairs.")
+    kendall_tau = EstimateSerializer(help_text="Mean Kendall's tau-b over labeler pairs per task.")
+    alpha_ordinal = serializers.FloatField(allow_null=True)
+    by_batch = serializers.DictField(child=EstimateSerializer())
+    by_category = serializers.DictField(child=EstimateSerializer())
+    by_labeler = serializers.DictField(child=EstimateSerializer())
+    rankings = serializers.IntegerField()
+    tasks_with_several = serializers.IntegerField()
+
+
+class LikertAgreementSerializer(serializers.Serializer):
+    pairs = serializers.IntegerField()
+    exact = serializers.FloatField(allow_null=True)
+    within_one = serializers.FloatField(allow_null=True)
+    mean_abs_diff = serializers.FloatField(allow_null=True)
+    alpha_ordinal = serializers.FloatField(allow_null=True)
+
+
+class FlagAgreementSerializer(serializers.Serializer):
+    flag = serializers.CharField()
+    label = serializers.CharField()
+    pairs = serializers.IntegerField()
+    agreement = serializers.FloatField(allow_null=True)
+    rate = serializers.FloatField(allow_null=True)
+    alpha_nominal = serializers.FloatField(allow_null=True)
+
+
+class TeamReportSerializer(serializers.Serializer):
+    rankings = RankingAgreementSerializer()
+    likert = LikertAgreementSerializer()
+    flags = FlagAgreementSerializer(many=True)
+
+
+class LabelerStatsSerializer(serializers.Serializer):
+    labeler_id = serializers.IntegerField()
+    username = serializers.CharField()
+    submitted = serializers.IntegerField()
+    rankings = serializers.IntegerField()
+    median_seconds = serializers.FloatField(allow_null=True)
+    agreement = EstimateSerializer()
+    gold_accuracy = EstimateSerializer()
+    flag_rates = serializers.DictField(child=serializers.FloatField(allow_null=True))
+    fast = serializers.IntegerField()
+    fast_share = serializers.FloatField(allow_null=True)
+    over_time = serializers.ListField(child=serializers.DictField())
+
+
+class SourceResultSerializer(serializers.Serializer):
+    model = serializers.CharField(source="source.key")
+    label = serializers.CharField(source="source.label")
+    model_version = serializers.IntegerField(source="source.model_version.pk", allow_null=True, default=None)
+    win_rate = EstimateSerializer(allow_null=True, help_text="Against the baseline; ties count half.")
+    wins = serializers.IntegerField()
+    ties = serializers.IntegerField()
+    losses = serializers.IntegerField()
+    likert = EstimateSerializer()
+    flags = serializers.DictField(child=EstimateSerializer())
+    auto_eval = serializers.JSONField(allow_null=True)
+
+
+class EvaluationResultsSerializer(serializers.Serializer):
+    batch = serializers.IntegerField(source="batch.pk")
+    name = serializers.CharField(source="batch.name")
+    baseline = serializers.CharField(source="baseline.key")
+    models = serializers.SerializerMethodField()
+    tasks = serializers.IntegerField()
+    rankings = serializers.IntegerField()
+    overall = SourceResultSerializer(many=True)
+    by_category = serializers.DictField(child=SourceResultSerializer(many=True))
+
+    def get_models(self, obj) -> list[str]:
+        return [s.key for s in obj.sources]
+
+
+class EvaluationBatchSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    name = serializers.CharField()
+    status = serializers.CharField()
+    round_number = serializers.IntegerField()
+    tasks = serializers.IntegerField(source="tasks.count")
+
+
+def _batches(request) -> list[int] | None:
+    values = request.query_params.getlist("batch")
+    if not values:
+        return None
+    try:
+        return [int(v) for v in values]
+    except ValueError:
+        raise ValidationError({"batch": "give batch ids (whole numbers)."}) from None
+
+
+class AgreementApi(APIView):
+    @extend_schema(parameters=[BATCH_PARAM], responses=TeamReportSerializer)
+    def get(self, request):
+        require_see_all(request.user)
+        return Response(TeamReportSerializer(team_report(batches=_batches(request))).data)
+
+
+class LabelerListApi(APIView):
+    @extend_schema(parameters=[BATCH_PARAM], responses=LabelerStatsSerializer(many=True))
+    def get(self, request):
+        require_see_all(request.user)
+        return Response(LabelerStatsSerializer(labeler_stats(batches=_batches(request)), many=True).data)
+
+
+class LabelerDetailApi(APIView):
+    @extend_schema(parameters=[BATCH_PARAM], responses=LabelerStatsSerializer)
+    def get(self, request, user_id: int):
+        require_see_labeler(request.user, user_id)
+        user = get_object_or_404(get_user_model(), pk=user_id)
+        [stats] = labeler_stats(batches=_batches(request), labeler_ids=[user.pk])
+        return Response(LabelerStatsSerializer(stats).data)
+
+
+class EvaluationListApi(APIView):
+    @extend_schema(responses=EvaluationBatchSerializer(many=True))
+    def get(self, request):
+        require_see_all(request.user)
+        batches = Batch.objects.filter(kind=Batch.Kind.EVALUATION).order_by("-pk")
+        return Response(EvaluationBatchSerializer(batches, many=True).data)
+
+
+class EvaluationResultsApi(APIView):
+    @extend_schema(
+        parameters=[
+            OpenApiParameter(
+                "baseline",
+                str,
+                description="Model name; default: the SFT model, else the base model, else the oldest.",
+            )
+        ],
+        responses=EvaluationResultsSerializer,
+    )
+    def get(self, request, batch_id: int):
+        require_see_all(request.user)
+        batch = get_object_or_404(Batch, pk=batch_id)
+        try:
+            results = evaluation_results(batch=batch, baseline=request.query_params.get("baseline"))
+        except ServiceError as exc:
+            return Response(exc.as_dict(), status=400)
+        return Response(EvaluationResultsSerializer(results).data)

@@ -1,0 +1,358 @@
+"""Handing out work: the next task for a labeler in a batch, under a lease, never past the batch's overlap.
+
+On Postgres a hand-out locks the labeler's row (one hand-out at a time per labeler) and the chosen task's
+row (SELECT ... FOR NO KEY UPDATE SKIP LOCKED), then counts again before writing, so concurrent requests
+never hand out more assignments than the overlap allows. On SQLite (the local demo) the locks are no-ops.
+
+A task counts against its overlap for every submitted assignment and every live one (status active and
+lease not yet expired). An expired lease frees the task for others; its holder may still submit late
+unless the task went to someone else in the meantime.
+
+Label quality (labeling.quality) plugs in here: a batch gated by a qualification batch hands out nothing
+to labelers who have not passed it (NotQualified), and gold tasks come, when one is due, before normal
+tasks and to every labeler whatever the overlap; the normal hand-out never gives a gold task.
+"""
+
+import json
+import random
+from dataclasses import dataclass
+from datetime import timedelta
+
+from django.contrib.auth import get_user_model
+from django.db import transaction
+from django.db.models import Count, Exists, IntegerField, OuterRef, Q, QuerySet, Subquery, Value
+from django.db.models.functions import Coalesce
+from django.utils import timezone
+
+from ..errors import AssignmentUnavailable, ServiceError
+from ..models import Assignment, Batch, Task
+from ..quality.gold import gold_task_candidates, non_gold_q
+from ..quality.screening import labeler_may_get_production_tasks
+from ..roles import is_labeler
+
+DRAFT_MAX_BYTES = 100_000
+SKIP_REASON_MAX_CHARS = 2_000
+
+Status = Assignment.Status
+FINISHED = (Status.SUBMITTED, Status.SKIPPED)
+
+
+class NotOnBatch(ServiceError):
+    """The user may not work on this batch (no labeler role, or not among its labelers or groups)."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message, field="batch", code="not_on_batch")
+
+
+class NotQualified(ServiceError):
+    """The batch requires a qualification batch this labeler has not passed (the message says what to do)."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message, field="batch", code="not_qualified")
+
+
+def live_q(now) -> Q:
+    """Assignments that hold their task right now."""
+    return Q(status=Status.ACTIVE, lease_expires_at__gte=now)
+
+
+def taken_q(now) -> Q:
+    """Assignments that count against the task's overlap: submitted, or live."""
+    return Q(status=Status.SUBMITTED) | live_q(now)
+
+
+def user_may_work_on(*, user, batch: Batch) -> bool:
+    """A labeler (role) listed in batch.labelers or in one of batch.groups. The batch's status does not
+    matter here: it decides whether new work is handed out, not who may finish work already held."""
+    if not is_labeler(user):
+        return False
+    if batch.labelers.filter(pk=user.pk).exists():
+        return True
+    return batch.groups.filter(user=user).exists()
+
+
+def ensure_may_work_on(*, user, batch: Batch) -> None:
+    if not is_labeler(user):
+        raise NotOnBatch("only labelers get labeling tasks; ask a batch admin for the labeler role.")
+    if not user_may_work_on(user=user, batch=batch):
+        raise NotOnBatch(f"you are not a labeler of batch '{batch.name}'.")
+
+
+def open_tasks(*, batch: Batch, labeler, now) -> QuerySet[Task]:
+    """Tasks of the batch the labeler could be given now: room left under the overlap (others' submitted
+    and live assignments), not submitted or skipped by this labeler, and for demonstrations not a response
+    to the labeler's own prompt."""
+    taken_by_others = (
+        Assignment.objects.filter(task=OuterRef("pk"))
+        .filter(taken_q(now))
+        .exclude(labeler=labeler)
+        .order_by()
+        .values("task")
+        .annotate(n=Count("pk"))
+        .values("n")
+    )
+    finished_by_me = Assignment.objects.filter(task=OuterRef("pk"), labeler=labeler, status__in=FINISHED)
+    tasks = (
+        Task.objects.filter(batch=batch)
+        .filter(non_gold_q())
+        .annotate(taken=Coalesce(Subquery(taken_by_others, output_field=IntegerField()), Value(0)))
+        .filter(taken__lt=batch.overlap)
+        .exclude(Exists(finished_by_me))
+    )
+    if batch.kind == Batch.Kind.DEMONSTRATION:
+        own_prompt = Task.objects.filter(pk=OuterRef("pk"), prompt__author=labeler)
+        tasks = tasks.exclude(Exists(own_prompt))
+    return tasks
+
+
+def _lock_labeler(labeler) -> None:
+    # Serialises this labeler's hand-outs: two tabs or a retry never end with two live assignments.
+    list(get_user_model().objects.select_for_update().filter(pk=labeler.pk).values_list("pk", flat=True))
+
+
+def _lock_task(task_id: int) -> None:
+    # NO KEY UPDATE: does not block inserts that merely reference the task (rankings, demonstrations).
+    list(Task.objects.select_for_update(no_key=True).filter(pk=task_id).values_list("pk", flat=True))
+
+
+def _expire_others(task: Task, labeler, now) -> None:
+    """Mark others' lapsed leases on this task expired (rows being submitted right now are left alone)."""
+    lapsed = (
+        Assignment.objects.select_for_update(skip_locked=True)
+        .filter(task=task, status=Status.ACTIVE, lease_expires_at__lt=now)
+        .exclude(labeler=labeler)
+    )
+    ids = list(lapsed.values_list("pk", flat=True))
+    if ids:
+        Assignment.objects.filter(pk__in=ids).update(status=Status.EXPIRED)
+
+
+def _pick(*, batch: Batch, labeler, now, tried: list[int], skip_locked: bool) -> Task | None:
+    """Lock and return the first open task: the labeler's own lapsed one first, then the oldest."""
+    mine = Assignment.objects.filter(task=OuterRef("pk"), labeler=labeler)
+    return (
+        open_tasks(batch=batch, labeler=labeler, now=now)
+        .exclude(pk__in=tried)
+        .annotate(mine=Exists(mine))
+        .order_by("-mine", "pk")
+        .select_for_update(skip_locked=skip_locked, no_key=True, of=("self",))
+        .first()
+    )
+
+
+def _hand_out(task: Task, batch: Batch, labeler, now, *, overlap: bool = True) -> Assignment | None:
+    """With the task locked: count again (the pick was counted in its statement's snapshot) and hand it
+    out if there is still room. None when the task is full after all. Gold tasks skip the count."""
+    if overlap:
+        _expire_others(task, labeler, now)
+        taken = Assignment.objects.filter(task=task).filter(taken_q(now)).exclude(labeler=labeler).count()
+        if taken >= batch.overlap:
+            return None
+    expires = now + timedelta(minutes=batch.lease_minutes)
+    if Assignment.objects.filter(task=task, labeler=labeler).exists():
+        # My own lapsed lease on a task that still has room: take it up again, draft kept. Skip it if my
+        # other tab is saving or submitting it right now (its row is locked), rather than wait on it.
+        mine = (
+            Assignment.objects.select_for_update(skip_locked=True).filter(task=task, labeler=labeler).first()
+        )
+        if mine is None:
+            return None
+        mine.status = Status.ACTIVE
+        mine.lease_expires_at = expires
+        mine.save(update_fields=["status", "lease_expires_at"])
+        return mine
+    order = list(task.task_completions.values_list("completion_id", flat=True))
+    random.shuffle(order)  # each labeler sees the outputs in their own order, remembered for the assignment
+    return Assignment.objects.create(
+        task=task, batch=batch, labeler=labeler, lease_expires_at=expires, display_order=order
+    )
+
+
+def assignment_next(*, labeler, batch: Batch) -> Assignment | None:
+    """The labeler's live assignment in the batch, or a new one on a task that still needs labels, or None
+    when nothing is left for them (or the batch is not active). Raises NotOnBatch for outsiders and
+    NotQualified for labelers the batch's qualification batch keeps out."""
+    ensure_may_work_on(user=labeler, batch=batch)
+    with transaction.atomic():
+        _lock_labeler(labeler)
+        now = timezone.now()
+        live = (
+            Assignment.objects.filter(batch=batch, labeler=labeler).filter(live_q(now)).order_by("pk").first()
+        )
+        if live is not None:
+            return live
+        batch = Batch.objects.get(pk=batch.pk)  # fresh status, overlap and lease
+        if batch.status != Batch.Status.ACTIVE:
+            return None
+        allowed, why = labeler_may_get_production_tasks(labeler=labeler, batch=batch)
+        if not allowed:
+            raise NotQualified(why)
+        gold = gold_task_candidates(labeler=labeler, batch=batch)
+        gold_task = gold.first() if gold is not None else None
+        if gold_task is not None:  # due now; every labeler gets each gold task, so no overlap count
+            return _hand_out(gold_task, batch, labeler, now, overlap=False)
+        tried: list[int] = []
+        while True:
+            # One task lock at a time (a full task's lock is released with its savepoint), so waiting on
+            # a task another request is handing out cannot deadlock.
+            savepoint = transaction.savepoint()
+            args = dict(batch=batch, labeler=labeler, now=now, tried=tried)
+            # Skip tasks being handed out right now; if all open tasks are, wait for one rather than
+            # tell the labeler there is nothing left.
+            task = _pick(**args, skip_locked=True) or _pick(**args, skip_locked=False)
+            assignment = _hand_out(task, batch, labeler, now) if task is not None else None
+            if assignment is not None or task is None:
+                transaction.savepoint_commit(savepoint)
+                return assignment
+            transaction.savepoint_rollback(savepoint)
+            tried.append(task.pk)
+
+
+def assignment_check_still_mine(assignment: Assignment) -> None:
+    """For submit services, inside their transaction with the assignment row locked: a live lease is
+    fine; a lapsed one is fine too unless the task has since been given to enough other labelers."""
+    if assignment.status in FINISHED:
+        raise AssignmentUnavailable(f"this task was already {assignment.get_status_display().lower()}.")
+    now = timezone.now()
+    if assignment.status == Status.ACTIVE and assignment.lease_expires_at >= now:
+        return
+    _lock_task(assignment.task_id)  # no hand-out of this task while we count
+    others = (
+        Assignment.objects.filter(task_id=assignment.task_id)
+        .exclude(pk=assignment.pk)
+        .filter(taken_q(now))
+        .count()
+    )
+    if others >= assignment.batch.overlap:
+        raise AssignmentUnavailable(
+            "your lease on this task expired and it was given to another labeler; your work was not saved."
+        )
+
+
+def assignment_mark_submitted(assignment: Assignment) -> None:
+    assignment.status = Status.SUBMITTED
+    assignment.finished_at = timezone.now()
+    assignment.draft = {}
+    assignment.save(update_fields=["status", "finished_at", "draft"])
+
+
+def _locked(assignment: Assignment) -> Assignment:
+    return Assignment.objects.select_for_update(of=("self",)).select_related("batch").get(pk=assignment.pk)
+
+
+def assignment_skip(*, assignment: Assignment, reason: str) -> Assignment:
+    """Give the task back with a reason; it will not be offered to this labeler again. Idempotent."""
+    reason = (reason or "").strip()
+    if not reason:
+        raise ServiceError("say why you skip this task (a few words are enough).", field="reason")
+    if len(reason) > SKIP_REASON_MAX_CHARS:
+        raise ServiceError(f"keep the reason under {SKIP_REASON_MAX_CHARS} characters.", field="reason")
+    with transaction.atomic():
+        locked = _locked(assignment)
+        if locked.status == Status.SKIPPED:
+            return locked
+        if locked.status == Status.SUBMITTED:
+            raise AssignmentUnavailable("this task was already submitted; it cannot be skipped.")
+        locked.status = Status.SKIPPED
+        locked.skip_reason = reason
+        locked.finished_at = timezone.now()
+        locked.draft = {}
+        locked.save(update_fields=["status", "skip_reason", "finished_at", "draft"])
+    return locked
+
+
+def assignment_save_draft(*, assignment: Assignment, draft: dict) -> Assignment:
+    """Keep unsubmitted work server side. Saving renews a live lease (the labeler is at work); on a lapsed
+    lease it saves only if the task was not given away meanwhile."""
+    if not isinstance(draft, dict):
+        raise ServiceError("a draft must be a JSON object.", field="draft")
+    if len(json.dumps(draft)) > DRAFT_MAX_BYTES:
+        raise ServiceError(f"the draft is larger than {DRAFT_MAX_BYTES // 1000} kB.", field="draft")
+    with transaction.atomic():
+        locked = _locked(assignment)
+        if locked.status in FINISHED:
+            raise AssignmentUnavailable(
+                f"this task was already {locked.get_status_display().lower()}; the draft was not saved."
+            )
+        now = timezone.now()
+        fields = ["draft"]
+        if locked.status == Status.ACTIVE and locked.lease_expires_at >= now:
+            locked.lease_expires_at = now + timedelta(minutes=locked.batch.lease_minutes)
+            fields.append("lease_expires_at")
+        else:
+            assignment_check_still_mine(locked)
+        locked.draft = draft
+        locked.save(update_fields=fields)
+    return locked
+
+
+# Selectors: what the labeler home (and the API) shows.
+
+
+@dataclass(frozen=True)
+class BatchSummary:
+    batch: Batch
+    tasks_left: int  # tasks this labeler could take now, their live one included
+    done_by_me: int  # assignments this labeler submitted in the batch
+    total_tasks: int
+    live_assignment_id: int | None  # the task this labeler holds right now, if any
+    blocked: str = ""  # why no new task is handed out to this labeler (a qualification batch), if so
+
+
+def batches_open_for(*, user) -> list[BatchSummary]:
+    """Batches the user may work on that are active (or where they still hold a live assignment), with
+    what is left for them. Non-labelers get an empty list."""
+    if not is_labeler(user):
+        return []
+    now = timezone.now()
+    live = dict(
+        Assignment.objects.filter(labeler=user)
+        .filter(live_q(now))
+        .order_by("-pk")
+        .values_list("batch_id", "pk")
+    )
+    member = Q(labelers=user) | Q(groups__in=user.groups.all())
+    batches = (
+        Batch.objects.filter(member)
+        .filter(Q(status=Batch.Status.ACTIVE) | Q(pk__in=live.keys()))
+        .distinct()
+        .annotate(total_tasks=Count("tasks", distinct=True))
+        .order_by("deadline", "pk")
+    )
+    summaries = []
+    for batch in batches:
+        blocked = ""
+        if batch.status == Batch.Status.ACTIVE:
+            allowed, why = labeler_may_get_production_tasks(labeler=user, batch=batch)
+            blocked = "" if allowed else why
+            finished = Assignment.objects.filter(task=OuterRef("pk"), labeler=user, status__in=FINISHED)
+            left = open_tasks(batch=batch, labeler=user, now=now).count()
+            if batch.is_qualification or batch.gold_rate > 0:
+                gold = Task.objects.filter(batch=batch).exclude(non_gold_q()).exclude(Exists(finished))
+                left += gold.count()
+        else:
+            left = 1 if batch.pk in live else 0
+        if blocked and batch.pk not in live:
+            left = 0
+        done = Assignment.objects.filter(batch=batch, labeler=user, status=Status.SUBMITTED).count()
+        summaries.append(BatchSummary(batch, left, done, batch.total_tasks, live.get(batch.pk), blocked))
+    return summaries
+
+
+def labeler_counts(*, user) -> dict[str, dict[str, int]]:
+    """Submitted work, today and in total, per batch kind: {"ranking": {"today": 3, "total": 40}, ...}
+    plus an "all" entry. "Today" is the calendar day in the site's time zone."""
+    start_of_day = timezone.localtime().replace(hour=0, minute=0, second=0, microsecond=0)
+    rows = (
+        Assignment.objects.filter(labeler=user, status=Status.SUBMITTED)
+        .values("batch__kind")
+        .annotate(total=Count("pk"), today=Count("pk", filter=Q(finished_at__gte=start_of_day)))
+    )
+    counts = {kind: {"today": 0, "total": 0} for kind in Batch.Kind.values}
+    for row in rows:
+        counts[row["batch__kind"]] = {"today": row["today"], "total": row["total"]}
+    counts["all"] = {
+        "today": sum(c["today"] for c in counts.values()),
+        "total": sum(c["total"] for c in counts.values()),
+    }
+    return counts

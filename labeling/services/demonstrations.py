@@ -1,0 +1,49 @@
+"""Storing a demonstration: the response a labeler wrote for a prompt, with the time it took."""
+
+from django.db import transaction
+
+from ..errors import ServiceError
+from ..models import Assignment, Batch, Demonstration
+from .assignment import assignment_check_still_mine, assignment_mark_submitted
+
+
+def validate_seconds(seconds_spent) -> int:
+    if isinstance(seconds_spent, bool) or not isinstance(seconds_spent, int) or seconds_spent < 0:
+        raise ServiceError(
+            "'seconds_spent' must be a whole number of seconds, 0 or more.", field="seconds_spent"
+        )
+    return seconds_spent
+
+
+def demonstration_submit(*, assignment: Assignment, text: str, seconds_spent: int) -> Demonstration:
+    """Store the demonstration of a demonstration assignment and close the assignment, all or nothing.
+
+    Idempotent: submitting again for an assignment already submitted returns the stored demonstration.
+    """
+    with transaction.atomic():
+        locked = (
+            Assignment.objects.select_for_update(of=("self",))
+            .select_related("batch", "task")
+            .get(pk=assignment.pk)
+        )
+        existing = Demonstration.objects.filter(assignment=locked).first()
+        if existing is not None:
+            return existing
+        if locked.batch.kind != Batch.Kind.DEMONSTRATION:
+            raise ServiceError(
+                f"batch '{locked.batch.name}' is a {locked.batch.kind} batch, not a demonstration batch."
+            )
+        text = (text or "").strip()
+        if not text:
+            raise ServiceError("the demonstration is empty: write the response you would want.", field="text")
+        seconds_spent = validate_seconds(seconds_spent)
+        assignment_check_still_mine(locked)
+        demonstration = Demonstration.objects.create(
+            prompt_id=locked.task.prompt_id,
+            author_id=locked.labeler_id,
+            assignment=locked,
+            text=text,
+            seconds_spent=seconds_spent,
+        )
+        assignment_mark_submitted(locked)
+    return demonstration

@@ -1,0 +1,339 @@
+"""Dataset snapshots: immutable, versioned JSONL exports that the training side reads.
+
+Kinds (one JSON object per line; every line also carries ids, the labeler's pseudonym and the split):
+    sft          {"prompt", "completion"}                 demonstrations   (TRL SFTTrainer)
+    rm_pairs     {"prompt", "chosen", "rejected"}         one per comparison (RewardTrainer, DPOTrainer)
+    rm_rankings  {"prompt", "completions", "ranks"}       one per ranking; rank 0 is the best, ties share
+    prompts      {"prompt"}                               prompts (PPO)
+
+The same filters over the same data give the same bytes: a fixed order and
+json.dumps(sort_keys=True, ensure_ascii=False). The file is written to a temporary name, its sha256
+and row count taken on the way, and renamed into MEDIA_ROOT/datasets/ only when complete; on any
+error nothing is recorded and the partial file is removed.
+"""
+
+import hashlib
+import importlib
+import os
+import tempfile
+from collections.abc import Iterator, Mapping
+from datetime import UTC, date, datetime, time
+from itertools import groupby
+from pathlib import Path
+from uuid import uuid4
+
+from django.conf import settings
+from django.contrib.auth import get_user_model
+from django.db import connection, transaction
+from django.db.models import ProtectedError
+from django.utils import timezone
+from django.utils.dateparse import parse_date, parse_datetime
+
+from .. import selectors_exports as rows
+from ..errors import ServiceError
+from ..models import Batch, DatasetSnapshot, SnapshotKind
+from ..vocab import Category, Split
+from .consensus import ranked_pairs
+from .rankings import comparison_pairs
+
+RANKING_KINDS = (SnapshotKind.RM_PAIRS, SnapshotKind.RM_RANKINGS)
+RANKING_MODES = ("all", "consensus")
+FILTER_KEYS = (
+    "batches",
+    "split",
+    "category",
+    "created_after",
+    "created_before",
+    "labelers",
+    "rankings",
+    "min_agreement",
+    "include_pii",
+)
+SOURCES = {
+    SnapshotKind.SFT: rows.sft_source,
+    SnapshotKind.PROMPTS: rows.prompts_source,
+    SnapshotKind.RM_PAIRS: rows.rm_pairs_source,
+    SnapshotKind.RM_RANKINGS: rows.ranking_items_source,
+}
+
+
+def datasets_folder() -> Path:
+    return Path(settings.MEDIA_ROOT) / "datasets"
+
+
+def snapshot_path(snapshot: DatasetSnapshot) -> Path:
+    """Where the snapshot's JSONL file lies."""
+    return Path(settings.MEDIA_ROOT) / snapshot.file
+
+
+# --- filters -----------------------------------------------------------------------------------------
+
+
+def _as_list(value, key: str) -> list:
+    if value is None or value == "":
+        return []
+    if isinstance(value, str | int):
+        return [value]
+    if isinstance(value, list | tuple | set):
+        return list(value)
+    raise ServiceError(f"'{key}' must be a value or a list of values.", field=key)
+
+
+def _choices(value, key: str, allowed: list[str]) -> list[str]:
+    values = _as_list(value, key)
+    unknown = sorted({str(v) for v in values} - set(allowed))
+    if unknown:
+        raise ServiceError(
+            f"unknown {key} {', '.join(unknown)}; choose from: {', '.join(allowed)}.", field=key
+        )
+    return sorted(set(values))
+
+
+def _ids(value, key: str) -> list[int]:
+    try:
+        return sorted({int(v) for v in _as_list(value, key) if not isinstance(v, bool)})
+    except (TypeError, ValueError):
+        raise ServiceError(f"'{key}' must list ids (whole numbers).", field=key) from None
+
+
+def _moment(value, key: str) -> datetime:
+    """A date (midnight UTC) or an ISO datetime (UTC when no offset is given)."""
+    if isinstance(value, datetime):
+        moment = value
+    elif isinstance(value, date):
+        moment = datetime.combine(value, time.min)
+    else:
+        text = str(value).strip()
+        moment = parse_datetime(text) or (
+            datetime.combine(parse_date(text), time.min) if parse_date(text) else None
+        )
+        if moment is None:
+            raise ServiceError(
+                f"'{key}' must be a date (2024-05-31) or an ISO datetime, got {value!r}.", field=key
+            )
+    return moment if timezone.is_aware(moment) else timezone.make_aware(moment, UTC)
+
+
+def _labelers(value) -> list[int]:
+    User = get_user_model()
+    ids, names = set(), set()
+    for item in _as_list(value, "labelers"):
+        if isinstance(item, int) or (isinstance(item, str) and item.isdigit()):
+            ids.add(int(item))
+        else:
+            names.add(str(item))
+    found = dict(User.objects.filter(username__in=names).values_list(User.USERNAME_FIELD, "pk"))
+    missing = sorted(names - set(found)) + sorted(
+        str(i) for i in ids - set(User.objects.filter(pk__in=ids).values_list("pk", flat=True))
+    )
+    if missing:
+        raise ServiceError(f"unknown labeler(s): {', '.join(missing)}.", field="labelers")
+    return sorted(ids | set(found.values()))
+
+
+def filters_clean(*, kind: str, filters: Mapping | None) -> dict:
+    """Check the filters and return them in canonical form (what the snapshot records)."""
+    filters = dict(filters or {})
+    unknown = sorted(set(filters) - set(FILTER_KEYS))
+    if unknown:
+        raise ServiceError(
+            f"unknown filter '{unknown[0]}'; known filters: {', '.join(FILTER_KEYS)}.", field=unknown[0]
+        )
+    clean: dict = {}
+    if batches := _ids(filters.get("batches"), "batches"):
+        missing = sorted(
+            set(batches) - set(Batch.objects.filter(pk__in=batches).values_list("pk", flat=True))
+        )
+        if missing:
+            raise ServiceError(f"batch(es) {', '.join(map(str, missing))} do not exist.", field="batches")
+        clean["batches"] = batches
+    if split := _choices(filters.get("split"), "split", Split.values):
+        clean["split"] = split
+    if category := _choices(filters.get("category"), "category", Category.values):
+        clean["category"] = category
+    for key in ("created_after", "created_before"):
+        if filters.get(key) not in (None, ""):
+            clean[key] = _moment(filters[key], key).isoformat()
+    if (
+        "created_after" in clean
+        and "created_before" in clean
+        and clean["created_after"] >= clean["created_before"]
+    ):
+        raise ServiceError("'created_after' must be earlier than 'created_before'.", field="created_before")
+    if labelers := _labelers(filters.get("labelers")):
+        clean["labelers"] = labelers
+    mode = filters.get("rankings") or "all"
+    if kind in RANKING_KINDS:
+        if mode not in RANKING_MODES:
+            raise ServiceError(f"'rankings' must be 'all' or 'consensus', got {mode!r}.", field="rankings")
+        clean["rankings"] = mode
+    elif mode != "all":
+        raise ServiceError("'rankings' applies to rm_pairs and rm_rankings only.", field="rankings")
+    if filters.get("min_agreement") not in (None, ""):
+        try:
+            value = float(filters["min_agreement"])
+        except (TypeError, ValueError):
+            value = -1.0
+        if not 0.0 <= value <= 1.0:
+            raise ServiceError("'min_agreement' must be a number from 0 to 1.", field="min_agreement")
+        if kind not in RANKING_KINDS:
+            raise ServiceError(
+                "'min_agreement' applies to rm_pairs and rm_rankings only.", field="min_agreement"
+            )
+        _agreement_hook()
+        clean["min_agreement"] = value
+    include_pii = filters.get("include_pii", False)
+    if not isinstance(include_pii, bool):
+        raise ServiceError("'include_pii' must be true or false.", field="include_pii")
+    if include_pii:
+        clean["include_pii"] = True
+    return clean
+
+
+def _agreement_hook():
+    """The hook for the quality metrics: labeling.services.agreement.task_ids_with_agreement(min_agreement=)
+    returns the ids of tasks whose labelers agree at least that much (0..1)."""
+    try:
+        agreement = importlib.import_module("labeling.services.agreement")
+    except ModuleNotFoundError as exc:
+        if exc.name != "labeling.services.agreement":
+            raise
+        agreement = None
+    hook = getattr(agreement, "task_ids_with_agreement", None)
+    if hook is None:
+        raise ServiceError(
+            "the minimum-agreement filter needs the quality metrics, which are not available yet.",
+            field="min_agreement",
+            code="unavailable",
+        )
+    return hook
+
+
+def _query_filters(clean: dict) -> rows.ExportFilters:
+    return rows.ExportFilters(
+        batches=clean.get("batches", ()),
+        split=clean.get("split", ()),
+        category=clean.get("category", ()),
+        created_after=datetime.fromisoformat(clean["created_after"]) if "created_after" in clean else None,
+        created_before=datetime.fromisoformat(clean["created_before"]) if "created_before" in clean else None,
+        labelers=clean.get("labelers", ()),
+        include_pii=clean.get("include_pii", False),
+        task_ids=sorted(_agreement_hook()(min_agreement=clean["min_agreement"]))
+        if "min_agreement" in clean
+        else None,
+    )
+
+
+# --- rows --------------------------------------------------------------------------------------------
+
+
+def _consensus_rows(kind: str, f: rows.ExportFilters) -> Iterator[dict]:
+    """One consensus ranking per task (ranked pairs, see consensus.py) from every ranking of it."""
+    for _, items in groupby(
+        rows.stream_rows(rows.ranking_items_source(f, by_task=True)), key=lambda r: r["task_id"]
+    ):
+        items = list(items)  # the rankings of one task: at most 9 rows per ranking
+        first = items[0]
+        order = [r["completion_id"] for r in items if r["ranking_id"] == first["ranking_id"]]
+        texts = {r["completion_id"]: r["completion"] for r in items}
+        by_ranking: dict[int, dict[int, int]] = {}
+        for r in items:
+            by_ranking.setdefault(r["ranking_id"], {})[r["completion_id"]] = r["tier"]
+        tiers = ranked_pairs(list(by_ranking.values()), order)
+        base = {
+            "prompt": first["prompt"],
+            "prompt_id": first["prompt_id"],
+            "task_id": first["task_id"],
+            "ranking_id": None,
+            "labeler": None,
+            "split": first["split"],
+        }
+        if kind == SnapshotKind.RM_RANKINGS:
+            rank = {cid: i for i, tier in enumerate(tiers) for cid in tier}
+            yield {
+                **base,
+                "completions": [texts[c] for c in order],
+                "ranks": [rank[c] for c in order],
+                "completion_ids": order,
+            }
+        else:
+            for better, worse in comparison_pairs(tiers):
+                yield {
+                    **base,
+                    "chosen": texts[better],
+                    "rejected": texts[worse],
+                    "chosen_id": better,
+                    "rejected_id": worse,
+                }
+
+
+def dataset_lines(*, kind: str, filters: dict, writer: str = "auto") -> Iterator[bytes]:
+    """The snapshot's bytes, line by line. `filters` must be clean (filters_clean).
+
+    writer: "auto" (COPY on Postgres, else Python), "python" or "copy"; all give the same bytes.
+    """
+    f = _query_filters(filters)
+    if kind in RANKING_KINDS and filters.get("rankings") == "consensus":
+        return (rows.json_line(obj) for obj in _consensus_rows(kind, f))
+    source = SOURCES[kind](f)
+    use_copy = writer == "copy" or (writer == "auto" and connection.vendor == "postgresql")
+    return rows.json_lines_copy(source) if use_copy else rows.json_lines(source)
+
+
+# --- snapshots ---------------------------------------------------------------------------------------
+
+
+def snapshot_create(*, kind: str, filters: dict | None, created_by=None) -> DatasetSnapshot:
+    """Export a dataset to MEDIA_ROOT/datasets/ and record it, all or nothing."""
+    if kind not in SnapshotKind.values:
+        raise ServiceError(
+            f"unknown kind '{kind}'; choose one of: {', '.join(SnapshotKind.values)}.", field="kind"
+        )
+    clean = filters_clean(kind=kind, filters=filters)
+    folder = datasets_folder()
+    folder.mkdir(parents=True, exist_ok=True)
+    fd, tmp_name = tempfile.mkstemp(prefix=f".{kind}-", suffix=".part", dir=folder)
+    tmp, final = Path(tmp_name), None
+    try:
+        digest, row_count = hashlib.sha256(), 0
+        with os.fdopen(fd, "wb") as out:
+            for chunk in dataset_lines(kind=kind, filters=clean):
+                out.write(chunk)
+                digest.update(chunk)
+                row_count += chunk.count(b"\n")
+            out.flush()
+            os.fsync(out.fileno())
+        sha256 = digest.hexdigest()
+        final = folder / f"{kind}-{timezone.now():%Y%m%dT%H%M%S}-{sha256[:12]}-{uuid4().hex[:6]}.jsonl"
+        with transaction.atomic():
+            snapshot = DatasetSnapshot.objects.create(
+                kind=kind,
+                filters=clean,
+                row_count=row_count,
+                sha256=sha256,
+                file=final.relative_to(settings.MEDIA_ROOT).as_posix(),
+                created_by=created_by,
+            )
+            os.replace(tmp, final)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        if final is not None:
+            final.unlink(missing_ok=True)
+        raise
+    return snapshot
+
+
+def snapshot_delete(*, snapshot: DatasetSnapshot) -> None:
+    """Delete a snapshot and its file; refused while a model version was trained on it."""
+    path = snapshot_path(snapshot)
+    try:
+        with transaction.atomic():
+            snapshot.delete()
+    except ProtectedError as exc:
+        names = sorted({str(getattr(obj, "model_version", obj)) for obj in exc.protected_objects})
+        raise ServiceError(
+            f"snapshot {snapshot.pk} cannot be deleted: model version(s) {', '.join(names)} were trained on it.",
+            field="snapshot",
+            code="protected",
+        ) from None
+    transaction.on_commit(lambda: path.unlink(missing_ok=True))

@@ -1,0 +1,34 @@
+"""Who may see what in the workspace: labelers only, and only their own assignments on their batches."""
+
+from functools import wraps
+
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied
+from django.shortcuts import get_object_or_404
+
+from ..models import Assignment
+from ..roles import is_labeler
+from ..services.assignment import user_may_work_on
+
+
+def labeler_required(view):
+    """Anonymous users go to the login page; signed-in users without the labeler role get 403."""
+
+    @login_required
+    @wraps(view)
+    def wrapper(request, *args, **kwargs):
+        if not is_labeler(request.user):
+            raise PermissionDenied("Only labelers work on labeling tasks.")
+        return view(request, *args, **kwargs)
+
+    return wrapper
+
+
+def my_assignment(request, pk: int) -> Assignment:
+    """The requesting labeler's own assignment: someone else's is a 404, a batch they left is a 403."""
+    assignment = get_object_or_404(
+        Assignment.objects.select_related("batch", "task", "task__prompt"), pk=pk, labeler=request.user
+    )
+    if not user_may_work_on(user=request.user, batch=assignment.batch):
+        raise PermissionDenied("You are no longer a labeler of this batch.")
+    return assignment

@@ -1,0 +1,106 @@
+"""The labeler workspace: start a batch, open an assignment, skip it, keep its draft, look up a prompt."""
+
+import json
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied
+from django.http import JsonResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.utils import timezone
+from django.views.decorators.http import require_http_methods, require_POST
+
+from ..errors import AssignmentUnavailable, ServiceError
+from ..forms import SkipForm
+from ..models import Assignment, Batch, Prompt
+from ..roles import is_batch_admin, is_labeler, is_researcher
+from ..services.assignment import assignment_save_draft, assignment_skip
+from . import ranking, writing
+from .access import labeler_required, my_assignment
+from .navigation import assignment_lost, go_next
+
+PAGES = {
+    Batch.Kind.PROMPT_WRITING: writing.prompt_page,
+    Batch.Kind.DEMONSTRATION: writing.demonstration_page,
+    Batch.Kind.RANKING: ranking.ranking_page,
+    Batch.Kind.EVALUATION: ranking.ranking_page,
+}
+
+
+@labeler_required
+@require_POST
+def start(request, batch_id: int):
+    """The 'start' button of a batch on the home page: opens my next task in it."""
+    return go_next(request, get_object_or_404(Batch, pk=batch_id))
+
+
+@labeler_required
+@require_http_methods(["GET", "POST"])
+def assignment(request, pk: int):
+    """Show the task page for this kind of batch (GET) or take its submission (POST)."""
+    assignment = my_assignment(request, pk)
+    if request.method == "GET" and assignment.status in (
+        Assignment.Status.SUBMITTED,
+        Assignment.Status.SKIPPED,
+    ):
+        messages.info(request, f"That task is already {assignment.get_status_display().lower()}.")
+        return redirect("home")
+    return PAGES[assignment.batch.kind](request, assignment)
+
+
+@labeler_required
+@require_POST
+def skip(request, pk: int):
+    assignment = my_assignment(request, pk)
+    form = SkipForm(request.POST)
+    if not form.is_valid():
+        messages.error(request, "Say why you skip this task (a few words are enough).")
+        return redirect("workspace-assignment", pk=pk)
+    try:
+        assignment_skip(assignment=assignment, reason=form.cleaned_data["reason"])
+    except AssignmentUnavailable as exc:
+        return assignment_lost(request, exc)
+    except ServiceError as exc:
+        messages.error(request, exc.message)
+        return redirect("workspace-assignment", pk=pk)
+    messages.info(request, "Task skipped.")
+    return go_next(request, assignment.batch)
+
+
+@labeler_required
+@require_POST
+def draft(request, pk: int):
+    """Keep the page's unsubmitted work: {"draft": {...}} in, {"saved_at", "lease_expires_at"} out."""
+    assignment = my_assignment(request, pk)
+    try:
+        payload = json.loads(request.body or b"{}")
+    except ValueError:
+        return JsonResponse(
+            {"detail": "the request body is not JSON.", "field": "", "code": "invalid"}, status=400
+        )
+    if not isinstance(payload, dict):
+        return JsonResponse(
+            {"detail": 'send {"draft": {...}}.', "field": "draft", "code": "invalid"}, status=400
+        )
+    try:
+        saved = assignment_save_draft(assignment=assignment, draft=payload.get("draft"))
+    except AssignmentUnavailable as exc:
+        return JsonResponse(exc.as_dict(), status=409)
+    except ServiceError as exc:
+        return JsonResponse(exc.as_dict(), status=400)
+    return JsonResponse(
+        {"saved_at": timezone.now().isoformat(), "lease_expires_at": saved.lease_expires_at.isoformat()}
+    )
+
+
+@login_required
+def prompt_detail(request, pk: int):
+    """A prompt, read only: where a refused duplicate points to."""
+    user = request.user
+    if not (is_labeler(user) or is_batch_admin(user) or is_researcher(user)):
+        raise PermissionDenied("No role gives you access to prompts.")
+    prompt = get_object_or_404(Prompt, pk=pk)
+    hide_text = prompt.pii_flag and not (is_batch_admin(user) or is_researcher(user))
+    return render(
+        request, "labeling/workspace/prompt_detail.html", {"prompt": prompt, "hide_text": hide_text}
+    )

@@ -1,0 +1,88 @@
+"""Task pages where the labeler writes: a prompt (prompt-writing batches) or a demonstration."""
+
+from django.contrib import messages
+from django.shortcuts import render
+
+from ..errors import AssignmentUnavailable, ServiceError
+from ..forms import CATEGORY_SHARE, SOURCE_HELP, DemonstrationForm, PromptForm
+from ..models import Assignment
+from ..services.demonstrations import demonstration_submit
+from ..services.prompt_writing import prompt_submit
+from ..services.prompts import DuplicatePrompt
+from ..vocab import Category
+from .navigation import assignment_lost, go_next, posted_seconds, task_context
+
+
+def _add_service_error(form, exc: ServiceError) -> None:
+    form.add_error(exc.field if exc.field in form.fields else None, exc.message)
+
+
+def _render(request, template: str, assignment: Assignment, form, *, title: str, extra: dict | None = None):
+    bound = form.is_bound
+    context = task_context(
+        assignment, title=title, config={"page": "writing", "bound": bound, "seconds": posted_seconds(form)}
+    )
+    context.update(form=form, **(extra or {}))
+    return render(request, template, context, status=400 if bound else 200)
+
+
+def prompt_page(request, assignment: Assignment):
+    form = PromptForm(request.POST or None)
+    duplicate = None
+    if form.is_bound and form.is_valid():
+        data = form.cleaned_data
+        try:
+            prompt_submit(
+                assignment=assignment,
+                text=data["text"],
+                category=data["category"],
+                source=data["source"],
+                seconds_spent=data["seconds_spent"],
+            )
+        except DuplicatePrompt as exc:
+            duplicate = exc.existing
+            form.add_error(
+                "text", "This prompt duplicates an existing one (same opening text). Write a different one."
+            )
+        except AssignmentUnavailable as exc:
+            return assignment_lost(request, exc)
+        except ServiceError as exc:
+            _add_service_error(form, exc)
+        else:
+            messages.success(request, "Prompt saved.")
+            return go_next(request, assignment.batch)
+    categories = [(label, CATEGORY_SHARE[value]) for value, label in Category.choices]
+    return _render(
+        request,
+        "labeling/workspace/prompt.html",
+        assignment,
+        form,
+        title="Write a prompt",
+        extra={"duplicate": duplicate, "categories": categories, "source_help": list(SOURCE_HELP.values())},
+    )
+
+
+def demonstration_page(request, assignment: Assignment):
+    form = DemonstrationForm(request.POST or None)
+    if form.is_bound and form.is_valid():
+        try:
+            demonstration_submit(
+                assignment=assignment,
+                text=form.cleaned_data["text"],
+                seconds_spent=form.cleaned_data["seconds_spent"],
+            )
+        except AssignmentUnavailable as exc:
+            return assignment_lost(request, exc)
+        except ServiceError as exc:
+            _add_service_error(form, exc)
+        else:
+            messages.success(request, "Demonstration saved.")
+            return go_next(request, assignment.batch)
+    return _render(
+        request,
+        "labeling/workspace/demonstration.html",
+        assignment,
+        form,
+        title="Write a demonstration",
+        extra={"prompt": assignment.task.prompt},
+    )

@@ -1,0 +1,93 @@
+"""My next task and submit over the API, for each kind of batch."""
+
+import pytest
+
+from labeling.models import Assignment, Demonstration, Prompt, Ranking
+from labeling.services.batches import batch_create_from_prompts
+from tests.api.world import completion_ids
+from tests.factories import PromptFactory
+
+pytestmark = pytest.mark.django_db
+
+
+def test_next_gives_my_live_assignment_with_completions_in_my_order(world, client_as):
+    response = client_as("labeler").post(f"/api/tasks/next/{world['batch'].pk}/")
+    assert response.status_code == 200 and response.data["id"] == world["live"].pk
+    assert sorted(c["id"] for c in response.data["completions"]) == sorted(completion_ids(world["t2"]))
+    assert response.data["kind"] == "ranking" and response.data["prompt"]["text"] == world["t2"].prompt.text
+
+
+def test_submit_a_ranking_then_nothing_is_left(world, client_as):
+    client = client_as("labeler")
+    a, b, c, d = completion_ids(world["t2"])
+    response = client.post(
+        f"/api/assignments/{world['live'].pk}/submit/",
+        {"tiers": [[a], [b, c], [d]], "ratings": {str(a): {"likert": 7}}, "seconds_spent": 20},
+        format="json",
+    )
+    assert response.status_code == 201
+    ranking = Ranking.objects.get(pk=response.data["ranking"])
+    assert ranking.tiers == [[a], [b, c], [d]] and ranking.comparisons.count() == 5
+    again = client.post(
+        f"/api/assignments/{world['live'].pk}/submit/", {"tiers": [[a, b, c, d]]}, format="json"
+    )
+    assert again.status_code == 201 and again.data["ranking"] == ranking.pk  # idempotent
+    assert client.post(f"/api/tasks/next/{world['batch'].pk}/").status_code == 204
+
+
+def test_a_bad_ranking_is_a_400_naming_the_field(world, client_as):
+    a, b, c, d = completion_ids(world["t2"])
+    response = client_as("labeler").post(
+        f"/api/assignments/{world['live'].pk}/submit/", {"tiers": [[a], [b]]}, format="json"
+    )
+    assert (
+        response.status_code == 400
+        and response.data["field"] == "tiers"
+        and "missing" in response.data["detail"]
+    )
+    missing = client_as("labeler").post(f"/api/assignments/{world['live'].pk}/submit/", {}, format="json")
+    assert missing.status_code == 400 and missing.data["field"] == "tiers"
+    assert Assignment.objects.get(pk=world["live"].pk).status == "active"
+
+
+def test_someone_elses_assignment_is_not_found(world, client_as):
+    other = Assignment.objects.get(labeler=world["users"]["other_labeler"], task=world["t1"])
+    assert (
+        client_as("labeler")
+        .post(f"/api/assignments/{other.pk}/submit/", {"tiers": []}, format="json")
+        .status_code
+        == 404
+    )
+
+
+def test_demonstration_and_prompt_writing_submits(world, client_as):
+    labeler = world["users"]["labeler"]
+    demo_batch = batch_create_from_prompts(
+        name="d", kind="demonstration", labelers=[labeler], prompt_filters={"limit": 1}
+    )
+    writing = batch_create_from_prompts(name="w", kind="prompt_writing", labelers=[labeler], task_count=1)
+    client = client_as("labeler")
+    task = client.post(f"/api/tasks/next/{demo_batch.pk}/").data
+    done = client.post(
+        f"/api/assignments/{task['id']}/submit/",
+        {"text": "A fine answer.", "seconds_spent": 4},
+        format="json",
+    )
+    assert (
+        done.status_code == 201
+        and Demonstration.objects.get(pk=done.data["demonstration"]).text == "A fine answer."
+    )
+    task = client.post(f"/api/tasks/next/{writing.pk}/").data
+    PromptFactory(text="Already here: a duplicate prompt")
+    dup = client.post(
+        f"/api/assignments/{task['id']}/submit/",
+        {"text": "Already here: a duplicate prompt", "category": "chat"},
+        format="json",
+    )
+    assert dup.status_code == 400 and dup.data["code"] == "duplicate" and dup.data["field"] == "text"
+    made = client.post(
+        f"/api/assignments/{task['id']}/submit/",
+        {"text": "Brand new prompt", "category": "chat"},
+        format="json",
+    )
+    assert made.status_code == 201 and Prompt.objects.get(pk=made.data["prompt"]).author == labeler

@@ -1,0 +1,71 @@
+"""The datasets page and the export_dataset command."""
+
+import hashlib
+import json
+
+import pytest
+from django.core.management import call_command
+from django.urls import reverse
+
+from labeling.models import DatasetSnapshot
+from labeling.services.exports import snapshot_create
+from labeling.services.rankings import ranking_submit
+from tests.factories import assignment_for, ranking_task
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture(autouse=True)
+def media(settings, tmp_path):
+    settings.MEDIA_ROOT = tmp_path / "media"
+
+
+@pytest.fixture
+def ranked(labeler):
+    task = ranking_task(k=3)
+    ids = list(task.task_completions.values_list("completion_id", flat=True))
+    ranking_submit(assignment=assignment_for(task, labeler), tiers=[[i] for i in ids])
+    return task
+
+
+@pytest.mark.parametrize(
+    "who, page, download", [("labeler", 403, 403), ("batch_admin", 200, 403), ("researcher", 200, 200)]
+)
+def test_who_sees_and_downloads(client, request, ranked, who, page, download):
+    snapshot = snapshot_create(kind="rm_pairs", filters={})
+    client.force_login(request.getfixturevalue(who))
+    assert client.get(reverse("manage:datasets")).status_code == page
+    assert client.get(reverse("manage:dataset_download", args=[snapshot.pk])).status_code == download
+
+
+def test_a_researcher_exports_and_downloads(client, researcher, ranked):
+    client.force_login(researcher)
+    response = client.post(
+        reverse("manage:datasets"),
+        {"kind": "rm_rankings", "rankings": "consensus", "split": [ranked.prompt.split]},
+    )
+    assert response.status_code == 302
+    snapshot = DatasetSnapshot.objects.get()
+    assert (
+        snapshot.filters == {"split": [ranked.prompt.split], "rankings": "consensus"}
+        and snapshot.row_count == 1
+    )
+    body = b"".join(client.get(reverse("manage:dataset_download", args=[snapshot.pk])).streaming_content)
+    assert hashlib.sha256(body).hexdigest() == snapshot.sha256
+    page = client.get(reverse("manage:datasets")).content.decode()
+    assert reverse("manage:dataset_download", args=[snapshot.pk]) in page
+
+
+def test_a_batch_admin_cannot_export(client, batch_admin, ranked):
+    client.force_login(batch_admin)
+    client.post(reverse("manage:datasets"), {"kind": "rm_pairs", "rankings": "all"})
+    assert DatasetSnapshot.objects.count() == 0
+
+
+def test_export_dataset_command_writes_the_file_and_records_it(ranked, labeler, tmp_path, capsys):
+    out = tmp_path / "pairs.jsonl"
+    call_command("export_dataset", "--kind", "rm_pairs", "--labeler", labeler.username, "--out", str(out))
+    snapshot = DatasetSnapshot.objects.get()
+    assert snapshot.filters == {"labelers": [labeler.pk], "rankings": "all"}
+    rows = [json.loads(line) for line in out.read_text().splitlines()]
+    assert len(rows) == 3 and f"snapshot {snapshot.pk}: 3 rows" in capsys.readouterr().out

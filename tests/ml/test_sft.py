@@ -1,0 +1,56 @@
+import difflib
+
+import pytest
+import torch
+from transformers import AutoModelForCausalLM, AutoTokenizer
+
+from tests.ml.conftest import FAST
+from training.ml import TrainingCancelled, run_stage
+from training.ml.checkpoints import last_checkpoint, read_config, read_history, read_metrics
+
+
+def greedy(folder, prompt: str) -> str:
+    tokenizer = AutoTokenizer.from_pretrained(folder)
+    model = AutoModelForCausalLM.from_pretrained(folder).eval()
+    ids = tokenizer(prompt, return_tensors="pt")
+    with torch.no_grad():
+        out = model.generate(**ids, max_new_tokens=8, do_sample=False, pad_token_id=tokenizer.pad_token_id)
+    return tokenizer.decode(out[0, ids["input_ids"].shape[1]:], skip_special_tokens=True)
+
+
+def test_the_loss_falls(sft_run):
+    out, metrics = sft_run
+    assert metrics["eval_loss"] < metrics["eval_loss_start"] - 1.0
+    losses = [row["loss"] for row in read_history(out) if "loss" in row]
+    assert losses[-1] < losses[0] - 1.0
+
+
+def test_greedy_output_moves_towards_the_demonstration(tiny_model, sft_model):
+    prompt, completion = "What colour is the cat?\n", "The cat is red."
+    before = difflib.SequenceMatcher(None, greedy(tiny_model, prompt), completion).ratio()
+    after = difflib.SequenceMatcher(None, greedy(sft_model, prompt), completion).ratio()
+    assert after > before + 0.3
+
+
+def test_the_output_folder_holds_model_config_and_metrics(sft_model):
+    assert (sft_model / "model.safetensors").exists() and (sft_model / "tokenizer.json").exists()
+    assert read_config(sft_model)["stage"] == "sft" and read_config(sft_model)["learning_rate"] == 3e-3
+    assert (sft_model / "training_config.yaml").exists()
+    assert set(read_metrics(sft_model)) >= {"train_loss", "eval_loss", "steps"}
+
+
+def test_a_cancelled_run_resumes_from_its_checkpoint(tiny_model, data_dir, tmp_path):
+    config = {"model": str(tiny_model), "dataset": str(data_dir / "sft.jsonl"), "output_dir": str(tmp_path),
+              "max_steps": 4, **FAST}
+    events = []
+    with pytest.raises(TrainingCancelled) as cancelled:
+        run_stage("sft", config, progress=events.append, should_stop=lambda: len(events) >= 2, echo=False)
+    assert cancelled.value.step == 2
+    assert last_checkpoint(tmp_path).name == "checkpoint-2"
+    assert (last_checkpoint(tmp_path) / "training_config.yaml").exists()  # the config beside every checkpoint
+    assert [e["step"] for e in events] == [1, 2] and events[0]["total"] == 4 and "loss" in events[-1]["metrics"]
+
+    resumed = []
+    metrics = run_stage("sft", config, progress=resumed.append, echo=False)
+    assert [e["step"] for e in resumed][:2] == [3, 4]
+    assert metrics["steps"] == 4

@@ -1,0 +1,60 @@
+"""The model registry: the base model, and registering what a run produced with its lineage."""
+
+from pathlib import Path
+
+from django.conf import settings
+from django.db import transaction
+
+from labeling.models import Batch, DatasetSnapshot
+
+from ..models import ModelKind, ModelVersion
+
+
+def base_model_path() -> str:
+    """BASE_MODEL, or the tiny model training.ml builds (once) under MEDIA_ROOT."""
+    if settings.BASE_MODEL:
+        return settings.BASE_MODEL
+    folder = Path(settings.MEDIA_ROOT) / "models" / "base-tiny"
+    if not (folder / "config.json").exists():
+        from training.ml.tiny import build_tiny_model
+
+        build_tiny_model(folder)
+    return str(folder)
+
+
+def base_model_get_or_create() -> ModelVersion:
+    """The base ModelVersion, registered the first time it is used."""
+    path = base_model_path()
+    existing = ModelVersion.objects.filter(kind=ModelKind.BASE, checkpoint=path).first()
+    if existing:
+        return existing
+    with transaction.atomic():
+        name = "base" if not ModelVersion.objects.filter(name="base").exists() else f"base-{ModelVersion.objects.count()}"
+        return ModelVersion.objects.create(name=name, kind=ModelKind.BASE, checkpoint=path,
+                                           config={"source": settings.BASE_MODEL or "training.ml.tiny"})
+
+
+def lineage(model: ModelVersion) -> list[ModelVersion]:
+    """The model and its ancestors, newest first, back to the base model."""
+    chain, seen = [], set()
+    node: ModelVersion | None = model
+    while node is not None and node.pk not in seen:
+        chain.append(node)
+        seen.add(node.pk)
+        node = node.parent
+    return chain
+
+
+def batches_behind(model: ModelVersion) -> list[Batch]:
+    """The labeling batches whose labels built this model or any of its ancestors."""
+    snapshots = DatasetSnapshot.objects.filter(model_versions__in=lineage(model)).distinct()
+    batch_ids: set[int] = set()
+    for snap in snapshots:
+        batch_ids.update(int(b) for b in (snap.filters or {}).get("batches") or [])
+        batch_ids.update(int(b) for b in (snap.filters or {}).get("batch_ids") or [])
+    if batch_ids:
+        return list(Batch.objects.filter(pk__in=batch_ids).order_by("pk"))
+    if snapshots:  # snapshots without a batch filter were built from every batch that existed then
+        newest = max(s.created_at for s in snapshots)
+        return list(Batch.objects.filter(created_at__lte=newest).exclude(kind=Batch.Kind.EVALUATION).order_by("pk"))
+    return []

@@ -1,0 +1,248 @@
+"""Training runs: start, execute (on a worker), cancel, reap runs whose worker died, retry.
+
+Lifecycle: queued -> running -> succeeded | failed | cancelled. A running run writes a heartbeat every
+TRAINING_HEARTBEAT_SECONDS from a side thread, and its progress at most every TRAINING_PROGRESS_SECONDS.
+A worker killed mid-run leaves a stale heartbeat; `runs_reap_stale` (a periodic task) marks such runs
+failed. Their output folder keeps its checkpoints, and `run_retry` starts a new run on the same folder,
+which resumes from the last checkpoint. We fail-and-offer-retry rather than re-queue automatically so a
+run that kills its worker (out of memory, say) does not loop forever.
+"""
+
+import logging
+import threading
+import time
+import traceback
+from collections.abc import Sequence
+from pathlib import Path
+
+from django.conf import settings
+from django.db import close_old_connections, transaction
+from django.utils import timezone
+
+from labeling.errors import ServiceError
+from labeling.models import DatasetSnapshot
+
+from .. import dispatch
+from ..models import ModelKind, ModelVersion, RunKind, RunStatus, TrainingRun
+from . import stages
+
+log = logging.getLogger(__name__)
+
+FINISHED = (RunStatus.SUCCEEDED, RunStatus.FAILED, RunStatus.CANCELLED)
+LOG_TAIL_CHARS = 8000
+
+
+class RunRefused(ServiceError):
+    pass
+
+
+def run_folder(run: TrainingRun) -> Path:
+    return Path(settings.MEDIA_ROOT) / "runs" / f"run-{run.pk}"
+
+
+def run_start(
+    *,
+    kind: str,
+    base_model: ModelVersion,
+    snapshots: Sequence[DatasetSnapshot] = (),
+    reward_model: ModelVersion | None = None,
+    config: dict | None = None,
+    created_by=None,
+    round=None,
+) -> TrainingRun:
+    """Validate the inputs, store a queued run and send it to the gpu queue once committed."""
+    stages.validate_inputs(kind=kind, base_model=base_model, snapshots=snapshots, reward_model=reward_model,
+                           overrides=config or {})
+    dispatch.check_queue()
+    with transaction.atomic():
+        run = TrainingRun.objects.create(
+            kind=kind, base_model=base_model, reward_model=reward_model, config=dict(config or {}),
+            created_by=created_by, round=round,
+        )
+        run.snapshots.set(snapshots)
+        if "output_dir" not in run.config:
+            run.config["output_dir"] = str(run_folder(run))
+            run.save(update_fields=["config"])
+    _send(run)
+    return run
+
+
+def _send(run: TrainingRun) -> None:
+    from ..tasks import execute_run
+
+    try:
+        task_id = dispatch.send(execute_run, run.pk)
+    except Exception as exc:
+        # Nothing half-made: a run that never reached the queue is removed again.
+        TrainingRun.objects.filter(pk=run.pk, status=RunStatus.QUEUED).delete()
+        raise dispatch.QueueUnavailable(type(exc).__name__) from exc
+    if task_id:
+        TrainingRun.objects.filter(pk=run.pk).update(worker_task_id=task_id)
+
+
+def run_cancel(*, run: TrainingRun) -> TrainingRun:
+    """Ask the run to stop: a queued run is cancelled now, a running one at its next step."""
+    with transaction.atomic():
+        run = TrainingRun.objects.select_for_update().get(pk=run.pk)
+        if run.status in FINISHED:
+            raise RunRefused(f"run {run.pk} already {run.status}.")
+        run.cancel_requested = True
+        fields = ["cancel_requested"]
+        if run.status == RunStatus.QUEUED:
+            run.status, run.finished_at = RunStatus.CANCELLED, timezone.now()
+            fields += ["status", "finished_at"]
+        run.save(update_fields=fields)
+    if run.status == RunStatus.CANCELLED:
+        _after_finish(run)
+    return run
+
+
+def run_retry(*, run: TrainingRun, created_by=None) -> TrainingRun:
+    """A new run with the same inputs and output folder, so it resumes from the last checkpoint."""
+    if run.status not in (RunStatus.FAILED, RunStatus.CANCELLED):
+        raise RunRefused(f"only a failed or cancelled run can be retried; run {run.pk} is {run.status}.")
+    return run_start(kind=run.kind, base_model=run.base_model, snapshots=list(run.snapshots.all()),
+                     reward_model=run.reward_model, config=dict(run.config), created_by=created_by or run.created_by,
+                     round=run.round)
+
+
+class _Reporter:
+    """Progress, heartbeat and cancel checks of one executing run, throttled to spare the database."""
+
+    def __init__(self, run_id: int) -> None:
+        self.run_id = run_id
+        self.last_write = 0.0
+        self.last_cancel_check = 0.0
+        self.cancelled = False
+        self.log_lines: list[str] = []
+        self.history: list[dict] = []
+        self._stop = threading.Event()
+        self._beat = threading.Thread(target=self._heartbeat, name=f"heartbeat-run-{run_id}", daemon=True)
+
+    def start(self) -> None:
+        self._beat.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._beat.join(timeout=10)
+
+    def _heartbeat(self) -> None:
+        try:
+            while not self._stop.wait(settings.TRAINING_HEARTBEAT_SECONDS):
+                TrainingRun.objects.filter(pk=self.run_id, status=RunStatus.RUNNING).update(heartbeat_at=timezone.now())
+        finally:
+            close_old_connections()
+
+    def progress(self, event: dict) -> None:
+        if event.get("log"):
+            self.log_lines.append(str(event["log"]))
+        metrics = event.get("metrics") or {}
+        if metrics:
+            self.history.append({"step": event.get("step", 0), **metrics})
+        now = time.monotonic()
+        if now - self.last_write < settings.TRAINING_PROGRESS_SECONDS and event.get("step") != event.get("total"):
+            return
+        self.last_write = now
+        self.flush(step=event.get("step"), total=event.get("total"), metrics=metrics)
+
+    def flush(self, *, step=None, total=None, metrics=None) -> None:
+        fields = {"log_tail": "\n".join(self.log_lines)[-LOG_TAIL_CHARS:], "metrics_history": self.history,
+                  "heartbeat_at": timezone.now()}
+        if step is not None:
+            fields["progress_step"] = int(step)
+        if total is not None:
+            fields["progress_total"] = int(total)
+        if metrics:
+            fields["metrics"] = metrics
+        TrainingRun.objects.filter(pk=self.run_id).update(**fields)
+
+    def should_stop(self) -> bool:
+        now = time.monotonic()
+        if not self.cancelled and now - self.last_cancel_check >= 1.0:
+            self.last_cancel_check = now
+            self.cancelled = TrainingRun.objects.filter(pk=self.run_id, cancel_requested=True).exists()
+        return self.cancelled
+
+
+def run_execute(*, run_id: int, worker_task_id: str = "") -> TrainingRun | None:
+    """Run the training stage of a queued run and record the outcome. Safe against redelivery:
+    a run that is no longer queued is left alone."""
+    with transaction.atomic():
+        run = TrainingRun.objects.select_for_update().filter(pk=run_id).first()
+        if run is None or run.status != RunStatus.QUEUED:
+            log.info("run %s is not queued (%s); skipping", run_id, run and run.status)
+            return run
+        run.status, run.started_at, run.heartbeat_at = RunStatus.RUNNING, timezone.now(), timezone.now()
+        run.worker_task_id = worker_task_id or run.worker_task_id
+        run.save(update_fields=["status", "started_at", "heartbeat_at", "worker_task_id"])
+
+    from training.ml import TrainingCancelled, run_stage  # torch loads here, on the worker only
+
+    reporter = _Reporter(run.pk)
+    reporter.start()
+    status, error, metrics = RunStatus.SUCCEEDED, "", {}
+    try:
+        stage_kind, stage_config = stages.build_config(run)
+        reporter.progress({"log": f"{run.kind} run {run.pk}: {stage_config}"})
+        metrics = run_stage(stage_kind, stage_config, progress=reporter.progress, should_stop=reporter.should_stop)
+    except TrainingCancelled:
+        status = RunStatus.CANCELLED
+    except Exception as exc:
+        status, error = RunStatus.FAILED, f"{type(exc).__name__}: {exc}\n\n{traceback.format_exc()[-4000:]}"
+    finally:
+        reporter.stop()
+        reporter.flush()
+    if status == RunStatus.SUCCEEDED:
+        _succeed(run, metrics or {})
+    else:
+        TrainingRun.objects.filter(pk=run.pk).update(status=status, error=error, finished_at=timezone.now())
+        log.warning("run %s %s", run.pk, status)
+    run.refresh_from_db()
+    _after_finish(run)
+    return run
+
+
+@transaction.atomic
+def _succeed(run: TrainingRun, metrics: dict) -> None:
+    """Record the result: a ModelVersion with its lineage (all or nothing), then mark the run done."""
+    run = TrainingRun.objects.select_for_update().get(pk=run.pk)
+    clean = {k: v for k, v in metrics.items() if isinstance(v, int | float | str | bool | list | dict | type(None))}
+    if run.kind != RunKind.GENERATE:
+        model = ModelVersion.objects.create(
+            name=f"{run.kind}-run{run.pk}" + (f"-round{run.round.number}" if run.round_id else ""),
+            kind=ModelKind(run.kind),
+            parent=run.base_model,
+            checkpoint=run.config["output_dir"],
+            metrics=clean,
+            config={**run.config, "reward_model": run.reward_model_id},
+        )
+        model.snapshots.set(run.snapshots.all())
+        run.output_model = model
+    run.status, run.metrics, run.finished_at = RunStatus.SUCCEEDED, clean, timezone.now()
+    run.progress_step = max(run.progress_step, run.progress_total)
+    run.save(update_fields=["status", "metrics", "finished_at", "output_model", "progress_step"])
+
+
+def _after_finish(run: TrainingRun) -> None:
+    if run.round_id:
+        from .rounds import round_on_run_finished
+
+        round_on_run_finished(run=run)
+
+
+def runs_reap_stale() -> list[int]:
+    """Mark failed every running run whose heartbeat is older than TRAINING_STALE_SECONDS."""
+    cutoff = timezone.now() - timezone.timedelta(seconds=settings.TRAINING_STALE_SECONDS)
+    reaped = []
+    for run in TrainingRun.objects.filter(status=RunStatus.RUNNING, heartbeat_at__lt=cutoff):
+        updated = TrainingRun.objects.filter(pk=run.pk, status=RunStatus.RUNNING, heartbeat_at__lt=cutoff).update(
+            status=RunStatus.FAILED,
+            finished_at=timezone.now(),
+            error=(f"the worker stopped responding (last heartbeat {run.heartbeat_at:%Y-%m-%d %H:%M:%S} UTC). "
+                   "Checkpoints written so far are kept; retry the run to resume from the last one."),
+        )
+        if updated:
+            reaped.append(run.pk)
+            run.refresh_from_db()
+            _after_finish(run)
+    return reaped

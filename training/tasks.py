@@ -1,0 +1,38 @@
+"""Celery tasks: each takes ids, loads, and calls a service. Routed to the gpu queue by settings."""
+
+from celery import shared_task
+
+from .services.rounds import round_advance
+from .services.runs import run_execute, runs_reap_stale
+
+
+@shared_task(bind=True, acks_late=True, name="training.tasks.execute_run")
+def execute_run(self, run_id: int) -> str:
+    run = run_execute(run_id=run_id, worker_task_id=self.request.id or "")
+    return run.status if run else "missing"
+
+
+@shared_task(name="training.tasks.advance_round")
+def advance_round(round_id: int) -> str:
+    return round_advance(round_id=round_id).status
+
+
+@shared_task(name="training.tasks.reap_stale_runs")
+def reap_stale_runs() -> list[int]:
+    return runs_reap_stale()
+
+
+@shared_task(name="training.tasks.scheduled_round")
+def scheduled_round(method: str = "ppo") -> int | None:
+    from .services.schedules import scheduled_round as start
+
+    rnd = start(method=method)
+    return rnd.pk if rnd else None
+
+
+@shared_task(name="training.tasks.retrain_rm_if_due")
+def retrain_rm_if_due(threshold: int = 1000) -> int | None:
+    from .services.schedules import retrain_rm_if_due as check
+
+    run = check(threshold=threshold)
+    return run.pk if run else None

@@ -1,0 +1,153 @@
+"""Pages of the training side: runs (start, watch live, cancel, retry), the model registry with
+lineage, and rounds."""
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.http import JsonResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.views.decorators.http import require_POST
+
+from labeling.errors import ServiceError
+
+from .access import may_train, require_train, require_view
+from .forms import RoundStartForm, RunStartForm
+from .models import ModelVersion, Round, TrainingRun
+from .services.registry import base_model_get_or_create, batches_behind, lineage
+from .services.rounds import round_retry, round_start
+from .services.runs import run_cancel, run_retry, run_start
+
+
+@login_required
+def overview(request):
+    require_view(request.user)
+    return render(request, "training/overview.html", {
+        "rounds": Round.objects.order_by("-number")[:20],
+        "runs": TrainingRun.objects.select_related("base_model", "output_model").order_by("-created_at")[:50],
+        "models": ModelVersion.objects.select_related("parent").order_by("-created_at")[:50],
+        "round_form": RoundStartForm(),
+        "may_train": may_train(request.user),
+    })
+
+
+@login_required
+def run_new(request):
+    require_train(request.user)
+    if not ModelVersion.objects.exists():
+        base_model_get_or_create()
+    form = RunStartForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        data = form.cleaned_data
+        try:
+            run = run_start(kind=data["kind"], base_model=data["base_model"], snapshots=list(data["snapshots"]),
+                            reward_model=data["reward_model"], config=data["config"], created_by=request.user)
+        except ServiceError as exc:
+            form.add_error(exc.field if exc.field in form.fields else None, exc.message)
+        else:
+            messages.success(request, f"Run {run.pk} queued.")
+            return redirect("training:run", pk=run.pk)
+    return render(request, "training/run_new.html", {"form": form})
+
+
+def _run_status(run: TrainingRun) -> dict:
+    return {
+        "id": run.pk, "kind": run.kind, "status": run.status, "step": run.progress_step, "total": run.progress_total,
+        "metrics": run.metrics, "history": run.metrics_history, "log_tail": run.log_tail, "error": run.error,
+        "output_model": run.output_model_id, "cancel_requested": run.cancel_requested,
+        "heartbeat_at": run.heartbeat_at.isoformat() if run.heartbeat_at else None,
+    }
+
+
+@login_required
+def run_detail(request, pk: int):
+    require_view(request.user)
+    run = get_object_or_404(TrainingRun.objects.select_related("base_model", "reward_model", "output_model"), pk=pk)
+    return render(request, "training/run_detail.html", {
+        "run": run, "snapshots": run.snapshots.all(), "status": _run_status(run), "may_train": may_train(request.user),
+    })
+
+
+@login_required
+def run_status(request, pk: int):
+    require_view(request.user)
+    return JsonResponse(_run_status(get_object_or_404(TrainingRun, pk=pk)))
+
+
+@login_required
+@require_POST
+def run_cancel_view(request, pk: int):
+    require_train(request.user)
+    try:
+        run_cancel(run=get_object_or_404(TrainingRun, pk=pk))
+        messages.info(request, "Cancel requested: the run stops at its next step.")
+    except ServiceError as exc:
+        messages.error(request, exc.message)
+    return redirect("training:run", pk=pk)
+
+
+@login_required
+@require_POST
+def run_retry_view(request, pk: int):
+    require_train(request.user)
+    try:
+        new = run_retry(run=get_object_or_404(TrainingRun, pk=pk), created_by=request.user)
+    except ServiceError as exc:
+        messages.error(request, exc.message)
+        return redirect("training:run", pk=pk)
+    messages.success(request, f"Run {new.pk} resumes run {pk} from its last checkpoint.")
+    return redirect("training:run", pk=new.pk)
+
+
+@login_required
+def model_detail(request, pk: int):
+    require_view(request.user)
+    model = get_object_or_404(ModelVersion, pk=pk)
+    chain = lineage(model)
+    return render(request, "training/model_detail.html", {
+        "model": model,
+        "chain": [(m, list(m.snapshots.all()), getattr(m, "training_run", None)) for m in chain],
+        "batches": batches_behind(model),
+        "children": model.children.all(),
+    })
+
+
+@login_required
+@require_POST
+def round_start_view(request):
+    require_train(request.user)
+    form = RoundStartForm(request.POST)
+    if not form.is_valid():
+        messages.error(request, "; ".join(f"{k}: {' '.join(v)}" for k, v in form.errors.items()))
+        return redirect("training:overview")
+    data = form.cleaned_data
+    try:
+        rnd = round_start(method=data.pop("method"), created_by=request.user, config=data)
+    except ServiceError as exc:
+        messages.error(request, exc.message)
+        return redirect("training:overview")
+    messages.success(request, f"Round {rnd.number} started.")
+    return redirect("training:round", pk=rnd.pk)
+
+
+@login_required
+def round_detail(request, pk: int):
+    require_view(request.user)
+    rnd = get_object_or_404(Round, pk=pk)
+    from .services.rounds import STEPS
+
+    done = set(rnd.state.get("done", []))
+    steps = [{"name": s, "done": s in done, "current": s == rnd.step} for s in STEPS[rnd.method]]
+    return render(request, "training/round_detail.html", {
+        "round": rnd, "steps": steps, "runs": rnd.runs.order_by("pk"), "may_train": may_train(request.user),
+    })
+
+
+@login_required
+@require_POST
+def round_retry_view(request, pk: int):
+    require_train(request.user)
+    try:
+        round_retry(rnd=get_object_or_404(Round, pk=pk))
+        messages.success(request, "Round resumed from the step that failed.")
+    except ServiceError as exc:
+        messages.error(request, exc.message)
+    return redirect("training:round", pk=pk)
