@@ -80,7 +80,11 @@ def main() -> None:
     print(f"device: {device}; batch {args.batch_size}, minibatch {args.mini_batch_size}, "
           f"{args.max_new_tokens} new tokens, temperature 1")
 
-    work = Path(tempfile.mkdtemp(prefix="bench_ppo_"))
+    with tempfile.TemporaryDirectory(prefix="bench_ppo_") as tmp:  # checkpoints are large: removed at the end
+        run(Path(tmp), args)
+
+
+def run(work: Path, args: argparse.Namespace) -> None:
     prompts = work / "prompts.jsonl"
     prompts.write_text("".join(json.dumps({"prompt": f"What colour is the {a}? Not {c}.", "split": "train"}) + "\n"
                                for a in _ANIMALS for c in _COLOURS))

@@ -118,7 +118,11 @@ def main() -> None:
     parser.add_argument("--model", default="", help="model folder; default: a fresh tiny model")
     args = parser.parse_args()
 
-    work = Path(tempfile.mkdtemp(prefix="bench_rm_"))
+    with tempfile.TemporaryDirectory(prefix="bench_rm_") as tmp:  # checkpoints are large: removed at the end
+        run(Path(tmp), args)
+
+
+def run(work: Path, args: argparse.Namespace) -> None:
     model = Path(args.model) if args.model else build_tiny_model(work / "tiny")
     results = {}
     for k in (4, 9):

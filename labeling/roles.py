@@ -57,6 +57,8 @@ _ACTIONS = {"a": "add", "v": "view", "c": "change", "d": "delete"}
 def sync_role_permissions(**kwargs) -> None:
     from django.contrib.auth.models import Permission
 
+    for role in ROLES:  # also after a test database flush, which empties the groups table
+        Group.objects.get_or_create(name=role)
     for role, apps in ROLE_PERMISSIONS.items():
         group, _ = Group.objects.get_or_create(name=role)
         codenames = [

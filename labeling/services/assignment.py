@@ -229,6 +229,20 @@ def assignment_check_still_mine(assignment: Assignment) -> None:
         )
 
 
+def assignment_given_away(*, assignment: Assignment) -> bool:
+    """Read only: has this lapsed assignment's task gone to enough other labelers that a submission
+    would be refused? (The submit services decide again, under lock.)"""
+    now = timezone.now()
+    if assignment.status in FINISHED or (
+        assignment.status == Status.ACTIVE and assignment.lease_expires_at >= now
+    ):
+        return False
+    others = (
+        Assignment.objects.filter(task_id=assignment.task_id).exclude(pk=assignment.pk).filter(taken_q(now))
+    )
+    return others.count() >= assignment.batch.overlap
+
+
 def assignment_mark_submitted(assignment: Assignment) -> None:
     assignment.status = Status.SUBMITTED
     assignment.finished_at = timezone.now()

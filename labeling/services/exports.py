@@ -13,7 +13,6 @@ error nothing is recorded and the partial file is removed.
 """
 
 import hashlib
-import importlib
 import os
 import tempfile
 from collections.abc import Iterator, Mapping
@@ -32,6 +31,7 @@ from django.utils.dateparse import parse_date, parse_datetime
 from .. import selectors_exports as rows
 from ..errors import ServiceError
 from ..models import Batch, DatasetSnapshot, SnapshotKind
+from ..quality import selectors as quality
 from ..vocab import Category, Split
 from .consensus import ranked_pairs
 from .rankings import comparison_pairs
@@ -47,6 +47,7 @@ FILTER_KEYS = (
     "labelers",
     "rankings",
     "min_agreement",
+    "min_labeler_agreement",
     "include_pii",
 )
 SOURCES = {
@@ -180,8 +181,18 @@ def filters_clean(*, kind: str, filters: Mapping | None) -> dict:
             raise ServiceError(
                 "'min_agreement' applies to rm_pairs and rm_rankings only.", field="min_agreement"
             )
-        _agreement_hook()
         clean["min_agreement"] = value
+    if filters.get("min_labeler_agreement") not in (None, ""):
+        try:
+            value = float(filters["min_labeler_agreement"])
+        except (TypeError, ValueError):
+            value = -1.0
+        if not 0.0 <= value <= 1.0:
+            raise ServiceError("'min_labeler_agreement' must be a number from 0 to 1.", field="min_labeler_agreement")
+        if kind not in RANKING_KINDS:
+            raise ServiceError("'min_labeler_agreement' applies to rm_pairs and rm_rankings only.",
+                               field="min_labeler_agreement")
+        clean["min_labeler_agreement"] = value
     include_pii = filters.get("include_pii", False)
     if not isinstance(include_pii, bool):
         raise ServiceError("'include_pii' must be true or false.", field="include_pii")
@@ -190,23 +201,17 @@ def filters_clean(*, kind: str, filters: Mapping | None) -> dict:
     return clean
 
 
-def _agreement_hook():
-    """The hook for the quality metrics: labeling.services.agreement.task_ids_with_agreement(min_agreement=)
-    returns the ids of tasks whose labelers agree at least that much (0..1)."""
-    try:
-        agreement = importlib.import_module("labeling.services.agreement")
-    except ModuleNotFoundError as exc:
-        if exc.name != "labeling.services.agreement":
-            raise
-        agreement = None
-    hook = getattr(agreement, "task_ids_with_agreement", None)
-    if hook is None:
-        raise ServiceError(
-            "the minimum-agreement filter needs the quality metrics, which are not available yet.",
-            field="min_agreement",
-            code="unavailable",
-        )
-    return hook
+def _labelers_kept(clean: dict) -> list[int]:
+    """The labelers filter, narrowed to labelers whose agreement with the others reaches the minimum.
+    [0] (no such user) when nobody qualifies, so the export is empty rather than unfiltered."""
+    labelers = list(clean.get("labelers", ()))
+    if "min_labeler_agreement" not in clean:
+        return labelers
+    agreeing = quality.labelers_with_agreement_at_least(
+        threshold=clean["min_labeler_agreement"], batches=clean.get("batches") or None
+    )
+    kept = sorted(agreeing & set(labelers)) if labelers else sorted(agreeing)
+    return kept or [0]
 
 
 def _query_filters(clean: dict) -> rows.ExportFilters:
@@ -216,9 +221,9 @@ def _query_filters(clean: dict) -> rows.ExportFilters:
         category=clean.get("category", ()),
         created_after=datetime.fromisoformat(clean["created_after"]) if "created_after" in clean else None,
         created_before=datetime.fromisoformat(clean["created_before"]) if "created_before" in clean else None,
-        labelers=clean.get("labelers", ()),
+        labelers=_labelers_kept(clean),
         include_pii=clean.get("include_pii", False),
-        task_ids=sorted(_agreement_hook()(min_agreement=clean["min_agreement"]))
+        task_ids=sorted(quality.task_ids_with_agreement(min_agreement=clean["min_agreement"]))
         if "min_agreement" in clean
         else None,
     )

@@ -14,7 +14,7 @@ from ..errors import AssignmentUnavailable, ServiceError
 from ..forms import SkipForm
 from ..models import Assignment, Batch, Prompt
 from ..roles import is_batch_admin, is_labeler, is_researcher
-from ..services.assignment import assignment_save_draft, assignment_skip
+from ..services.assignment import assignment_given_away, assignment_save_draft, assignment_skip
 from . import ranking, writing
 from .access import labeler_required, my_assignment
 from .navigation import assignment_lost, go_next
@@ -44,6 +44,9 @@ def assignment(request, pk: int):
         Assignment.Status.SKIPPED,
     ):
         messages.info(request, f"That task is already {assignment.get_status_display().lower()}.")
+        return redirect("home")
+    if request.method == "GET" and assignment_given_away(assignment=assignment):
+        messages.error(request, "Your lease on that task expired and it was given to another labeler.")
         return redirect("home")
     return PAGES[assignment.batch.kind](request, assignment)
 

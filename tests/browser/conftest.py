@@ -6,8 +6,8 @@ Playwright is started per test, after the test database is set up, and stopped (
 before it is torn down: while its event loop runs, Django's connections (asgiref locals) are other
 objects than the ones pytest-django prepared.
 
-These tests run on a transactional database, which starts from whatever the previous transactional test
-left (a flush drops the role groups a migration made): `role_groups` puts them back."""
+The tests use a transactional database with serialized rollback: each starts from the migrated state
+(the role groups included), whatever the transactional test before it flushed."""
 
 import os
 import re
@@ -23,17 +23,7 @@ PASSWORD = "correct-horse-battery"  # tests.factories.UserFactory's
 
 
 @pytest.fixture
-def role_groups(transactional_db):
-    from django.contrib.auth.models import Group
-
-    from labeling.vocab import ROLES
-
-    for role in ROLES:
-        Group.objects.get_or_create(name=role)
-
-
-@pytest.fixture
-def browser(role_groups, live_server):
+def browser(transactional_db, live_server):
     if not Path(CHROMIUM).exists():
         pytest.skip(f"no chromium at {CHROMIUM}")
     from playwright.sync_api import sync_playwright

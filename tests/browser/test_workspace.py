@@ -15,11 +15,11 @@ from tests.factories import BatchFactory, CompletionFactory, PromptFactory, User
 from .conftest import log_in, wait_for_home
 from .png import distinct_colours
 
-pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
+pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True, serialized_rollback=True)]
 
 
 @pytest.fixture
-def labeler(role_groups):
+def labeler(transactional_db):
     return UserFactory(username="ada", roles=[ROLE_LABELER])
 
 

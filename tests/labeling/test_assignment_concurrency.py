@@ -1,11 +1,11 @@
 """50 labeler requests at once, each on its own database connection: no task goes past its overlap and
-no labeler ends up with two live assignments in the batch (SELECT ... FOR UPDATE SKIP LOCKED)."""
+no labeler ends up with two live assignments in the batch (SELECT ... FOR UPDATE SKIP LOCKED).
+Serialized rollback: the test starts from the migrated state (role groups) whatever ran before."""
 
 import threading
 from collections import Counter
 
 import pytest
-from django.contrib.auth.models import Group
 from django.db import connection, connections
 from django.utils import timezone
 
@@ -41,10 +41,9 @@ def ask_all_at_once(calls):
 
 
 @pytest.mark.skipif(connection.vendor != "postgresql", reason="row locks need Postgres")
-@pytest.mark.django_db(transaction=True)
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
 @pytest.mark.parametrize("labelers, tasks, overlap", [(30, 8, 3), (50, 30, 2)], ids=["scarce", "plenty"])
 def test_concurrent_requests_never_exceed_the_overlap(labelers, tasks, overlap):
-    Group.objects.get_or_create(name=ROLE_LABELER)  # an earlier transactional test's flush drops it
     batch = BatchFactory(overlap=overlap)
     for _ in range(tasks):
         ranking_task(batch=batch, k=2)

@@ -139,7 +139,8 @@ def test_pii_prompts_are_left_out_unless_asked(labeled):
         ({"labelers": ["ghost"]}, "labelers"),
         ({"created_after": "yesterday"}, "created_after"),
         ({"rankings": "best"}, "rankings"),
-        ({"min_agreement": 0.7}, "min_agreement"),
+        ({"min_agreement": 1.5}, "min_agreement"),
+        ({"min_labeler_agreement": "high"}, "min_labeler_agreement"),
     ],
 )
 def test_bad_filters_name_the_field(db, filters, field):
@@ -149,10 +150,9 @@ def test_bad_filters_name_the_field(db, filters, field):
 
 
 def test_min_agreement_uses_the_quality_hook(labeled, monkeypatch):
-    import types
+    from labeling.quality import selectors
 
-    hook = types.SimpleNamespace(task_ids_with_agreement=lambda min_agreement: [labeled["t2"].pk])
-    monkeypatch.setitem(__import__("sys").modules, "labeling.services.agreement", hook)
+    monkeypatch.setattr(selectors, "task_ids_with_agreement", lambda min_agreement: [labeled["t2"].pk])
     _, rows = lines("rm_rankings", {"min_agreement": 0.5})
     assert {r["task_id"] for r in rows} == {labeled["t2"].pk}
 

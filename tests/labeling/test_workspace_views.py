@@ -241,6 +241,8 @@ def test_a_late_ranking_on_a_task_given_away_is_refused_with_a_message(client, l
     response = client.post(page_of(mine), ranking_post(mine, [mine.display_order]), follow=True)
     assert "given to another labeler" in response.content.decode()
     assert Ranking.objects.count() == 0
+    page = client.get(page_of(mine), follow=True)
+    assert page.redirect_chain[-1][0] == "/" and "given to another labeler" in page.content.decode()
 
 
 def test_skip_needs_a_reason_then_opens_the_next_task(client, labeler):

@@ -54,3 +54,14 @@ def test_a_cancelled_run_resumes_from_its_checkpoint(tiny_model, data_dir, tmp_p
     metrics = run_stage("sft", config, progress=resumed.append, echo=False)
     assert [e["step"] for e in resumed][:2] == [3, 4]
     assert metrics["steps"] == 4
+
+
+def test_a_checkpoint_cut_off_while_saving_is_not_resumed_from(tmp_path):
+    from training.ml.checkpoints import last_checkpoint
+
+    for step in (2, 4):
+        (tmp_path / f"checkpoint-{step}").mkdir()
+        (tmp_path / f"checkpoint-{step}" / "trainer_state.json").write_text("{}")
+    (tmp_path / "checkpoint-6").mkdir()  # the worker died before trainer_state.json was written
+    (tmp_path / "checkpoint-6" / "model.safetensors").write_bytes(b"partial")
+    assert last_checkpoint(tmp_path) == tmp_path / "checkpoint-4"

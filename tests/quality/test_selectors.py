@@ -1,11 +1,9 @@
 """The export filters: labelers and tasks with agreement at least a threshold."""
 
 import json
-import sys
 
 import pytest
 
-from labeling.quality import selectors
 from labeling.quality.selectors import labelers_with_agreement_at_least, task_ids_with_agreement
 from labeling.services.exports import snapshot_create, snapshot_path
 from tests.factories import BatchFactory
@@ -48,10 +46,17 @@ def test_task_ids_with_agreement(team):
 
 
 def test_the_rm_pairs_export_keeps_only_tasks_whose_labelers_agree(team, monkeypatch, settings, tmp_path):
-    """Through the exports' hook (exports.py looks the hook up by module name; point it here)."""
+    """Through the exports' min_agreement filter."""
     settings.MEDIA_ROOT = str(tmp_path)
-    monkeypatch.setitem(sys.modules, "labeling.services.agreement", selectors)
     _, (t1, t2, t3), _ = team
     snapshot = snapshot_create(kind="rm_pairs", filters={"min_agreement": 0.7})
     lines = [json.loads(line) for line in snapshot_path(snapshot).read_text().splitlines()]
     assert lines and {line["task_id"] for line in lines} == {t2.pk}
+
+
+def test_the_rankings_export_keeps_only_labelers_who_agree_enough(team, settings, tmp_path):
+    settings.MEDIA_ROOT = str(tmp_path)
+    everyone = snapshot_create(kind="rm_rankings", filters={})
+    agreeing = snapshot_create(kind="rm_rankings", filters={"min_labeler_agreement": 0.6})
+    nobody = snapshot_create(kind="rm_rankings", filters={"min_labeler_agreement": 0.7})
+    assert (everyone.row_count, agreeing.row_count, nobody.row_count) == (6, 5, 0)  # sloppy's one ranking goes

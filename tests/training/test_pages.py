@@ -48,7 +48,8 @@ def test_model_page_shows_the_lineage_back_to_the_base(client, researcher, media
     ppo = ModelVersion.objects.create(name="ppo-x", kind="ppo", parent=sft, checkpoint="/tmp/ppo")
     client.force_login(researcher)
     page = client.get(reverse("training:model", args=[ppo.pk])).content.decode()
-    assert page.index("ppo-x") < page.index("sft-x") < page.index(base.name)
+    chain = page[page.index('<ol class="lineage">'):]
+    assert chain.index(">ppo-x<") < chain.index(">sft-x<") < chain.index(f">{base.name}<")
 
 
 def test_starting_a_round_with_the_queue_down_says_so_and_stores_nothing(client, researcher, media, settings):

@@ -1,8 +1,10 @@
 """With a REAL Celery worker process on Redis and Postgres: a whole round, cancel, and kill -9."""
 
-import pytest
-from labeling.services.exports import snapshot_create
+from pathlib import Path
 
+import pytest
+
+from labeling.services.exports import snapshot_create
 from training.models import ModelVersion, RoundStatus, RunStatus, TrainingRun
 from training.services.registry import base_model_get_or_create
 from training.services.rounds import round_start
@@ -59,12 +61,14 @@ def test_kill_9_of_the_worker_fails_the_run_then_retry_resumes(worker, demo_data
     run = fresh(run)
     assert run.status == RunStatus.FAILED and "stopped responding" in run.error
     assert not ModelVersion.objects.filter(kind="sft").exists()  # nothing partial was registered
-    steps_done = run.progress_step
+    checkpoints = sorted(int(p.name.split("-")[1]) for p in Path(run.config["output_dir"]).glob("checkpoint-*"))
+    assert checkpoints, "the killed run had written checkpoints"
 
     worker.start()  # a new worker picks the retry up and resumes from the last checkpoint
     retry = run_retry(run=run)
     wait_for(lambda: fresh(retry).status == RunStatus.RUNNING and retry.progress_step >= 1,
              what=f"retry to run\n{worker.tail()}")
-    assert "resum" in retry.log_tail.lower() or retry.progress_step >= steps_done
+    assert f"resuming from {run.config['output_dir']}/checkpoint-{checkpoints[-1]}" in retry.log_tail
+    assert retry.progress_step > checkpoints[-1]
     run_cancel(run=retry)
     wait_for(lambda: fresh(retry).status != RunStatus.RUNNING, what="retry to stop")

@@ -75,9 +75,16 @@ def checkpoint_dirs(out: str | Path) -> list[Path]:
     return [p for _, p in sorted(found)]
 
 
+# Written last when a checkpoint is saved: transformers' Trainer saves trainer_state.json after the
+# weights, optimizer and RNG states; our PPO writes ppo_state.json after accelerate's save_state.
+COMPLETE_MARKERS = ("trainer_state.json", "ppo_state.json")
+
+
 def last_checkpoint(out: str | Path) -> Path | None:
-    dirs = checkpoint_dirs(out)
-    return dirs[-1] if dirs else None
+    """The newest complete checkpoint. A worker killed while saving leaves a newer folder without
+    its marker; resuming from that would fail, so it is skipped."""
+    complete = [d for d in checkpoint_dirs(out) if any((d / marker).exists() for marker in COMPLETE_MARKERS)]
+    return complete[-1] if complete else None
 
 
 def checkpoint_step(path: Path) -> int:

@@ -86,6 +86,8 @@ def run_dpo(cfg: DPOConfig, reporter: Reporter) -> dict[str, Any]:
         callbacks=callbacks,
     )
     resume_from = last_checkpoint(cfg.output_dir) if cfg.resume else None
+    if resume_from:
+        reporter.log(f"resuming from {resume_from}")
     batch = cfg.per_device_eval_batch_size
     probe = valid or train
     metrics: dict[str, Any] = {"train_pairs": len(train), "valid_pairs": len(valid)}

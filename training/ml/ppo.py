@@ -59,6 +59,7 @@ from training.ml.runtime import (
     load_scalar_model,
     load_tokenizer,
     position_ids,
+    position_limit,
     resolve_precision,
     seed_everything,
 )
@@ -96,7 +97,8 @@ class PPOTrainer:
             rm_tokenizer = load_tokenizer(cfg.reward_model)
             rm = freeze(load_scalar_model(cfg.reward_model, rm_tokenizer.pad_token_id)).to(device)
             same = rm_tokenizer.get_vocab() == self.tokenizer.get_vocab()
-            self.scorer = RewardScorer(rm, rm_tokenizer, same_tokenizer=same)
+            self.scorer = RewardScorer(rm, rm_tokenizer, same_tokenizer=same,
+                                         max_length=position_limit(cfg.reward_model) or 1024)
         else:
             self.scorer = RewardScorer()  # raises: no reward given
         value_init = cfg.value_model or cfg.reward_model or cfg.model

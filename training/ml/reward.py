@@ -133,6 +133,8 @@ def run_reward(cfg: RewardConfig, reporter: Reporter) -> dict[str, Any]:
         callbacks=callbacks,
     )
     resume_from = last_checkpoint(cfg.output_dir) if cfg.resume else None
+    if resume_from:
+        reporter.log(f"resuming from {resume_from}")
     result = trainer.train(resume_from_checkpoint=str(resume_from) if resume_from else None)
     callback.raise_if_cancelled(cfg.output_dir)
 

@@ -109,3 +109,38 @@ def disable_dropout(model: torch.nn.Module) -> None:
 def position_ids(attention_mask: torch.Tensor) -> torch.Tensor:
     """Positions that ignore left padding. (B, T) -> (B, T)"""
     return (attention_mask.long().cumsum(-1) - 1).clamp(min=0)
+
+
+def position_limit(path: str) -> int | None:
+    """How many positions the model at `path` can attend over (n_positions / max_position_embeddings),
+    or None when its config names no limit. Reads config.json only."""
+    from transformers import AutoConfig
+
+    try:
+        config = AutoConfig.from_pretrained(path)
+    except (OSError, ValueError):
+        return None  # the stage's own loading reports a bad path properly
+    for name in ("n_positions", "max_position_embeddings", "n_ctx", "seq_length"):
+        value = getattr(config, name, None)
+        if isinstance(value, int) and value > 0:
+            return value
+    return None
+
+
+def fit_lengths(cfg: Any) -> list[str]:
+    """Cap a config's sequence lengths to what its model can hold, so a long prompt is truncated
+    instead of indexing past the position embeddings. Returns a note per length changed."""
+    limit = position_limit(cfg.model) if getattr(cfg, "model", "") else None
+    if limit is None:
+        return []
+    notes = []
+    if hasattr(cfg, "max_length") and cfg.max_length > limit:
+        notes.append(f"max_length {cfg.max_length} -> {limit} (the model has {limit} positions)")
+        cfg.max_length = limit
+    if hasattr(cfg, "max_prompt_length") and hasattr(cfg, "max_new_tokens"):
+        room = max(limit - cfg.max_new_tokens, 1)
+        if cfg.max_prompt_length > room:
+            notes.append(f"max_prompt_length {cfg.max_prompt_length} -> {room} "
+                         f"(the model has {limit} positions, {cfg.max_new_tokens} kept for the response)")
+            cfg.max_prompt_length = room
+    return notes

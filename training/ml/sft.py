@@ -53,6 +53,8 @@ def run_sft(cfg: SFTConfig, reporter: Reporter) -> dict[str, Any]:
         callbacks=callbacks,
     )
     resume_from = last_checkpoint(cfg.output_dir) if cfg.resume else None
+    if resume_from:
+        reporter.log(f"resuming from {resume_from}")
     metrics: dict[str, Any] = {"train_rows": len(train_rows), "valid_rows": len(valid_rows)}
     if valid_rows and resume_from is None:
         metrics["eval_loss_start"] = trainer.evaluate()["eval_loss"]

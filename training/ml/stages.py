@@ -47,6 +47,11 @@ def run_stage(
     if reward_fn is not None and kind != "ppo":
         raise ConfigError("reward_fn is only used by the ppo stage")
     reporter = Reporter(progress, should_stop, is_main=_is_main_process(), echo=echo)
+    if kind != "tiny":
+        from training.ml.runtime import fit_lengths
+
+        for note in fit_lengths(cfg):
+            reporter.log(f"note: {note}")
     reporter.log(format_config(kind, cfg))
     if reporter.is_main:
         save_config(cfg.output_dir, kind, cfg)  # beside the checkpoints from the start

@@ -16,17 +16,17 @@ from pathlib import Path
 from django.db import IntegrityError, transaction
 from django.db.models import Max
 from django.utils import timezone
-from labeling.services.exports import snapshot_create
 
 from labeling.errors import ServiceError
 from labeling.models import Batch, Completion, DatasetSnapshot, Prompt
+from labeling.services.exports import snapshot_create
 from labeling.services.tasks import ranking_task_create
 from labeling.vocab import K_MAX, K_MIN, ROLE_LABELER
 
 from .. import dispatch
 from ..models import ModelVersion, Round, RoundStatus, RunStatus, TrainingRun
 from .registry import base_model_get_or_create
-from .runs import run_retry, run_start
+from .runs import run_start
 
 log = logging.getLogger(__name__)
 
@@ -173,13 +173,25 @@ def _await_runs(rnd: Round, step: str, run_ids: list[int]) -> bool | None:
     if bad:
         if rnd.state.get("retry") == step:  # retry: resume the failed runs from their checkpoints
             rnd.state.pop("retry")
-            new_ids = [run_retry(run=r).pk if r in bad else r.pk for r in runs]
+            new_ids = [_rerun(rnd, step, r).pk if r in bad else r.pk for r in runs]
             rnd.state.setdefault("runs", {})[step] = new_ids
             return False
         first = bad[0]
         reason = first.error.splitlines()[0] if first.error else first.status
         raise ServiceError(f"run {first.pk} {first.status}: {reason}")
     return all(r.status == RunStatus.SUCCEEDED for r in runs)
+
+
+KEPT_ON_RETRY = ("output_dir", "num_samples", "max_prompts")
+
+
+def _rerun(rnd: Round, step: str, failed: TrainingRun) -> TrainingRun:
+    """A failed step's run again, with the round's current stage settings (an admin may have fixed
+    them) and the failed run's output folder, so training resumes from its last checkpoint."""
+    config = {k: v for k, v in failed.config.items() if k in KEPT_ON_RETRY}
+    config.update(rnd.config["stage_config"].get(step, {}))
+    return run_start(kind=failed.kind, base_model=failed.base_model, snapshots=list(failed.snapshots.all()),
+                     reward_model=failed.reward_model, config=config, created_by=rnd.created_by, round=rnd)
 
 
 def _training_step(rnd: Round, step: str) -> bool:
@@ -253,12 +265,18 @@ def batch_from_generations(*, name: str, round_number: int, model_version: Model
         mixed = [pair for group in zip(*sources, strict=False) for pair in group][:k]
         if len(mixed) < K_MIN or prompt_id not in prompts:
             continue
-        completions = [Completion.objects.create(prompt=prompts[prompt_id], text=text, model_version=model)
+        completions = [Completion.objects.create(prompt=prompts[prompt_id], text=_storable(text), model_version=model)
                        for model, text in mixed]
         ranking_task_create(batch=batch, prompt=prompts[prompt_id], completions=completions)
     if not batch.tasks.exists():
         raise ServiceError("generation produced no prompt with at least two outputs; no batch was made.")
     return batch
+
+
+def _storable(text: str) -> str:
+    """Model output as Postgres can store it: NUL characters (which byte-level models can emit) become
+    U+FFFD, the replacement character, so the labeler still sees that something was there."""
+    return text.replace("\x00", "\ufffd")
 
 
 STEP_HANDLERS = {"export": _export, "generate": _generate, "batch": _make_batch}

@@ -7,10 +7,9 @@ values, never ORM objects.
 from collections.abc import Sequence
 from pathlib import Path
 
-from labeling.services.exports import snapshot_path
-
 from labeling.errors import ServiceError
 from labeling.models import DatasetSnapshot
+from labeling.services.exports import snapshot_path
 
 from ..models import ModelKind, ModelVersion, RunKind, TrainingRun
 
