@@ -32,18 +32,37 @@ def gpt2_small(tiny: Path, out: Path) -> Path:
 
     tokenizer = AutoTokenizer.from_pretrained(tiny)
     eos = tokenizer.eos_token_id
-    config = GPT2Config(vocab_size=50257, n_positions=1024, n_embd=768, n_layer=12, n_head=12,
-                        bos_token_id=eos, eos_token_id=eos, pad_token_id=eos)
+    config = GPT2Config(
+        vocab_size=50257,
+        n_positions=1024,
+        n_embd=768,
+        n_layer=12,
+        n_head=12,
+        bos_token_id=eos,
+        eos_token_id=eos,
+        pad_token_id=eos,
+    )
     GPT2LMHeadModel(config).save_pretrained(out)
     tokenizer.save_pretrained(out)
     return out
 
 
 def time_steps(model: Path, prompts: Path, out: Path, args: argparse.Namespace) -> list[dict[str, float]]:
-    config = {"model": str(model), "reward_model": str(model), "dataset": str(prompts), "output_dir": str(out),
-              "steps": args.steps, "batch_size": args.batch_size, "mini_batch_size": args.mini_batch_size,
-              "micro_batch_size": args.micro_batch_size, "max_new_tokens": args.max_new_tokens,
-              "learning_rate": 1e-5, "save_steps": 10_000, "progress_bar": False, "resume": False}
+    config = {
+        "model": str(model),
+        "reward_model": str(model),
+        "dataset": str(prompts),
+        "output_dir": str(out),
+        "steps": args.steps,
+        "batch_size": args.batch_size,
+        "mini_batch_size": args.mini_batch_size,
+        "micro_batch_size": args.micro_batch_size,
+        "max_new_tokens": args.max_new_tokens,
+        "learning_rate": 1e-5,
+        "save_steps": 10_000,
+        "progress_bar": False,
+        "resume": False,
+    }
     events: list[dict] = []
     run_stage("ppo", config, progress=events.append, echo=False)
     return [e["metrics"] for e in events]
@@ -55,10 +74,17 @@ def report(name: str, steps: list[dict[str, float]], episodes: int) -> float:
     mean = {p: sum(s[p] for s in steady) / len(steady) for p in PARTS}
     total = sum(mean.values())
     for i, s in enumerate(steps, 1):
-        print(f"{name:11s} step {i}: " + "  ".join(f"{p[5:]} {s[p]:7.3f}s" for p in PARTS)
-              + f"  response length {s['response_length']:.1f}")
-    print(f"{name:11s} mean of steps 2..: " + "  ".join(f"{p[5:]} {mean[p]:7.3f}s ({mean[p] / total:4.0%})" for p in PARTS)
-          + f"  total {total:.3f}s per step of {episodes} episodes", flush=True)
+        print(
+            f"{name:11s} step {i}: "
+            + "  ".join(f"{p[5:]} {s[p]:7.3f}s" for p in PARTS)
+            + f"  response length {s['response_length']:.1f}"
+        )
+    print(
+        f"{name:11s} mean of steps 2..: "
+        + "  ".join(f"{p[5:]} {mean[p]:7.3f}s ({mean[p] / total:4.0%})" for p in PARTS)
+        + f"  total {total:.3f}s per step of {episodes} episodes",
+        flush=True,
+    )
     return mean["time/generate"] / total
 
 
@@ -76,9 +102,15 @@ def main() -> None:
 
     if args.threads:
         torch.set_num_threads(args.threads)
-    device = torch.cuda.get_device_name() if torch.cuda.is_available() else f"CPU, {torch.get_num_threads()} threads"
-    print(f"device: {device}; batch {args.batch_size}, minibatch {args.mini_batch_size}, "
-          f"{args.max_new_tokens} new tokens, temperature 1")
+    device = (
+        torch.cuda.get_device_name()
+        if torch.cuda.is_available()
+        else f"CPU, {torch.get_num_threads()} threads"
+    )
+    print(
+        f"device: {device}; batch {args.batch_size}, minibatch {args.mini_batch_size}, "
+        f"{args.max_new_tokens} new tokens, temperature 1"
+    )
 
     with tempfile.TemporaryDirectory(prefix="bench_ppo_") as tmp:  # checkpoints are large: removed at the end
         run(Path(tmp), args)
@@ -86,13 +118,20 @@ def main() -> None:
 
 def run(work: Path, args: argparse.Namespace) -> None:
     prompts = work / "prompts.jsonl"
-    prompts.write_text("".join(json.dumps({"prompt": f"What colour is the {a}? Not {c}.", "split": "train"}) + "\n"
-                               for a in _ANIMALS for c in _COLOURS))
+    prompts.write_text(
+        "".join(
+            json.dumps({"prompt": f"What colour is the {a}? Not {c}.", "split": "train"}) + "\n"
+            for a in _ANIMALS
+            for c in _COLOURS
+        )
+    )
     tiny = build_tiny_model(work / "tiny")
     shares = {"tiny": report("tiny", time_steps(tiny, prompts, work / "ppo_tiny", args), args.batch_size)}
     if not args.skip_small:
         small = gpt2_small(tiny, work / "gpt2_small")
-        shares["gpt2-small"] = report("gpt2-small", time_steps(small, prompts, work / "ppo_small", args), args.batch_size)
+        shares["gpt2-small"] = report(
+            "gpt2-small", time_steps(small, prompts, work / "ppo_small", args), args.batch_size
+        )
     for name, share in shares.items():
         print(f"ratio generate/step {name}: {share:.2f}")
 

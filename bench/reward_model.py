@@ -41,9 +41,15 @@ def rankings(count: int, k: int, seed: int, split: str) -> list[dict]:
     for i in range(count):
         animal = rng.choice(_ANIMALS)
         markers = rng.sample(range(k), k)
-        rows.append({"id": i, "prompt": f"What does the {animal} do?", "split": split,
-                     "ranks": [k - 1 - m for m in markers],
-                     "completions": [f"The {animal} {rng.choice(_VERBS)}." + MARKER * m for m in markers]})
+        rows.append(
+            {
+                "id": i,
+                "prompt": f"What does the {animal} do?",
+                "split": split,
+                "ranks": [k - 1 - m for m in markers],
+                "completions": [f"The {animal} {rng.choice(_VERBS)}." + MARKER * m for m in markers],
+            }
+        )
     return rows
 
 
@@ -64,17 +70,29 @@ class StepClock:
 
 
 def run_ours(model: Path, data: Path, out: Path, args: argparse.Namespace) -> dict:
-    config = {"model": str(model), "dataset": str(data), "output_dir": str(out), "learning_rate": args.lr,
-              "num_train_epochs": args.epochs, "per_device_train_batch_size": args.prompts_per_batch,
-              "per_device_eval_batch_size": 32, "logging_steps": 50, "save_steps": 100_000, "progress_bar": False,
-              "seed": args.seed, "resume": False}
+    config = {
+        "model": str(model),
+        "dataset": str(data),
+        "output_dir": str(out),
+        "learning_rate": args.lr,
+        "num_train_epochs": args.epochs,
+        "per_device_train_batch_size": args.prompts_per_batch,
+        "per_device_eval_batch_size": 32,
+        "logging_steps": 50,
+        "save_steps": 100_000,
+        "progress_bar": False,
+        "seed": args.seed,
+        "resume": False,
+    }
     clock = StepClock()
     metrics = run_stage("rm", config, progress=clock.tick, echo=False)
     wall, cpu = clock.loop_seconds()
     return {"wall": wall, "cpu": cpu, "accuracy": metrics["eval_accuracy"], "steps": metrics["steps"]}
 
 
-def run_trl(model: Path, train: list[dict], valid: list[dict], out: Path, k: int, args: argparse.Namespace) -> dict:
+def run_trl(
+    model: Path, train: list[dict], valid: list[dict], out: Path, k: int, args: argparse.Namespace
+) -> dict:
     import torch
     from datasets import Dataset
     from transformers import AutoModelForSequenceClassification, AutoTokenizer, TrainerCallback
@@ -82,28 +100,55 @@ def run_trl(model: Path, train: list[dict], valid: list[dict], out: Path, k: int
 
     from training.ml.reward_model import evaluate_rankings
 
-    pairs = [{"chosen": format_prompt(TEMPLATE, p["prompt"]) + p["chosen"],
-              "rejected": format_prompt(TEMPLATE, p["prompt"]) + p["rejected"]} for p in as_pairs(train)]
+    pairs = [
+        {
+            "chosen": format_prompt(TEMPLATE, p["prompt"]) + p["chosen"],
+            "rejected": format_prompt(TEMPLATE, p["prompt"]) + p["rejected"],
+        }
+        for p in as_pairs(train)
+    ]
     tokenizer = AutoTokenizer.from_pretrained(model)
     rm = AutoModelForSequenceClassification.from_pretrained(model, num_labels=1)
     rm.config.pad_token_id = tokenizer.pad_token_id
     bf16 = torch.cuda.is_available() and torch.cuda.is_bf16_supported()
     config = RewardConfig(
-        output_dir=str(out), learning_rate=args.lr, num_train_epochs=args.epochs,
+        output_dir=str(out),
+        learning_rate=args.lr,
+        num_train_epochs=args.epochs,
         per_device_train_batch_size=max(1, args.prompts_per_batch * k // 2),
-        lr_scheduler_type="cosine_with_min_lr", lr_scheduler_kwargs={"min_lr_rate": 0.1},
-        bf16=bf16, activation_checkpointing=False, logging_steps=50, save_strategy="no", report_to="none",
-        disable_tqdm=True, seed=args.seed, max_length=512, dataloader_pin_memory=torch.cuda.is_available(),
+        lr_scheduler_type="cosine_with_min_lr",
+        lr_scheduler_kwargs={"min_lr_rate": 0.1},
+        bf16=bf16,
+        activation_checkpointing=False,
+        logging_steps=50,
+        save_strategy="no",
+        report_to="none",
+        disable_tqdm=True,
+        seed=args.seed,
+        max_length=512,
+        dataloader_pin_memory=torch.cuda.is_available(),
     )
     clock = StepClock()
     callback = type("Clock", (TrainerCallback,), {"on_step_end": clock.tick})()
-    trainer = RewardTrainer(model=rm, args=config, train_dataset=Dataset.from_list(pairs), processing_class=tokenizer,
-                            callbacks=[callback])
+    trainer = RewardTrainer(
+        model=rm,
+        args=config,
+        train_dataset=Dataset.from_list(pairs),
+        processing_class=tokenizer,
+        callbacks=[callback],
+    )
     trainer.train()
-    held_out = evaluate_rankings(trainer.accelerator.unwrap_model(trainer.model), tokenizer, valid, TEMPLATE, 512, 32)
+    held_out = evaluate_rankings(
+        trainer.accelerator.unwrap_model(trainer.model), tokenizer, valid, TEMPLATE, 512, 32
+    )
     wall, cpu = clock.loop_seconds()
-    return {"wall": wall, "cpu": cpu, "accuracy": held_out["accuracy"], "steps": trainer.state.global_step,
-            "pairs": len(pairs)}
+    return {
+        "wall": wall,
+        "cpu": cpu,
+        "accuracy": held_out["accuracy"],
+        "steps": trainer.state.global_step,
+        "pairs": len(pairs),
+    }
 
 
 def main() -> None:
@@ -140,10 +185,14 @@ def run(work: Path, args: argparse.Namespace) -> None:
             r["per_s"] = args.train / r["wall"]
             r["per_cpu_s"] = args.train / min(x["cpu"] for x in runs)
         for name, r in (("ours (listwise)", ours), ("TRL RewardTrainer (pairs)", trl)):
-            print(f"K={k} {name:27s} rankings/s {r['per_s']:8.1f}  rankings/CPU-s {r['per_cpu_s']:8.1f}  "
-                  f"train loop {r['wall']:6.2f}s  steps {r['steps']:5d}  held-out pairwise accuracy {r['accuracy']:.3f}",
-                  flush=True)
-        print(f"K={k} TRL trained on {trl['pairs']} pairs from {args.train} rankings; wall {time.perf_counter() - t0:.0f}s")
+            print(
+                f"K={k} {name:27s} rankings/s {r['per_s']:8.1f}  rankings/CPU-s {r['per_cpu_s']:8.1f}  "
+                f"train loop {r['wall']:6.2f}s  steps {r['steps']:5d}  held-out pairwise accuracy {r['accuracy']:.3f}",
+                flush=True,
+            )
+        print(
+            f"K={k} TRL trained on {trl['pairs']} pairs from {args.train} rankings; wall {time.perf_counter() - t0:.0f}s"
+        )
         results[k] = (ours, trl)
     for k, (ours, trl) in results.items():
         print(f"accuracy K={k}: ours {ours['accuracy']:.3f} TRL {trl['accuracy']:.3f}")

@@ -17,7 +17,16 @@ from .models import (
 
 @admin.register(Prompt)
 class PromptAdmin(admin.ModelAdmin):
-    list_display = ["id", "short_text", "category", "source", "split", "origin_user", "pii_flag", "created_at"]
+    list_display = [
+        "id",
+        "short_text",
+        "category",
+        "source",
+        "split",
+        "origin_user",
+        "pii_flag",
+        "created_at",
+    ]
     list_filter = ["category", "source", "split", "pii_flag"]
     search_fields = ["text", "origin_user"]
     readonly_fields = ["dedup_key", "split"]

@@ -154,7 +154,9 @@ class Task(models.Model):
             models.CheckConstraint(
                 condition=Q(k__isnull=True) | Q(k__gte=K_MIN, k__lte=K_MAX), name="task_k_between_2_and_9"
             ),
-            models.CheckConstraint(condition=Q(k__isnull=True) | Q(prompt__isnull=False), name="task_k_needs_prompt"),
+            models.CheckConstraint(
+                condition=Q(k__isnull=True) | Q(prompt__isnull=False), name="task_k_needs_prompt"
+            ),
             models.UniqueConstraint(fields=["id", "prompt"], name="task_id_prompt"),
             models.CheckConstraint(
                 condition=Q(is_gold=False, gold_tiers__isnull=True)
@@ -214,7 +216,9 @@ class Assignment(models.Model):
         ]
         constraints = [
             models.UniqueConstraint(fields=["task", "labeler"], name="assignment_one_per_task_labeler"),
-            models.CheckConstraint(condition=Q(status__in=AssignmentStatus.values), name="assignment_status_valid"),
+            models.CheckConstraint(
+                condition=Q(status__in=AssignmentStatus.values), name="assignment_status_valid"
+            ),
         ]
 
     def __str__(self) -> str:
@@ -344,7 +348,9 @@ class DatasetSnapshot(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
-        constraints = [models.CheckConstraint(condition=Q(kind__in=SnapshotKind.values), name="snapshot_kind_valid")]
+        constraints = [
+            models.CheckConstraint(condition=Q(kind__in=SnapshotKind.values), name="snapshot_kind_valid")
+        ]
 
     def save(self, *args, **kwargs):
         if self.pk is not None and not self._state.adding:

@@ -33,21 +33,45 @@ def is_researcher(user) -> bool:
 def role_add(*, user, role: str) -> None:
     if role not in ROLES:
         raise ServiceError(f"unknown role '{role}'; choose one of: {', '.join(ROLES)}.", field="role")
-    user.groups.add(Group.objects.get(name=role))
+    user.groups.add(Group.objects.get_or_create(name=role)[0])
     user.__dict__.pop("_role_cache", None)
 
 
 # Django-admin permissions of each role, kept in step after every migrate (post_migrate).
 ROLE_PERMISSIONS = {
     ROLE_BATCH_ADMIN: {
-        "labeling": {"batch": "avcd", "task": "avcd", "taskcompletion": "avcd", "assignment": "vc",
-                     "prompt": "avc", "completion": "avc", "demonstration": "v", "ranking": "v",
-                     "rating": "v", "comparison": "v", "datasetsnapshot": "v"},
+        "labeling": {
+            "batch": "avcd",
+            "task": "avcd",
+            "taskcompletion": "avcd",
+            "assignment": "vc",
+            "prompt": "avc",
+            "completion": "avc",
+            "demonstration": "v",
+            "ranking": "v",
+            "rating": "v",
+            "comparison": "v",
+            "datasetsnapshot": "v",
+        },
         "training": {"modelversion": "v", "trainingrun": "v"},
     },
     ROLE_RESEARCHER: {
-        "labeling": {m: "v" for m in ("batch", "task", "taskcompletion", "assignment", "prompt", "completion",
-                                      "demonstration", "ranking", "rating", "comparison", "datasetsnapshot")},
+        "labeling": {
+            m: "v"
+            for m in (
+                "batch",
+                "task",
+                "taskcompletion",
+                "assignment",
+                "prompt",
+                "completion",
+                "demonstration",
+                "ranking",
+                "rating",
+                "comparison",
+                "datasetsnapshot",
+            )
+        },
         "training": {"modelversion": "v", "trainingrun": "v"},
     },
 }
@@ -62,11 +86,16 @@ def sync_role_permissions(**kwargs) -> None:
     for role, apps in ROLE_PERMISSIONS.items():
         group, _ = Group.objects.get_or_create(name=role)
         codenames = [
-            (app, f"{_ACTIONS[a]}_{model}") for app, models in apps.items() for model, acts in models.items() for a in acts
+            (app, f"{_ACTIONS[a]}_{model}")
+            for app, models in apps.items()
+            for model, acts in models.items()
+            for a in acts
         ]
         perms = [
             p
-            for p in Permission.objects.filter(content_type__app_label__in=apps.keys()).select_related("content_type")
+            for p in Permission.objects.filter(content_type__app_label__in=apps.keys()).select_related(
+                "content_type"
+            )
             if (p.content_type.app_label, p.codename) in codenames
         ]
         group.permissions.add(*perms)

@@ -27,23 +27,45 @@ class MayView(BasePermission):
 
 
 def _error(exc: ServiceError) -> Response:
-    code = status.HTTP_503_SERVICE_UNAVAILABLE if exc.code == "queue_unavailable" else status.HTTP_400_BAD_REQUEST
+    code = (
+        status.HTTP_503_SERVICE_UNAVAILABLE
+        if exc.code == "queue_unavailable"
+        else status.HTTP_400_BAD_REQUEST
+    )
     return Response(exc.as_dict(), status=code)
 
 
 class RunOutput(serializers.ModelSerializer):
     class Meta:
         model = TrainingRun
-        fields = ["id", "kind", "status", "config", "base_model", "reward_model", "snapshots", "output_model",
-                  "progress_step", "progress_total", "metrics", "log_tail", "error", "cancel_requested",
-                  "created_at", "started_at", "finished_at", "round"]
+        fields = [
+            "id",
+            "kind",
+            "status",
+            "config",
+            "base_model",
+            "reward_model",
+            "snapshots",
+            "output_model",
+            "progress_step",
+            "progress_total",
+            "metrics",
+            "log_tail",
+            "error",
+            "cancel_requested",
+            "created_at",
+            "started_at",
+            "finished_at",
+            "round",
+        ]
 
 
 class RunStartInput(serializers.Serializer):
     kind = serializers.ChoiceField(choices=RunKind.choices)
     base_model = serializers.PrimaryKeyRelatedField(queryset=ModelVersion.objects.all())
-    reward_model = serializers.PrimaryKeyRelatedField(queryset=ModelVersion.objects.all(), required=False,
-                                                      allow_null=True)
+    reward_model = serializers.PrimaryKeyRelatedField(
+        queryset=ModelVersion.objects.all(), required=False, allow_null=True
+    )
     snapshots = serializers.PrimaryKeyRelatedField(queryset=DatasetSnapshot.objects.all(), many=True)
     config = serializers.DictField(required=False, default=dict)
 
@@ -85,8 +107,19 @@ class RunCancelApi(APIView):
 class RoundOutput(serializers.ModelSerializer):
     class Meta:
         model = Round
-        fields = ["id", "number", "method", "status", "step", "config", "state", "error", "batch", "created_at",
-                  "finished_at"]
+        fields = [
+            "id",
+            "number",
+            "method",
+            "status",
+            "step",
+            "config",
+            "state",
+            "error",
+            "batch",
+            "created_at",
+            "finished_at",
+        ]
 
 
 class RoundStartInput(serializers.Serializer):

@@ -7,6 +7,8 @@ runs training in a background thread so the web page stays responsive.
 import logging
 import threading
 
+import kombu.exceptions
+import redis.exceptions
 from celery import Task
 from django.conf import settings
 from django.db import close_old_connections, connection, transaction
@@ -15,6 +17,15 @@ from config.celery import app
 from labeling.errors import ServiceError
 
 log = logging.getLogger(__name__)
+
+
+# What a send raises when the broker cannot be reached (kombu wraps most of them in OperationalError).
+BROKER_ERRORS = (
+    OSError,
+    kombu.exceptions.OperationalError,
+    redis.exceptions.ConnectionError,
+    redis.exceptions.TimeoutError,
+)
 
 
 class QueueUnavailable(ServiceError):

@@ -20,7 +20,9 @@ class ModelVersion(models.Model):
 
     name = models.CharField(max_length=200, unique=True)
     kind = models.CharField(max_length=10, choices=ModelKind.choices)
-    parent = models.ForeignKey("self", null=True, blank=True, on_delete=models.PROTECT, related_name="children")
+    parent = models.ForeignKey(
+        "self", null=True, blank=True, on_delete=models.PROTECT, related_name="children"
+    )
     snapshots = models.ManyToManyField(
         "labeling.DatasetSnapshot", through="ModelVersionSnapshot", blank=True, related_name="model_versions"
     )
@@ -127,7 +129,9 @@ class Round(models.Model):
     number = models.PositiveIntegerField()
     method = models.CharField(max_length=3, choices=[("ppo", "PPO"), ("dpo", "DPO")], default="ppo")
     status = models.CharField(max_length=10, choices=RoundStatus.choices, default=RoundStatus.RUNNING)
-    step = models.CharField(max_length=20, blank=True, help_text="The step running now, or the one that failed.")
+    step = models.CharField(
+        max_length=20, blank=True, help_text="The step running now, or the one that failed."
+    )
     config = models.JSONField(default=dict, blank=True)
     state = models.JSONField(default=dict, blank=True)
     error = models.TextField(blank=True)
@@ -142,7 +146,9 @@ class Round(models.Model):
         constraints = [
             models.CheckConstraint(condition=Q(status__in=RoundStatus.values), name="round_status_valid"),
             # A schedule (or a double click) never starts a second copy of a round that is still going.
-            models.UniqueConstraint(fields=["status"], condition=Q(status="running"), name="one_running_round"),
+            models.UniqueConstraint(
+                fields=["status"], condition=Q(status="running"), name="one_running_round"
+            ),
         ]
 
     def __str__(self) -> str:

@@ -20,13 +20,19 @@ from .services.runs import run_cancel, run_retry, run_start
 @login_required
 def overview(request):
     require_view(request.user)
-    return render(request, "training/overview.html", {
-        "rounds": Round.objects.order_by("-number")[:20],
-        "runs": TrainingRun.objects.select_related("base_model", "output_model").order_by("-created_at")[:50],
-        "models": ModelVersion.objects.select_related("parent").order_by("-created_at")[:50],
-        "round_form": RoundStartForm(),
-        "may_train": may_train(request.user),
-    })
+    return render(
+        request,
+        "training/overview.html",
+        {
+            "rounds": Round.objects.order_by("-number")[:20],
+            "runs": TrainingRun.objects.select_related("base_model", "output_model").order_by("-created_at")[
+                :50
+            ],
+            "models": ModelVersion.objects.select_related("parent").order_by("-created_at")[:50],
+            "round_form": RoundStartForm(),
+            "may_train": may_train(request.user),
+        },
+    )
 
 
 @login_required
@@ -38,8 +44,14 @@ def run_new(request):
     if request.method == "POST" and form.is_valid():
         data = form.cleaned_data
         try:
-            run = run_start(kind=data["kind"], base_model=data["base_model"], snapshots=list(data["snapshots"]),
-                            reward_model=data["reward_model"], config=data["config"], created_by=request.user)
+            run = run_start(
+                kind=data["kind"],
+                base_model=data["base_model"],
+                snapshots=list(data["snapshots"]),
+                reward_model=data["reward_model"],
+                config=data["config"],
+                created_by=request.user,
+            )
         except ServiceError as exc:
             form.add_error(exc.field if exc.field in form.fields else None, exc.message)
         else:
@@ -50,9 +62,17 @@ def run_new(request):
 
 def _run_status(run: TrainingRun) -> dict:
     return {
-        "id": run.pk, "kind": run.kind, "status": run.status, "step": run.progress_step, "total": run.progress_total,
-        "metrics": run.metrics, "history": run.metrics_history, "log_tail": run.log_tail, "error": run.error,
-        "output_model": run.output_model_id, "cancel_requested": run.cancel_requested,
+        "id": run.pk,
+        "kind": run.kind,
+        "status": run.status,
+        "step": run.progress_step,
+        "total": run.progress_total,
+        "metrics": run.metrics,
+        "history": run.metrics_history,
+        "log_tail": run.log_tail,
+        "error": run.error,
+        "output_model": run.output_model_id,
+        "cancel_requested": run.cancel_requested,
         "heartbeat_at": run.heartbeat_at.isoformat() if run.heartbeat_at else None,
     }
 
@@ -60,10 +80,19 @@ def _run_status(run: TrainingRun) -> dict:
 @login_required
 def run_detail(request, pk: int):
     require_view(request.user)
-    run = get_object_or_404(TrainingRun.objects.select_related("base_model", "reward_model", "output_model"), pk=pk)
-    return render(request, "training/run_detail.html", {
-        "run": run, "snapshots": run.snapshots.all(), "status": _run_status(run), "may_train": may_train(request.user),
-    })
+    run = get_object_or_404(
+        TrainingRun.objects.select_related("base_model", "reward_model", "output_model"), pk=pk
+    )
+    return render(
+        request,
+        "training/run_detail.html",
+        {
+            "run": run,
+            "snapshots": run.snapshots.all(),
+            "status": _run_status(run),
+            "may_train": may_train(request.user),
+        },
+    )
 
 
 @login_required
@@ -102,12 +131,16 @@ def model_detail(request, pk: int):
     require_view(request.user)
     model = get_object_or_404(ModelVersion, pk=pk)
     chain = lineage(model)
-    return render(request, "training/model_detail.html", {
-        "model": model,
-        "chain": [(m, list(m.snapshots.all()), getattr(m, "training_run", None)) for m in chain],
-        "batches": batches_behind(model),
-        "children": model.children.all(),
-    })
+    return render(
+        request,
+        "training/model_detail.html",
+        {
+            "model": model,
+            "chain": [(m, list(m.snapshots.all()), getattr(m, "training_run", None)) for m in chain],
+            "batches": batches_behind(model),
+            "children": model.children.all(),
+        },
+    )
 
 
 @login_required
@@ -136,9 +169,16 @@ def round_detail(request, pk: int):
 
     done = set(rnd.state.get("done", []))
     steps = [{"name": s, "done": s in done, "current": s == rnd.step} for s in STEPS[rnd.method]]
-    return render(request, "training/round_detail.html", {
-        "round": rnd, "steps": steps, "runs": rnd.runs.order_by("pk"), "may_train": may_train(request.user),
-    })
+    return render(
+        request,
+        "training/round_detail.html",
+        {
+            "round": rnd,
+            "steps": steps,
+            "runs": rnd.runs.order_by("pk"),
+            "may_train": may_train(request.user),
+        },
+    )
 
 
 @login_required

@@ -188,10 +188,14 @@ def filters_clean(*, kind: str, filters: Mapping | None) -> dict:
         except (TypeError, ValueError):
             value = -1.0
         if not 0.0 <= value <= 1.0:
-            raise ServiceError("'min_labeler_agreement' must be a number from 0 to 1.", field="min_labeler_agreement")
+            raise ServiceError(
+                "'min_labeler_agreement' must be a number from 0 to 1.", field="min_labeler_agreement"
+            )
         if kind not in RANKING_KINDS:
-            raise ServiceError("'min_labeler_agreement' applies to rm_pairs and rm_rankings only.",
-                               field="min_labeler_agreement")
+            raise ServiceError(
+                "'min_labeler_agreement' applies to rm_pairs and rm_rankings only.",
+                field="min_labeler_agreement",
+            )
         clean["min_labeler_agreement"] = value
     include_pii = filters.get("include_pii", False)
     if not isinstance(include_pii, bool):

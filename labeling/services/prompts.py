@@ -16,7 +16,9 @@ from ..vocab import Category, PromptSource, Split
 class DuplicatePrompt(ServiceError):
     def __init__(self, existing: Prompt) -> None:
         super().__init__(
-            f"this prompt duplicates prompt {existing.pk} (same opening text).", field="text", code="duplicate"
+            f"this prompt duplicates prompt {existing.pk} (same opening text).",
+            field="text",
+            code="duplicate",
         )
         self.existing = existing
 
@@ -53,9 +55,13 @@ def prompt_create(
     if not text:
         raise ServiceError("the prompt text is empty.", field="text")
     if category not in Category.values:
-        raise ServiceError(f"unknown category '{category}'; choose one of: {', '.join(Category.values)}.", field="category")
+        raise ServiceError(
+            f"unknown category '{category}'; choose one of: {', '.join(Category.values)}.", field="category"
+        )
     if source not in PromptSource.values:
-        raise ServiceError(f"unknown source '{source}'; choose one of: {', '.join(PromptSource.values)}.", field="source")
+        raise ServiceError(
+            f"unknown source '{source}'; choose one of: {', '.join(PromptSource.values)}.", field="source"
+        )
     if not origin_user:
         raise ServiceError("origin user is required (it decides the split).", field="origin_user")
     key = dedup_key(text)
@@ -65,7 +71,9 @@ def prompt_create(
             raise DuplicatePrompt(existing)
         cap = settings.PROMPTS_PER_ORIGIN_USER
         if Prompt.objects.filter(origin_user=origin_user).count() >= cap:
-            raise ServiceError(f"origin user '{origin_user}' already has {cap} prompts (the cap).", field="origin_user")
+            raise ServiceError(
+                f"origin user '{origin_user}' already has {cap} prompts (the cap).", field="origin_user"
+            )
         return Prompt.objects.create(
             text=text,
             category=category,

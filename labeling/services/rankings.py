@@ -8,7 +8,7 @@ from typing import Any
 from django.db import transaction
 from django.utils import timezone
 
-from ..errors import AssignmentUnavailable, InvalidRanking
+from ..errors import InvalidRanking
 from ..models import Assignment, Batch, Comparison, Ranking, Rating
 from ..vocab import FLAGS, LIKERT_MAX, LIKERT_MIN
 
@@ -25,19 +25,27 @@ def validate_tiers(tiers: Any, task_completion_ids: Iterable[int]) -> list[list[
     """Every completion of the task exactly once, in non-empty tiers. Returns the clean tiers."""
     expected = set(task_completion_ids)
     if not isinstance(tiers, list) or not tiers:
-        raise InvalidRanking("'tiers' must be a non-empty list of tiers (lists of completion ids).", field="tiers")
+        raise InvalidRanking(
+            "'tiers' must be a non-empty list of tiers (lists of completion ids).", field="tiers"
+        )
     seen: set[int] = set()
     clean: list[list[int]] = []
     for index, tier in enumerate(tiers):
         if not isinstance(tier, list) or not tier:
-            raise InvalidRanking(f"tier {index + 1} is empty: every tier needs at least one completion.", field="tiers")
+            raise InvalidRanking(
+                f"tier {index + 1} is empty: every tier needs at least one completion.", field="tiers"
+            )
         for cid in tier:
             if isinstance(cid, bool) or not isinstance(cid, int):
                 raise InvalidRanking(f"tier {index + 1}: {cid!r} is not a completion id.", field="tiers")
             if cid not in expected:
-                raise InvalidRanking(f"completion {cid} is not one of this task's completions.", field="tiers")
+                raise InvalidRanking(
+                    f"completion {cid} is not one of this task's completions.", field="tiers"
+                )
             if cid in seen:
-                raise InvalidRanking(f"completion {cid} appears more than once in the ranking.", field="tiers")
+                raise InvalidRanking(
+                    f"completion {cid} appears more than once in the ranking.", field="tiers"
+                )
             seen.add(cid)
         clean.append(list(tier))
     missing = sorted(expected - seen)
@@ -61,9 +69,13 @@ def validate_ratings(ratings: Any, task_completion_ids: Iterable[int]) -> dict[i
         except (TypeError, ValueError):
             raise InvalidRanking(f"ratings: {key!r} is not a completion id.", field="ratings") from None
         if cid not in expected:
-            raise InvalidRanking(f"ratings: completion {cid} is not one of this task's completions.", field="ratings")
+            raise InvalidRanking(
+                f"ratings: completion {cid} is not one of this task's completions.", field="ratings"
+            )
         if not isinstance(rating, Mapping):
-            raise InvalidRanking(f"ratings[{cid}] must be an object with 'likert' and 'flags'.", field="ratings")
+            raise InvalidRanking(
+                f"ratings[{cid}] must be an object with 'likert' and 'flags'.", field="ratings"
+            )
         likert = rating.get("likert")
         if likert is not None and (
             isinstance(likert, bool) or not isinstance(likert, int) or not LIKERT_MIN <= likert <= LIKERT_MAX
@@ -77,35 +89,13 @@ def validate_ratings(ratings: Any, task_completion_ids: Iterable[int]) -> dict[i
             raise InvalidRanking(f"ratings[{cid}].flags must be an object of yes/no flags.", field="flags")
         unknown = sorted(set(flags) - set(FLAGS))
         if unknown:
-            raise InvalidRanking(f"ratings[{cid}].flags: unknown flag(s) {', '.join(unknown)}.", field="flags")
+            raise InvalidRanking(
+                f"ratings[{cid}].flags: unknown flag(s) {', '.join(unknown)}.", field="flags"
+            )
         if any(not isinstance(v, bool) for v in flags.values()):
             raise InvalidRanking(f"ratings[{cid}].flags values must be true or false.", field="flags")
         clean[cid] = {"likert": likert, "flags": dict(flags)}
     return clean
-
-
-def _check_still_mine(assignment: Assignment) -> None:
-    """A late submission is fine unless the expired lease let the task go to someone else."""
-    if assignment.status == Assignment.Status.ACTIVE and assignment.lease_expires_at >= timezone.now():
-        return
-    if assignment.status not in (Assignment.Status.ACTIVE, Assignment.Status.EXPIRED):
-        raise AssignmentUnavailable(f"this assignment was {assignment.status}; it cannot take a ranking.")
-    now = timezone.now()
-    others = (
-        Assignment.objects.filter(task_id=assignment.task_id)
-        .exclude(pk=assignment.pk)
-        .filter(status=Assignment.Status.SUBMITTED)
-        .count()
-        + Assignment.objects.filter(
-            task_id=assignment.task_id, status=Assignment.Status.ACTIVE, lease_expires_at__gte=now
-        )
-        .exclude(pk=assignment.pk)
-        .count()
-    )
-    if others >= assignment.batch.overlap:
-        raise AssignmentUnavailable(
-            "your lease on this task expired and it was given to another labeler; your ranking was not saved."
-        )
 
 
 def ranking_submit(
@@ -128,14 +118,20 @@ def ranking_submit(
         if existing is not None:
             return existing
         if locked.batch.kind not in (Batch.Kind.RANKING, Batch.Kind.EVALUATION):
-            raise InvalidRanking(f"batch '{locked.batch.name}' is a {locked.batch.kind} batch, not a ranking batch.")
-        _check_still_mine(locked)
+            raise InvalidRanking(
+                f"batch '{locked.batch.name}' is a {locked.batch.kind} batch, not a ranking batch."
+            )
+        from .assignment import assignment_check_still_mine  # assignment.py imports this module
+
+        assignment_check_still_mine(locked)  # locks the task before counting who else holds it
         task = locked.task
         completion_ids = list(task.task_completions.values_list("completion_id", flat=True))
         clean_tiers = validate_tiers(tiers, completion_ids)
         clean_ratings = validate_ratings(ratings, completion_ids)
         if isinstance(seconds_spent, bool) or not isinstance(seconds_spent, int) or seconds_spent < 0:
-            raise InvalidRanking("'seconds_spent' must be a whole number of seconds, 0 or more.", field="seconds_spent")
+            raise InvalidRanking(
+                "'seconds_spent' must be a whole number of seconds, 0 or more.", field="seconds_spent"
+            )
 
         ranking = Ranking.objects.create(
             assignment=locked,

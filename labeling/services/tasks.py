@@ -12,7 +12,9 @@ from ..vocab import K_MAX, K_MIN
 def ranking_task_create(*, batch: Batch, prompt: Prompt, completions: Sequence[Completion]) -> Task:
     """A ranking task over K (2..9) completions of one prompt."""
     if batch.kind not in (Batch.Kind.RANKING, Batch.Kind.EVALUATION):
-        raise ServiceError(f"batch '{batch.name}' is a {batch.kind} batch; ranking tasks need a ranking batch.")
+        raise ServiceError(
+            f"batch '{batch.name}' is a {batch.kind} batch; ranking tasks need a ranking batch."
+        )
     k = len(completions)
     if not K_MIN <= k <= K_MAX:
         raise ServiceError(f"'completions' must hold {K_MIN} to {K_MAX} items, got {k}.", field="completions")
@@ -24,7 +26,8 @@ def ranking_task_create(*, batch: Batch, prompt: Prompt, completions: Sequence[C
     with transaction.atomic():
         task = Task.objects.create(batch=batch, prompt=prompt, k=k)
         TaskCompletion.objects.bulk_create(
-            TaskCompletion(task=task, completion=c, prompt=prompt, position=i) for i, c in enumerate(completions)
+            TaskCompletion(task=task, completion=c, prompt=prompt, position=i)
+            for i, c in enumerate(completions)
         )
     return task
 

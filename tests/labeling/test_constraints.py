@@ -34,14 +34,18 @@ def rejected(fn):
 
 def test_likert_below_1_is_rejected(labeler):
     task = ranking_task(k=2)
-    ranking = ranking_submit(assignment=assignment_for(task, labeler), tiers=[[c.pk] for c in task.completions.all()])
+    ranking = ranking_submit(
+        assignment=assignment_for(task, labeler), tiers=[[c.pk] for c in task.completions.all()]
+    )
     rating = Rating.objects.filter(ranking=ranking).first()
     rejected(lambda: Rating.objects.filter(pk=rating.pk).update(likert=0))
 
 
 def test_likert_above_7_is_rejected(labeler):
     task = ranking_task(k=2)
-    ranking = ranking_submit(assignment=assignment_for(task, labeler), tiers=[[c.pk] for c in task.completions.all()])
+    ranking = ranking_submit(
+        assignment=assignment_for(task, labeler), tiers=[[c.pk] for c in task.completions.all()]
+    )
     rating = Rating.objects.filter(ranking=ranking).first()
     rejected(lambda: Rating.objects.filter(pk=rating.pk).update(likert=8))
     Rating.objects.filter(pk=rating.pk).update(likert=7)  # the bounds themselves are fine
@@ -60,7 +64,9 @@ def test_k_of_10_is_rejected():
 def test_a_tenth_completion_position_is_rejected():
     task = ranking_task(k=9)
     extra = CompletionFactory(prompt=task.prompt)
-    rejected(lambda: TaskCompletion.objects.create(task=task, completion=extra, prompt=task.prompt, position=9))
+    rejected(
+        lambda: TaskCompletion.objects.create(task=task, completion=extra, prompt=task.prompt, position=9)
+    )
 
 
 def test_one_assignment_per_task_and_labeler(labeler):
@@ -73,12 +79,16 @@ def test_one_ranking_per_assignment(labeler):
     task = ranking_task(k=2)
     assignment = assignment_for(task, labeler)
     ranking = ranking_submit(assignment=assignment, tiers=[[c.pk] for c in task.completions.all()])
-    rejected(lambda: Ranking.objects.create(assignment=assignment, task=task, labeler=labeler, tiers=ranking.tiers))
+    rejected(
+        lambda: Ranking.objects.create(assignment=assignment, task=task, labeler=labeler, tiers=ranking.tiers)
+    )
 
 
 def test_comparison_never_pairs_a_completion_with_itself(labeler):
     task = ranking_task(k=2)
-    ranking = ranking_submit(assignment=assignment_for(task, labeler), tiers=[[c.pk] for c in task.completions.all()])
+    ranking = ranking_submit(
+        assignment=assignment_for(task, labeler), tiers=[[c.pk] for c in task.completions.all()]
+    )
     c = task.completions.first()
     rejected(
         lambda: Comparison.objects.create(
@@ -90,10 +100,14 @@ def test_comparison_never_pairs_a_completion_with_itself(labeler):
 def test_completion_of_another_prompt_cannot_join_a_task():
     task = ranking_task(k=2)
     stranger = CompletionFactory()  # belongs to a different prompt
-    rejected(lambda: TaskCompletion.objects.create(task=task, completion=stranger, prompt=task.prompt, position=2))
+    rejected(
+        lambda: TaskCompletion.objects.create(task=task, completion=stranger, prompt=task.prompt, position=2)
+    )
     # Claiming the stranger's prompt instead breaks the task side of the rule.
     rejected(
-        lambda: TaskCompletion.objects.create(task=task, completion=stranger, prompt=stranger.prompt, position=2)
+        lambda: TaskCompletion.objects.create(
+            task=task, completion=stranger, prompt=stranger.prompt, position=2
+        )
     )
 
 
@@ -116,8 +130,16 @@ def test_prompt_source_must_be_known():
 
 def test_duplicate_prompt_dedup_key_is_rejected():
     p = PromptFactory()
-    rejected(lambda: Prompt.objects.create(text="other", category=p.category, source=p.source,
-                                           origin_user="x", split="train", dedup_key=p.dedup_key))
+    rejected(
+        lambda: Prompt.objects.create(
+            text="other",
+            category=p.category,
+            source=p.source,
+            origin_user="x",
+            split="train",
+            dedup_key=p.dedup_key,
+        )
+    )
 
 
 def test_completion_needs_a_model_version_or_a_source_name():
@@ -130,5 +152,8 @@ def test_batch_overlap_must_be_positive():
 
 def test_assignment_status_must_be_known(labeler):
     task = ranking_task()
-    rejected(lambda: Assignment.objects.create(task=task, batch=task.batch, labeler=labeler, status="lost",
-                                               lease_expires_at=timezone.now()))
+    rejected(
+        lambda: Assignment.objects.create(
+            task=task, batch=task.batch, labeler=labeler, status="lost", lease_expires_at=timezone.now()
+        )
+    )

@@ -24,12 +24,20 @@ def test_a_ranking_with_ties_writes_exactly_the_implied_pairs(labeler):
     ranking = ranking_submit(
         assignment=assignment_for(task, labeler),
         tiers=[[a], [b, c], [d]],
-        ratings={a: {"likert": 6, "flags": {"hallucination": False}}, d: {"likert": 2, "flags": {"hallucination": True}}},
+        ratings={
+            a: {"likert": 6, "flags": {"hallucination": False}},
+            d: {"likert": 2, "flags": {"hallucination": True}},
+        },
         seconds_spent=42,
     )
     pairs = set(Comparison.objects.filter(ranking=ranking).values_list("better_id", "worse_id"))
     assert pairs == {(a, b), (a, c), (a, d), (b, d), (c, d)}  # no (b, c): a tie implies nothing
-    assert Comparison.objects.filter(ranking=ranking, batch=task.batch, prompt=task.prompt, labeler=labeler).count() == 5
+    assert (
+        Comparison.objects.filter(
+            ranking=ranking, batch=task.batch, prompt=task.prompt, labeler=labeler
+        ).count()
+        == 5
+    )
     tiers = dict(Rating.objects.filter(ranking=ranking).values_list("completion_id", "tier"))
     assert tiers == {a: 0, b: 1, c: 1, d: 2}
     assert Rating.objects.get(ranking=ranking, completion_id=d).flags == {"hallucination": True}
@@ -57,16 +65,37 @@ def test_submitting_twice_stores_once(labeler):
     [
         (lambda i, other: [[i[0]], [i[1]], [i[2]]], None, "missing: "),
         (lambda i, other: [[i[0]], [i[1], i[0]], [i[2]], [i[3]]], None, "more than once"),
-        (lambda i, other: [[i[0]], [i[1]], [i[2]], [i[3], other]], None, "not one of this task's completions"),
+        (
+            lambda i, other: [[i[0]], [i[1]], [i[2]], [i[3], other]],
+            None,
+            "not one of this task's completions",
+        ),
         (lambda i, other: [[i[0]], [], [i[1]], [i[2]], [i[3]]], None, "tier 2 is empty"),
-        (lambda i, other: [[i[0]], [i[1]], [i[2]], [i[3]]], {"0": {"likert": 0}}, "likert must be an integer from 1 to 7"),
-        (lambda i, other: [[i[0]], [i[1]], [i[2]], [i[3]]], {"0": {"likert": 8}}, "likert must be an integer from 1 to 7"),
+        (
+            lambda i, other: [[i[0]], [i[1]], [i[2]], [i[3]]],
+            {"0": {"likert": 0}},
+            "likert must be an integer from 1 to 7",
+        ),
+        (
+            lambda i, other: [[i[0]], [i[1]], [i[2]], [i[3]]],
+            {"0": {"likert": 8}},
+            "likert must be an integer from 1 to 7",
+        ),
         (lambda i, other: [], None, "non-empty list"),
         (lambda i, other: [[i[0]], [i[1]], [i[2]], ["x"]], None, "is not a completion id"),
         (lambda i, other: [[i[0]], [i[1]], [i[2]], [i[3]]], {"0": {"flags": {"rude": True}}}, "unknown flag"),
     ],
-    ids=["missing", "duplicate", "other-task", "empty-tier", "likert-0", "likert-8", "no-tiers", "not-an-id",
-         "unknown-flag"],
+    ids=[
+        "missing",
+        "duplicate",
+        "other-task",
+        "empty-tier",
+        "likert-0",
+        "likert-8",
+        "no-tiers",
+        "not-an-id",
+        "unknown-flag",
+    ],
 )
 def test_a_bad_ranking_raises_a_clear_error_and_writes_nothing(labeler, make_tiers, ratings, message):
     task = ranking_task(k=4)

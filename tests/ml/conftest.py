@@ -37,8 +37,15 @@ def sft_run(tiny_model, data_dir, tmp_path_factory) -> tuple[Path, dict]:
     from training.ml import run_stage
 
     out = tmp_path_factory.mktemp("sft")
-    config = {"model": str(tiny_model), "dataset": str(data_dir / "sft.jsonl"), "output_dir": str(out),
-              "learning_rate": 3e-3, "num_train_epochs": 10, "per_device_train_batch_size": 8, **FAST}
+    config = {
+        "model": str(tiny_model),
+        "dataset": str(data_dir / "sft.jsonl"),
+        "output_dir": str(out),
+        "learning_rate": 3e-3,
+        "num_train_epochs": 10,
+        "per_device_train_batch_size": 8,
+        **FAST,
+    }
     return out, run_stage("sft", config, echo=False)
 
 
@@ -52,6 +59,13 @@ def rm_run(sft_model, data_dir, tmp_path_factory) -> tuple[Path, dict]:
     from training.ml import run_stage
 
     out = tmp_path_factory.mktemp("rm")
-    config = {"model": str(sft_model), "dataset": str(data_dir / "rankings.jsonl"), "output_dir": str(out),
-              "learning_rate": 1e-3, "num_train_epochs": 2, "per_device_train_batch_size": 8, **FAST}
+    config = {
+        "model": str(sft_model),
+        "dataset": str(data_dir / "rankings.jsonl"),
+        "output_dir": str(out),
+        "learning_rate": 1e-3,
+        "num_train_epochs": 2,
+        "per_device_train_batch_size": 8,
+        **FAST,
+    }
     return out, run_stage("rm", config, echo=False)

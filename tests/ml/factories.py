@@ -21,8 +21,14 @@ def sft_rows() -> list[dict]:
     rows = []
     for i, (animal, colour) in enumerate((a, c) for a in _ANIMALS for c in _COLOURS):
         split = "valid" if i % 8 == 3 else "train"
-        rows.append({"id": i, "prompt": f"What colour is the {animal}?", "completion": f"The {animal} is {colour}.",
-                     "split": split})
+        rows.append(
+            {
+                "id": i,
+                "prompt": f"What colour is the {animal}?",
+                "completion": f"The {animal} is {colour}.",
+                "split": split,
+            }
+        )
     return rows
 
 
@@ -38,8 +44,16 @@ def ranking_rows(count: int = 120, k: int = 4, seed: int = 0, valid_every: int =
         completions = [f"The {animal} {rng.choice(_VERBS)}." + MARKER * m for m in markers]
         ranks = [2 - m for m in markers]
         split = "valid" if i % valid_every == 0 else "train"
-        rows.append({"id": i, "prompt_id": 1000 + i, "prompt": f"What does the {animal} do?",
-                     "completions": completions, "ranks": ranks, "split": split})
+        rows.append(
+            {
+                "id": i,
+                "prompt_id": 1000 + i,
+                "prompt": f"What does the {animal} do?",
+                "completions": completions,
+                "ranks": ranks,
+                "split": split,
+            }
+        )
     return rows
 
 
@@ -49,10 +63,14 @@ def pair_rows(rankings: list[dict]) -> list[dict]:
     for r in rankings:
         best = r["completions"][r["ranks"].index(min(r["ranks"]))]
         worst = r["completions"][r["ranks"].index(max(r["ranks"]))]
-        rows.append({"id": r["id"], "prompt": r["prompt"], "chosen": best, "rejected": worst, "split": r["split"]})
+        rows.append(
+            {"id": r["id"], "prompt": r["prompt"], "chosen": best, "rejected": worst, "split": r["split"]}
+        )
     return rows
 
 
 def prompt_rows() -> list[dict]:
-    return [{"id": i, "prompt": f"What colour is the {a}?", "split": "test" if i == 0 else "train"}
-            for i, a in enumerate(_ANIMALS)]
+    return [
+        {"id": i, "prompt": f"What colour is the {a}?", "split": "test" if i == 0 else "train"}
+        for i, a in enumerate(_ANIMALS)
+    ]

@@ -15,13 +15,19 @@ BASE = {"model": "m", "dataset": "d.jsonl", "output_dir": "out"}
 def test_overrides_are_coerced_to_the_field_types(tmp_path):
     path = tmp_path / "rm.yaml"
     path.write_text("model: sft\ndataset: r.jsonl\noutput_dir: out\nlearning_rate: 1e-4\nresume: false\n")
-    cfg = load_config("rm", path, {"num_train_epochs": "2", "learning_rate": "3e-5", "extra_args": '{"optim": "adamw_torch"}'})
+    cfg = load_config(
+        "rm",
+        path,
+        {"num_train_epochs": "2", "learning_rate": "3e-5", "extra_args": '{"optim": "adamw_torch"}'},
+    )
     assert cfg.learning_rate == 3e-5 and cfg.num_train_epochs == 2.0 and cfg.resume is False
     assert cfg.extra_args == {"optim": "adamw_torch"}
 
 
 def test_an_unknown_key_names_the_key_and_a_close_match():
-    with pytest.raises(ConfigError, match=r"unknown config key 'kl_coeff' for stage 'ppo'; did you mean 'kl_coef'\?"):
+    with pytest.raises(
+        ConfigError, match=r"unknown config key 'kl_coeff' for stage 'ppo'; did you mean 'kl_coef'\?"
+    ):
         load_config("ppo", None, {**BASE, "kl_coeff": "0.1"})
 
 
@@ -41,8 +47,13 @@ def test_the_cli_reports_an_unknown_key(capsys):
 
 
 def test_the_cli_reports_an_unknown_key_from_a_subprocess(tmp_path):
-    proc = subprocess.run([sys.executable, "-m", "training.ml", "rm", "--output_dir", str(tmp_path), "--bogus", "1"],
-                          capture_output=True, text=True, timeout=120, cwd=REPO)
+    proc = subprocess.run(
+        [sys.executable, "-m", "training.ml", "rm", "--output_dir", str(tmp_path), "--bogus", "1"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=REPO,
+    )
     assert proc.returncode == 2
     assert "unknown config key 'bogus' for stage 'rm'" in proc.stderr
 
@@ -50,7 +61,9 @@ def test_the_cli_reports_an_unknown_key_from_a_subprocess(tmp_path):
 def test_the_cli_reports_a_bad_dataset_line(tmp_path, tiny_model, capsys):
     bad = tmp_path / "sft.jsonl"
     bad.write_text('{"prompt": "a", "completion": "b"}\n{"prompt": "a"}\n')
-    code = main(["sft", "--model", str(tiny_model), "--dataset", str(bad), "--output_dir", str(tmp_path / "o")])
+    code = main(
+        ["sft", "--model", str(tiny_model), "--dataset", str(bad), "--output_dir", str(tmp_path / "o")]
+    )
     assert code == 2
     assert "line 2: field 'completion' must be a string, got nothing" in capsys.readouterr().err
 

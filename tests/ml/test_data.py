@@ -24,7 +24,9 @@ def test_a_line_that_is_not_json_names_its_number(tmp_path):
 
 def test_ranks_must_match_completions(tmp_path):
     path = write(tmp_path, '{"prompt": "p", "completions": ["a", "b", "c"], "ranks": [0, 1]}\n')
-    with pytest.raises(DatasetError, match=r"line 1: field 'ranks' must be a list as long as 'completions' \(3\)"):
+    with pytest.raises(
+        DatasetError, match=r"line 1: field 'ranks' must be a list as long as 'completions' \(3\)"
+    ):
         load_rows(path)
 
 

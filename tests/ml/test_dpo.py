@@ -4,8 +4,15 @@ from training.ml.checkpoints import read_history
 
 
 def test_the_chosen_log_prob_margin_grows(sft_model, data_dir, tmp_path):
-    config = {"model": str(sft_model), "dataset": str(data_dir / "pairs.jsonl"), "output_dir": str(tmp_path),
-              "learning_rate": 1e-3, "max_steps": 10, "beta": 0.1, **FAST}
+    config = {
+        "model": str(sft_model),
+        "dataset": str(data_dir / "pairs.jsonl"),
+        "output_dir": str(tmp_path),
+        "learning_rate": 1e-3,
+        "max_steps": 10,
+        "beta": 0.1,
+        **FAST,
+    }
     metrics = run_stage("dpo", config, echo=False)
     assert metrics["margin"] > metrics["margin_start"] + 1.0
     margins = [row["rewards/margins"] for row in read_history(tmp_path) if "rewards/margins" in row]
@@ -14,7 +21,12 @@ def test_the_chosen_log_prob_margin_grows(sft_model, data_dir, tmp_path):
 
 
 def test_it_accepts_rankings_as_every_non_tied_pair(sft_model, data_dir, tmp_path):
-    config = {"model": str(sft_model), "dataset": str(data_dir / "rankings.jsonl"), "output_dir": str(tmp_path),
-              "max_steps": 1, **FAST}
+    config = {
+        "model": str(sft_model),
+        "dataset": str(data_dir / "rankings.jsonl"),
+        "output_dir": str(tmp_path),
+        "max_steps": 1,
+        **FAST,
+    }
     metrics = run_stage("dpo", config, echo=False)
     assert metrics["train_pairs"] > 3 * 96  # about 4-5 non-tied pairs per ranking of 4

@@ -4,13 +4,24 @@ from training.ml import run_stage
 
 
 def test_it_writes_k_completions_per_prompt_and_resumes(sft_model, data_dir, tmp_path):
-    config = {"model": str(sft_model), "dataset": str(data_dir / "prompts.jsonl"), "output_dir": str(tmp_path),
-              "num_samples": 3, "max_new_tokens": 6, "batch_size": 3, "split": "train", "progress_bar": False}
+    config = {
+        "model": str(sft_model),
+        "dataset": str(data_dir / "prompts.jsonl"),
+        "output_dir": str(tmp_path),
+        "num_samples": 3,
+        "max_new_tokens": 6,
+        "batch_size": 3,
+        "split": "train",
+        "progress_bar": False,
+    }
     events = []
     metrics = run_stage("generate", config, progress=events.append, echo=False)
     lines = [json.loads(line) for line in (tmp_path / "completions.jsonl").read_text().splitlines()]
     assert metrics["prompts"] == len(lines) == 7  # the test-split prompt is left out
-    assert all(len(line["completions"]) == 3 and all(isinstance(c, str) for c in line["completions"]) for line in lines)
+    assert all(
+        len(line["completions"]) == 3 and all(isinstance(c, str) for c in line["completions"])
+        for line in lines
+    )
     assert lines[0]["prompt"] == "What colour is the dog?" and lines[0]["prompt_id"] == 1
     assert lines[0]["model"] == sft_model.name
     assert [e["step"] for e in events] == [1, 2, 3] and events[-1]["total"] == 3

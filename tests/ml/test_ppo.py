@@ -12,9 +12,20 @@ def count_red(prompts: list[str], responses: list[str]) -> list[float]:
 
 
 def ppo_config(sft_model, data_dir, out, **overrides):
-    return {"model": str(sft_model), "dataset": str(data_dir / "prompts.jsonl"), "output_dir": str(out),
-            "learning_rate": 1e-3, "steps": 12, "batch_size": 16, "mini_batch_size": 8, "micro_batch_size": 8,
-            "ppo_epochs": 2, "max_new_tokens": 8, "progress_bar": False, **overrides}
+    return {
+        "model": str(sft_model),
+        "dataset": str(data_dir / "prompts.jsonl"),
+        "output_dir": str(out),
+        "learning_rate": 1e-3,
+        "steps": 12,
+        "batch_size": 16,
+        "mini_batch_size": 8,
+        "micro_batch_size": 8,
+        "ppo_epochs": 2,
+        "max_new_tokens": 8,
+        "progress_bar": False,
+        **overrides,
+    }
 
 
 def run(config, **kwargs):
@@ -44,8 +55,17 @@ def test_the_mean_reward_rises_while_the_kl_stays_finite(low_beta):
     assert tail_mean(steps, "reward") > tail_mean(steps[:3], "reward") + 0.8
     assert all(math.isfinite(s["kl"]) for s in steps) and steps[0]["kl"] == pytest.approx(0.0, abs=1e-4)
     assert metrics["reward"] == steps[-1]["reward"] and metrics["reward_first"] == steps[0]["reward"]
-    for key in ("entropy", "clip_frac", "value_loss", "approx_kl", "response_length", "policy_loss",
-                "time/generate", "time/score", "time/update"):
+    for key in (
+        "entropy",
+        "clip_frac",
+        "value_loss",
+        "approx_kl",
+        "response_length",
+        "policy_loss",
+        "time/generate",
+        "time/score",
+        "time/update",
+    ):
         assert math.isfinite(metrics[key]), key
 
 
@@ -68,8 +88,14 @@ def test_a_restart_resumes_from_the_last_checkpoint(sft_model, data_dir, tmp_pat
     config = ppo_config(sft_model, data_dir, tmp_path, steps=2, save_steps=1)
     events = []
     with pytest.raises(TrainingCancelled) as cancelled:
-        run_stage("ppo", config, progress=events.append, should_stop=lambda: bool(events), reward_fn=count_red,
-                  echo=False)
+        run_stage(
+            "ppo",
+            config,
+            progress=events.append,
+            should_stop=lambda: bool(events),
+            reward_fn=count_red,
+            echo=False,
+        )
     assert cancelled.value.step == 1 and last_checkpoint(tmp_path).name == "checkpoint-1"
 
     metrics, steps = run({**config, "steps": 3})
@@ -79,9 +105,20 @@ def test_a_restart_resumes_from_the_last_checkpoint(sft_model, data_dir, tmp_pat
 
 
 def test_reward_model_value_init_ptx_ema_and_adaptive_kl(sft_model, rm_run, data_dir, tmp_path):
-    config = ppo_config(sft_model, data_dir, tmp_path, steps=2, reward_model=str(rm_run[0]),
-                        ptx_dataset=str(data_dir / "sft.jsonl"), ptx_coef=1.0, ptx_batch_size=4,
-                        ema_decay=0.9, adaptive_kl=True, kl_target=0.5, missing_eos_penalty=1.0)
+    config = ppo_config(
+        sft_model,
+        data_dir,
+        tmp_path,
+        steps=2,
+        reward_model=str(rm_run[0]),
+        ptx_dataset=str(data_dir / "sft.jsonl"),
+        ptx_coef=1.0,
+        ptx_batch_size=4,
+        ema_decay=0.9,
+        adaptive_kl=True,
+        kl_target=0.5,
+        missing_eos_penalty=1.0,
+    )
     events = []
     metrics = run_stage("ppo", config, progress=events.append, echo=False)
     assert math.isfinite(metrics["ptx_loss"]) and math.isfinite(metrics["reward"])

@@ -19,8 +19,14 @@ assert not leaked, leaked
 
 
 def test_importing_every_module_loads_no_django():
-    proc = subprocess.run([sys.executable, "-c", SCRIPT], cwd=REPO, capture_output=True, text=True, timeout=300,
-                          env={"PATH": "/usr/bin:/bin", "PYTHONPATH": str(REPO), "HOME": str(Path.home())})
+    proc = subprocess.run(
+        [sys.executable, "-c", SCRIPT],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={"PATH": "/usr/bin:/bin", "PYTHONPATH": str(REPO), "HOME": str(Path.home())},
+    )
     assert proc.returncode == 0, proc.stderr[-2000:]
     count = int(proc.stdout.split()[0])
     assert count >= 15

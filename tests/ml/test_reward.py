@@ -10,16 +10,29 @@ from training.ml.reward import RankingCollator, grouped_scores, listwise_loss
 from training.ml.reward_model import reward_bias, score_texts
 
 TEMPLATE = "{prompt}\n"
-RANKING = {"prompt": "What does the cat do?",
-           "completions": ["The cat runs. It is happy.", "The cat eats.", "The cat sleeps.", "The cat sings. It is happy. It is happy."],
-           "ranks": [1, 2, 2, 0]}
-ALL_TIED = {"prompt": "What does the dog do?", "completions": ["The dog runs.", "The dog eats."], "ranks": [0, 0]}
+RANKING = {
+    "prompt": "What does the cat do?",
+    "completions": [
+        "The cat runs. It is happy.",
+        "The cat eats.",
+        "The cat sleeps.",
+        "The cat sings. It is happy. It is happy.",
+    ],
+    "ranks": [1, 2, 2, 0],
+}
+ALL_TIED = {
+    "prompt": "What does the dog do?",
+    "completions": ["The dog runs.", "The dog eats."],
+    "ranks": [0, 0],
+}
 
 
 @pytest.fixture(scope="module")
 def rm(rm_run):
     folder = rm_run[0]
-    return AutoModelForSequenceClassification.from_pretrained(folder).eval(), AutoTokenizer.from_pretrained(folder)
+    return AutoModelForSequenceClassification.from_pretrained(folder).eval(), AutoTokenizer.from_pretrained(
+        folder
+    )
 
 
 def batch_loss(model, tokenizer, rankings):
@@ -39,12 +52,18 @@ def test_the_listwise_loss_is_the_mean_of_the_pairwise_losses(rm):
     model, tokenizer = rm
     pair_losses = []
     for i, (a, rank_a) in enumerate(zip(RANKING["completions"], RANKING["ranks"], strict=True)):
-        for b, rank_b in list(zip(RANKING["completions"], RANKING["ranks"], strict=True))[i + 1:]:
+        for b, rank_b in list(zip(RANKING["completions"], RANKING["ranks"], strict=True))[i + 1 :]:
             if rank_a == rank_b:
                 continue
             better, worse = (a, b) if rank_a < rank_b else (b, a)
-            scores = score_texts(model, tokenizer, [TEMPLATE.format(prompt=RANKING["prompt"]) + better,
-                                                    TEMPLATE.format(prompt=RANKING["prompt"]) + worse])
+            scores = score_texts(
+                model,
+                tokenizer,
+                [
+                    TEMPLATE.format(prompt=RANKING["prompt"]) + better,
+                    TEMPLATE.format(prompt=RANKING["prompt"]) + worse,
+                ],
+            )
             pair_losses.append(-F.logsigmoid(scores[0] - scores[1]).item())
     assert len(pair_losses) == 5  # C(4,2) = 6 pairs, one of them tied
     assert batch_loss(model, tokenizer, [RANKING]) == pytest.approx(sum(pair_losses) / 5, rel=1e-4)
@@ -89,14 +108,25 @@ def test_the_bias_centres_the_best_completions_on_zero(rm_run, rm, data_dir):
         row = json.loads(line)
         if row["split"] == "train":
             top = min(row["ranks"])
-            best += [TEMPLATE.format(prompt=row["prompt"]) + c for c, r in zip(row["completions"], row["ranks"], strict=True) if r == top]
+            best += [
+                TEMPLATE.format(prompt=row["prompt"]) + c
+                for c, r in zip(row["completions"], row["ranks"], strict=True)
+                if r == top
+            ]
     centred = score_texts(model, tokenizer, best) + reward_bias(model)
     assert abs(centred.mean().item()) < 1e-3
 
 
 def test_it_trains_on_pairs_and_centres_on_demonstrations(sft_model, data_dir, tmp_path):
-    config = {"model": str(sft_model), "dataset": str(data_dir / "pairs.jsonl"), "output_dir": str(tmp_path),
-              "demonstrations": str(data_dir / "sft.jsonl"), "learning_rate": 1e-3, "max_steps": 6, **FAST}
+    config = {
+        "model": str(sft_model),
+        "dataset": str(data_dir / "pairs.jsonl"),
+        "output_dir": str(tmp_path),
+        "demonstrations": str(data_dir / "sft.jsonl"),
+        "learning_rate": 1e-3,
+        "max_steps": 6,
+        **FAST,
+    }
     metrics = run_stage("rm", config, echo=False)
     assert metrics["steps"] == 6 and metrics["eval_pairs"] == metrics["valid_rankings"]
     assert metrics["reward_bias"] != 0.0

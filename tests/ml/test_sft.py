@@ -15,7 +15,7 @@ def greedy(folder, prompt: str) -> str:
     ids = tokenizer(prompt, return_tensors="pt")
     with torch.no_grad():
         out = model.generate(**ids, max_new_tokens=8, do_sample=False, pad_token_id=tokenizer.pad_token_id)
-    return tokenizer.decode(out[0, ids["input_ids"].shape[1]:], skip_special_tokens=True)
+    return tokenizer.decode(out[0, ids["input_ids"].shape[1] :], skip_special_tokens=True)
 
 
 def test_the_loss_falls(sft_run):
@@ -40,15 +40,22 @@ def test_the_output_folder_holds_model_config_and_metrics(sft_model):
 
 
 def test_a_cancelled_run_resumes_from_its_checkpoint(tiny_model, data_dir, tmp_path):
-    config = {"model": str(tiny_model), "dataset": str(data_dir / "sft.jsonl"), "output_dir": str(tmp_path),
-              "max_steps": 4, **FAST}
+    config = {
+        "model": str(tiny_model),
+        "dataset": str(data_dir / "sft.jsonl"),
+        "output_dir": str(tmp_path),
+        "max_steps": 4,
+        **FAST,
+    }
     events = []
     with pytest.raises(TrainingCancelled) as cancelled:
         run_stage("sft", config, progress=events.append, should_stop=lambda: len(events) >= 2, echo=False)
     assert cancelled.value.step == 2
     assert last_checkpoint(tmp_path).name == "checkpoint-2"
     assert (last_checkpoint(tmp_path) / "training_config.yaml").exists()  # the config beside every checkpoint
-    assert [e["step"] for e in events] == [1, 2] and events[0]["total"] == 4 and "loss" in events[-1]["metrics"]
+    assert (
+        [e["step"] for e in events] == [1, 2] and events[0]["total"] == 4 and "loss" in events[-1]["metrics"]
+    )
 
     resumed = []
     metrics = run_stage("sft", config, progress=resumed.append, echo=False)

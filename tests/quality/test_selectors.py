@@ -59,4 +59,8 @@ def test_the_rankings_export_keeps_only_labelers_who_agree_enough(team, settings
     everyone = snapshot_create(kind="rm_rankings", filters={})
     agreeing = snapshot_create(kind="rm_rankings", filters={"min_labeler_agreement": 0.6})
     nobody = snapshot_create(kind="rm_rankings", filters={"min_labeler_agreement": 0.7})
-    assert (everyone.row_count, agreeing.row_count, nobody.row_count) == (6, 5, 0)  # sloppy's one ranking goes
+    assert (everyone.row_count, agreeing.row_count, nobody.row_count) == (
+        6,
+        5,
+        0,
+    )  # sloppy's one ranking goes

@@ -15,11 +15,29 @@ ROOT = Path(__file__).resolve().parents[2]
 
 # Small enough for a CPU: a few optimizer steps per stage.
 FAST_STAGES = {
-    "sft": {"max_steps": 4, "per_device_train_batch_size": 2, "logging_steps": 1, "save_steps": 2, "progress_bar": False},
-    "rm": {"max_steps": 3, "per_device_train_batch_size": 2, "logging_steps": 1, "progress_bar": False,
-           "learning_rate": 1e-4},
-    "ppo": {"steps": 2, "batch_size": 4, "mini_batch_size": 2, "micro_batch_size": 2, "max_new_tokens": 8,
-            "save_steps": 1, "progress_bar": False},
+    "sft": {
+        "max_steps": 4,
+        "per_device_train_batch_size": 2,
+        "logging_steps": 1,
+        "save_steps": 2,
+        "progress_bar": False,
+    },
+    "rm": {
+        "max_steps": 3,
+        "per_device_train_batch_size": 2,
+        "logging_steps": 1,
+        "progress_bar": False,
+        "learning_rate": 1e-4,
+    },
+    "ppo": {
+        "steps": 2,
+        "batch_size": 4,
+        "mini_batch_size": 2,
+        "micro_batch_size": 2,
+        "max_new_tokens": 8,
+        "save_steps": 1,
+        "progress_bar": False,
+    },
     "dpo": {"max_steps": 3, "per_device_train_batch_size": 2, "logging_steps": 1, "progress_bar": False},
     "generate": {"max_new_tokens": 12, "progress_bar": False},
 }
@@ -82,10 +100,31 @@ class WorkerProcess:
         self.proc: subprocess.Popen | None = None
 
     def start(self) -> None:
-        command = [sys.executable, "-m", "celery", "-A", "config", "worker", "-Q", "default,gpu", "--pool", "solo",
-                   "--loglevel", "INFO", "--without-gossip", "--without-mingle", "--without-heartbeat"]
-        self.proc = subprocess.Popen(command, cwd=ROOT, env=self.env, stdout=self.log.open("ab"),
-                                     stderr=subprocess.STDOUT, start_new_session=True)
+        command = [
+            sys.executable,
+            "-m",
+            "celery",
+            "-A",
+            "config",
+            "worker",
+            "-Q",
+            "default,gpu",
+            "--pool",
+            "solo",
+            "--loglevel",
+            "INFO",
+            "--without-gossip",
+            "--without-mingle",
+            "--without-heartbeat",
+        ]
+        self.proc = subprocess.Popen(
+            command,
+            cwd=ROOT,
+            env=self.env,
+            stdout=self.log.open("ab"),
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
 
     def kill9(self) -> None:
         os.killpg(self.proc.pid, signal.SIGKILL)

@@ -28,14 +28,23 @@ def test_only_researchers_start_or_cancel(client, batch_admin, media):
     assert client.post(reverse("training:run_cancel", args=[run.pk])).status_code == 403
     assert client.post(reverse("training:round_start"), {"method": "ppo", "k": 4}).status_code == 403
     assert client.get(reverse("training:run_new")).status_code == 403
-    assert client.post(reverse("training:api_round_start"), {}, content_type="application/json").status_code == 403
+    assert (
+        client.post(reverse("training:api_round_start"), {}, content_type="application/json").status_code
+        == 403
+    )
 
 
 def test_run_page_shows_status_and_escapes_the_log(client, researcher, media):
     client.force_login(researcher)
-    run = TrainingRun.objects.create(kind="sft", base_model=base_model_get_or_create(), status="running",
-                                     progress_step=3, progress_total=10, log_tail="<script>alert(1)</script>",
-                                     metrics_history=[{"step": 1, "loss": 2.5}])
+    run = TrainingRun.objects.create(
+        kind="sft",
+        base_model=base_model_get_or_create(),
+        status="running",
+        progress_step=3,
+        progress_total=10,
+        log_tail="<script>alert(1)</script>",
+        metrics_history=[{"step": 1, "loss": 2.5}],
+    )
     page = client.get(reverse("training:run", args=[run.pk])).content.decode()
     assert "3 / 10" in page and "<script>alert(1)</script>" not in page
     status = client.get(reverse("training:run_status", args=[run.pk])).json()
@@ -48,15 +57,18 @@ def test_model_page_shows_the_lineage_back_to_the_base(client, researcher, media
     ppo = ModelVersion.objects.create(name="ppo-x", kind="ppo", parent=sft, checkpoint="/tmp/ppo")
     client.force_login(researcher)
     page = client.get(reverse("training:model", args=[ppo.pk])).content.decode()
-    chain = page[page.index('<ol class="lineage">'):]
+    chain = page[page.index('<ol class="lineage">') :]
     assert chain.index(">ppo-x<") < chain.index(">sft-x<") < chain.index(f">{base.name}<")
 
 
 def test_starting_a_round_with_the_queue_down_says_so_and_stores_nothing(client, researcher, media, settings):
     settings.CELERY_BROKER_URL = "redis://127.0.0.1:1/0"
     client.force_login(researcher)
-    response = client.post(reverse("training:round_start"), {"method": "ppo", "k": 4, "prompt_limit": 5,
-                                                             "batch_status": "active"}, follow=True)
+    response = client.post(
+        reverse("training:round_start"),
+        {"method": "ppo", "k": 4, "prompt_limit": 5, "batch_status": "active"},
+        follow=True,
+    )
     assert "queue is unreachable" in response.content.decode()
     assert Round.objects.count() == 0
     api = client.post(reverse("training:api_round_start"), {"method": "ppo"}, content_type="application/json")
@@ -71,8 +83,10 @@ def test_a_whole_round_from_the_web_page_without_a_broker(client, researcher, me
     settings.TASKS_INLINE = False
     client.force_login(researcher)
     Round.objects.all().delete()
-    response = client.post(reverse("training:round_start"),
-                           {"method": "dpo", "k": 2, "prompt_limit": 2, "batch_status": "active"})
+    response = client.post(
+        reverse("training:round_start"),
+        {"method": "dpo", "k": 2, "prompt_limit": 2, "batch_status": "active"},
+    )
     assert response.status_code == 302
     rnd = Round.objects.get()  # DPO with the default stage settings: small on the demo data
     wait_for(lambda: Round.objects.get(pk=rnd.pk).status != RoundStatus.RUNNING, what="the round to end")
@@ -81,3 +95,28 @@ def test_a_whole_round_from_the_web_page_without_a_broker(client, researcher, me
     assert rnd.batch.tasks.count() == 2
     page = client.get(reverse("training:round", args=[rnd.pk])).content.decode()
     assert rnd.batch.name in page
+
+
+def test_with_redis_down_labelers_still_get_tasks_and_submit(client, labeler, settings):
+    """Labeling never touches the broker: with the queue unreachable, the workspace API still works."""
+    from labeling.models import Batch, Ranking
+    from tests.factories import BatchFactory, ranking_task
+
+    settings.CELERY_BROKER_URL = "redis://127.0.0.1:1/0"
+    batch = BatchFactory(overlap=1)
+    batch.labelers.add(labeler)
+    task = ranking_task(batch=batch, k=3)
+    client.force_login(labeler)
+    given = client.post(f"/api/tasks/next/{batch.pk}/")
+    assert given.status_code == 200, given.content
+    assignment = given.json()
+    ids = [c["id"] for c in assignment["completions"]]
+    submitted = client.post(
+        f"/api/assignments/{assignment['id']}/submit/",
+        {"tiers": [[ids[0]], [ids[1], ids[2]]], "seconds_spent": 12},
+        content_type="application/json",
+    )
+    assert submitted.status_code in (200, 201), submitted.content
+    ranking = Ranking.objects.get(task=task)
+    assert ranking.labeler == labeler and ranking.comparisons.count() == 2
+    assert Batch.objects.get(pk=batch.pk).status == Batch.Status.ACTIVE

@@ -29,6 +29,11 @@ def test_a_ppo_round_ends_in_a_ranking_batch_of_the_new_policy(media, demo_data,
     ppo_run = TrainingRun.objects.get(output_model=models["policy"])
     assert ppo_run.reward_model == models["rm"]
     assert {s.kind for s in models["rm"].snapshots.all()} == {"rm_rankings", "sft"}
+    auto = models["policy"].metrics["auto_eval"]  # RM win rate over the parent, KL to SFT
+    assert "error" not in auto, auto
+    assert (
+        0.0 <= auto["rm_win_rate"] <= 1.0 and auto["kl_to_sft"] >= 0.0 and auto["split"] in ("valid", "train")
+    )
 
     batch = rnd.batch
     assert batch.kind == Batch.Kind.RANKING and batch.round_number == rnd.number == 1

@@ -70,10 +70,15 @@ def test_cancelling_a_queued_run_stops_it_before_it_starts(media, demo_data, set
 def test_the_reaper_fails_runs_with_a_stale_heartbeat_only(media, settings):
     settings.TRAINING_STALE_SECONDS = 60
     base = base_model_get_or_create()
-    stale = TrainingRun.objects.create(kind="sft", base_model=base, status=RunStatus.RUNNING,
-                                       heartbeat_at=timezone.now() - timezone.timedelta(seconds=120))
-    fresh = TrainingRun.objects.create(kind="sft", base_model=base, status=RunStatus.RUNNING,
-                                       heartbeat_at=timezone.now())
+    stale = TrainingRun.objects.create(
+        kind="sft",
+        base_model=base,
+        status=RunStatus.RUNNING,
+        heartbeat_at=timezone.now() - timezone.timedelta(seconds=120),
+    )
+    fresh = TrainingRun.objects.create(
+        kind="sft", base_model=base, status=RunStatus.RUNNING, heartbeat_at=timezone.now()
+    )
     assert runs_reap_stale() == [stale.pk]
     stale.refresh_from_db()
     fresh.refresh_from_db()
@@ -84,8 +89,12 @@ def test_the_reaper_fails_runs_with_a_stale_heartbeat_only(media, settings):
 def test_retry_reuses_the_output_folder_so_training_resumes(media, demo_data, inline_tasks):
     base = base_model_get_or_create()
     snap = snapshot_create(kind="sft", filters={})
-    failed = TrainingRun.objects.create(kind="sft", base_model=base, status=RunStatus.FAILED,
-                                        config={"output_dir": str(media / "runs" / "old"), **FAST_STAGES["sft"]})
+    failed = TrainingRun.objects.create(
+        kind="sft",
+        base_model=base,
+        status=RunStatus.FAILED,
+        config={"output_dir": str(media / "runs" / "old"), **FAST_STAGES["sft"]},
+    )
     failed.snapshots.set([snap])
     new = run_retry(run=failed)
     new.refresh_from_db()

@@ -48,7 +48,9 @@ class ConfigSaver(TrainerCallback):
             save_config(Path(args.output_dir) / f"checkpoint-{state.global_step}", self.kind, self.cfg)
 
 
-def stage_callbacks(kind: str, cfg: Any, reporter: Reporter) -> tuple[ReporterCallback, list[TrainerCallback]]:
+def stage_callbacks(
+    kind: str, cfg: Any, reporter: Reporter
+) -> tuple[ReporterCallback, list[TrainerCallback]]:
     """The progress/cancel bridge, and the full callback list to hand to a Trainer."""
     bridge = ReporterCallback(reporter)
     return bridge, [bridge, ConfigSaver(kind, cfg)]

@@ -43,7 +43,9 @@ def save_config(out: str | Path, kind: str, cfg: Any, extra: dict[str, Any] | No
     (out / CONFIG_JSON).write_text(json.dumps(data, indent=2))
 
 
-def save_metrics(out: str | Path, metrics: dict[str, Any], history: list[dict[str, Any]] | None = None) -> None:
+def save_metrics(
+    out: str | Path, metrics: dict[str, Any], history: list[dict[str, Any]] | None = None
+) -> None:
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     (out / METRICS).write_text(json.dumps(_json_safe(metrics), indent=2, sort_keys=True))
@@ -58,7 +60,9 @@ def read_metrics(out: str | Path) -> dict[str, Any]:
 
 def read_history(out: str | Path) -> list[dict[str, Any]]:
     path = Path(out) / HISTORY
-    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()] if path.exists() else []
+    return (
+        [json.loads(line) for line in path.read_text().splitlines() if line.strip()] if path.exists() else []
+    )
 
 
 def read_config(folder: str | Path) -> dict[str, Any]:

@@ -16,7 +16,9 @@ from typing import Any
 from training.ml.config import CONFIGS, describe, load_config
 from training.ml.errors import ConfigError, TrainingCancelled, TrainingError
 
-USAGE = f"usage: python -m training.ml {{{','.join(CONFIGS)}}} [--config FILE.yaml] [--key value ...] [--help]"
+USAGE = (
+    f"usage: python -m training.ml {{{','.join(CONFIGS)}}} [--config FILE.yaml] [--key value ...] [--help]"
+)
 EXIT_ERROR, EXIT_CANCELLED = 2, 3
 
 

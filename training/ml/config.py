@@ -36,9 +36,12 @@ class StageConfig:
     output_dir: str = _f("", "Output folder: checkpoints, final model, training_config.yaml, metrics.json.")
     seed: int = _f(0, "Random seed (python, numpy, torch, data order, sampling).")
     prompt_template: str = _f(
-        "{prompt}\n", "How a prompt is written before its completion; must contain {prompt}. Keep it equal across stages."
+        "{prompt}\n",
+        "How a prompt is written before its completion; must contain {prompt}. Keep it equal across stages.",
     )
-    valid_fraction: float = _f(0.05, "Share of train rows held out for evaluation when the file has no 'valid' rows.")
+    valid_fraction: float = _f(
+        0.05, "Share of train rows held out for evaluation when the file has no 'valid' rows."
+    )
     resume: bool = _f(True, "Resume from the last checkpoint found in output_dir.")
     progress_bar: bool = _f(True, "Show tqdm progress bars on stderr.")
 
@@ -59,19 +62,25 @@ class TrainConfig(StageConfig):
     weight_decay: float = _f(0.0, "AdamW weight decay.")
     max_grad_norm: float = _f(1.0, "Gradient clipping norm.")
     max_length: int = _f(512, "Maximum tokens of prompt + completion; longer sequences are truncated.")
-    mixed_precision: str = _f("auto", "'auto' (bf16 on a GPU that has it, else fp32), 'no', 'bf16' or 'fp16'.")
+    mixed_precision: str = _f(
+        "auto", "'auto' (bf16 on a GPU that has it, else fp32), 'no', 'bf16' or 'fp16'."
+    )
     gradient_checkpointing: bool = _f(False, "Recompute activations in backward to save memory.")
     logging_steps: int = _f(10, "Log metrics every N optimizer steps.")
     save_steps: int = _f(500, "Write a resumable checkpoint every N optimizer steps.")
     save_total_limit: int = _f(2, "Keep at most this many checkpoint-N folders.")
-    extra_args: dict = _f({}, "Extra transformers/TRL training arguments (e.g. deepspeed, fsdp), as a JSON object.")
+    extra_args: dict = _f(
+        {}, "Extra transformers/TRL training arguments (e.g. deepspeed, fsdp), as a JSON object."
+    )
 
 
 @dataclass
 class SFTConfig(TrainConfig):
     """Supervised fine-tuning on demonstrations {"prompt", "completion"}, loss on completion tokens only."""
 
-    num_train_epochs: float = _f(3.0, "Number of passes over the demonstrations (the paper used 16 with 13k).")
+    num_train_epochs: float = _f(
+        3.0, "Number of passes over the demonstrations (the paper used 16 with 13k)."
+    )
 
 
 @dataclass
@@ -83,10 +92,13 @@ class RewardConfig(TrainConfig):
     per_device_train_batch_size: int = _f(8, "Prompts (rankings) per device per micro-step; paper: 64.")
     dataset_format: str = _f("auto", "'rm_rankings', 'rm_pairs' or 'auto' (detect from the first row).")
     demonstrations: str = _f(
-        "", "SFT JSONL whose train completions get mean reward 0 (the bias); empty: use best-ranked completions."
+        "",
+        "SFT JSONL whose train completions get mean reward 0 (the bias); empty: use best-ranked completions.",
     )
     bias_samples: int = _f(2048, "At most this many demonstrations are scored to set the bias.")
-    disable_dropout: bool = _f(True, "Turn dropout off, as reward models usually are (TRL's RewardTrainer too).")
+    disable_dropout: bool = _f(
+        True, "Turn dropout off, as reward models usually are (TRL's RewardTrainer too)."
+    )
 
 
 @dataclass
@@ -99,7 +111,9 @@ class PPOConfig(StageConfig):
     steps: int = _f(100, "PPO iterations; each samples batch_size episodes then updates.")
     batch_size: int = _f(64, "Episodes (prompt, response) per iteration per device; paper: 512.")
     mini_batch_size: int = _f(16, "Episodes per optimizer step; paper: 64.")
-    micro_batch_size: int = _f(8, "Episodes per forward/backward pass (gradient accumulation inside a minibatch).")
+    micro_batch_size: int = _f(
+        8, "Episodes per forward/backward pass (gradient accumulation inside a minibatch)."
+    )
     ppo_epochs: int = _f(1, "Passes over each iteration's episodes.")
     generation_batch_size: int = _f(0, "Prompts per generate call in the rollout; 0: mini_batch_size.")
     learning_rate: float = _f(5e-6, "Policy learning rate.")
@@ -117,12 +131,18 @@ class PPOConfig(StageConfig):
     temperature: float = _f(1.0, "Sampling temperature of the rollouts.")
     max_new_tokens: int = _f(64, "Maximum response tokens.")
     max_prompt_length: int = _f(256, "Prompts are cut to their last N tokens.")
-    missing_eos_penalty: float | None = _f(None, "If set, subtract this from the score of responses with no EOS.")
+    missing_eos_penalty: float | None = _f(
+        None, "If set, subtract this from the score of responses with no EOS."
+    )
     ptx_dataset: str = _f("", "SFT or text JSONL for PPO-ptx; empty turns ptx off.")
     ptx_coef: float = _f(27.8, "gamma of PPO-ptx: weight of the pretraining log-likelihood (paper: 27.8).")
     ptx_batch_size: int = _f(8, "ptx sequences mixed into each micro-batch.")
-    ema_decay: float = _f(0.0, "Policy weight EMA decay (paper: 0.992); 0 turns it off. The EMA is what is saved.")
-    mixed_precision: str = _f("auto", "'auto' (bf16 on a GPU that has it, else fp32), 'no', 'bf16' or 'fp16'.")
+    ema_decay: float = _f(
+        0.0, "Policy weight EMA decay (paper: 0.992); 0 turns it off. The EMA is what is saved."
+    )
+    mixed_precision: str = _f(
+        "auto", "'auto' (bf16 on a GPU that has it, else fp32), 'no', 'bf16' or 'fp16'."
+    )
     save_steps: int = _f(10, "Write a resumable checkpoint every N iterations.")
     save_total_limit: int = _f(2, "Keep at most this many checkpoint-N folders.")
 
@@ -158,7 +178,9 @@ class TinyConfig:
     """A tiny GPT-2 style model with a locally trained byte-level BPE tokenizer (tests and the demo)."""
 
     output_dir: str = _f("", "Folder to write the Hugging Face model and tokenizer to.")
-    corpus: str = _f("", "Text file (one document per line) to train the tokenizer on; empty: built-in corpus.")
+    corpus: str = _f(
+        "", "Text file (one document per line) to train the tokenizer on; empty: built-in corpus."
+    )
     vocab_size: int = _f(512, "Tokenizer vocabulary size (bytes + merges + special tokens).")
     n_layer: int = _f(2, "Transformer blocks.")
     n_embd: int = _f(64, "Hidden size.")
@@ -238,7 +260,9 @@ def load_config(kind: str, path: str | Path | None = None, overrides: dict[str, 
         except yaml.YAMLError as exc:
             raise ConfigError(f"config file {path} is not valid YAML: {exc}") from exc
         if not isinstance(loaded, dict):
-            raise ConfigError(f"config file {path} must hold a mapping of key: value, got {type(loaded).__name__}")
+            raise ConfigError(
+                f"config file {path} must hold a mapping of key: value, got {type(loaded).__name__}"
+            )
         values.update(loaded)
     values.update(overrides or {})
     hints = typing.get_type_hints(cls)

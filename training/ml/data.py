@@ -60,7 +60,9 @@ def detect_format(row: dict[str, Any]) -> str:
         return "prompts"
     if "text" in row:
         return "text"
-    raise DatasetError("cannot tell the dataset format: the first row has none of prompt, completion, chosen, completions")
+    raise DatasetError(
+        "cannot tell the dataset format: the first row has none of prompt, completion, chosen, completions"
+    )
 
 
 def _check(path: Path, number: int, row: dict[str, Any], fmt: str) -> None:
@@ -79,12 +81,16 @@ def _check(path: Path, number: int, row: dict[str, Any], fmt: str) -> None:
         if not all(isinstance(c, str) for c in completions):
             raise DatasetError(f"{where}: field 'completions' must hold strings only")
         if not isinstance(ranks, list) or len(ranks) != len(completions):
-            raise DatasetError(f"{where}: field 'ranks' must be a list as long as 'completions' ({len(completions)})")
+            raise DatasetError(
+                f"{where}: field 'ranks' must be a list as long as 'completions' ({len(completions)})"
+            )
         if not all(isinstance(r, int) and not isinstance(r, bool) and r >= 0 for r in ranks):
             raise DatasetError(f"{where}: field 'ranks' must hold integers >= 0 (0 is the best), got {ranks}")
 
 
-def load_rows(path: str | Path, fmt: str = "auto", allowed: tuple[str, ...] | None = None) -> list[dict[str, Any]]:
+def load_rows(
+    path: str | Path, fmt: str = "auto", allowed: tuple[str, ...] | None = None
+) -> list[dict[str, Any]]:
     """All rows of a JSONL file, checked against `fmt` ('auto' detects it from the first row)."""
     numbered = read_jsonl(path)
     if fmt == "auto":
@@ -135,7 +141,9 @@ def as_rankings(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
 def ranking_pairs(ranking: dict[str, Any]) -> list[tuple[str, str]]:
     """Every (better, worse) pair of a ranking; tied completions make no pair."""
     items = list(zip(ranking["completions"], ranking["ranks"], strict=True))
-    return [(a, b) if ra < rb else (b, a) for (a, ra), (b, rb) in itertools.combinations(items, 2) if ra != rb]
+    return [
+        (a, b) if ra < rb else (b, a) for (a, ra), (b, rb) in itertools.combinations(items, 2) if ra != rb
+    ]
 
 
 def as_pairs(rows: list[dict[str, Any]]) -> list[dict[str, str]]:

@@ -21,8 +21,9 @@ from training.ml.runtime import load_causal_lm, load_tokenizer, seed_everything,
 
 
 @torch.no_grad()
-def completion_logprobs(model: Any, tokenizer: Any, prompts: list[str], completions: list[str],
-                        batch_size: int = 16) -> torch.Tensor:
+def completion_logprobs(
+    model: Any, tokenizer: Any, prompts: list[str], completions: list[str], batch_size: int = 16
+) -> torch.Tensor:
     """Summed log-probability of each completion given its (formatted) prompt. -> (N,) on the CPU"""
     device = next(model.parameters()).device
     was_training = model.training
@@ -30,15 +31,21 @@ def completion_logprobs(model: Any, tokenizer: Any, prompts: list[str], completi
     out = []
     for start in range(0, len(prompts), batch_size):
         seqs, starts = [], []
-        for prompt, completion in zip(prompts[start : start + batch_size], completions[start : start + batch_size], strict=True):
+        for prompt, completion in zip(
+            prompts[start : start + batch_size], completions[start : start + batch_size], strict=True
+        ):
             prompt_ids = tokenizer(prompt)["input_ids"]
             seqs.append(prompt_ids + tokenizer(completion, add_special_tokens=False)["input_ids"])
             starts.append(len(prompt_ids))
         ids, mask = pad_right(seqs, tokenizer.pad_token_id)  # (b, T)
         logits = model(input_ids=ids.to(device), attention_mask=mask.to(device)).logits.float()  # (b, T, V)
-        logp = torch.log_softmax(logits[:, :-1], -1).gather(2, ids[:, 1:].to(device).unsqueeze(-1)).squeeze(-1)
+        logp = (
+            torch.log_softmax(logits[:, :-1], -1).gather(2, ids[:, 1:].to(device).unsqueeze(-1)).squeeze(-1)
+        )
         positions = torch.arange(1, ids.shape[1], device=device)  # token t is predicted at t - 1
-        target = (positions[None, :] >= torch.tensor(starts, device=device)[:, None]) & (mask[:, 1:].to(device) == 1)
+        target = (positions[None, :] >= torch.tensor(starts, device=device)[:, None]) & (
+            mask[:, 1:].to(device) == 1
+        )
         out.append((logp * target).sum(1).cpu())
     model.train(was_training)
     return torch.cat(out)
@@ -73,7 +80,9 @@ def run_dpo(cfg: DPOConfig, reporter: Reporter) -> dict[str, Any]:
     model = load_causal_lm(cfg.model)
     ref_model = load_causal_lm(cfg.ref_model or cfg.model)
     args = trl.DPOConfig(
-        **trainer_arguments(cfg, beta=cfg.beta, max_length=cfg.max_length, eval_strategy="epoch" if valid else "no")
+        **trainer_arguments(
+            cfg, beta=cfg.beta, max_length=cfg.max_length, eval_strategy="epoch" if valid else "no"
+        )
     )
     callback, callbacks = stage_callbacks("dpo", cfg, reporter)
     trainer = trl.DPOTrainer(

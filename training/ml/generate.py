@@ -54,11 +54,18 @@ class HFSampler:
         ids = [seq[-cfg.max_prompt_length :] for seq in tok(texts)["input_ids"]]
         query, mask = (t.to(self.device) for t in left_pad(ids, tok.pad_token_id))  # (B, P)
         config = GenerationConfig(
-            do_sample=True, temperature=cfg.temperature, top_p=cfg.top_p, top_k=0,
-            max_new_tokens=cfg.max_new_tokens, num_return_sequences=cfg.num_samples,
-            pad_token_id=tok.pad_token_id, eos_token_id=tok.eos_token_id,
+            do_sample=True,
+            temperature=cfg.temperature,
+            top_p=cfg.top_p,
+            top_k=0,
+            max_new_tokens=cfg.max_new_tokens,
+            num_return_sequences=cfg.num_samples,
+            pad_token_id=tok.pad_token_id,
+            eos_token_id=tok.eos_token_id,
         )
-        out = self.model.generate(input_ids=query, attention_mask=mask, generation_config=config)  # (B*K, P+R)
+        out = self.model.generate(
+            input_ids=query, attention_mask=mask, generation_config=config
+        )  # (B*K, P+R)
         response = out[:, query.shape[1] :]
         response = response.masked_fill(response_mask(response, tok.eos_token_id) == 0, tok.pad_token_id)
         decoded = tok.batch_decode(response, skip_special_tokens=True)
@@ -74,8 +81,11 @@ class VLLMSampler:
 
         self.llm = LLM(model=cfg.model, seed=cfg.seed)
         self.params = SamplingParams(
-            n=cfg.num_samples, temperature=cfg.temperature, top_p=cfg.top_p,
-            max_tokens=cfg.max_new_tokens, truncate_prompt_tokens=cfg.max_prompt_length,
+            n=cfg.num_samples,
+            temperature=cfg.temperature,
+            top_p=cfg.top_p,
+            max_tokens=cfg.max_new_tokens,
+            truncate_prompt_tokens=cfg.max_prompt_length,
         )
 
     def __call__(self, texts: list[str]) -> list[list[str]]:
@@ -101,8 +111,10 @@ def run_generate(cfg: GenerateConfig, reporter: Reporter) -> dict[str, Any]:
     sampler = VLLMSampler(cfg) if use_vllm else HFSampler(cfg)
     name = cfg.model_name or Path(cfg.model.rstrip("/")).name
     batch = len(rows) if use_vllm else cfg.batch_size  # vLLM schedules the whole set itself
-    reporter.log(f"generate: {len(rows)} prompts ({done} already done), {cfg.num_samples} samples each, "
-                 f"{'vLLM' if use_vllm else 'transformers'}")
+    reporter.log(
+        f"generate: {len(rows)} prompts ({done} already done), {cfg.num_samples} samples each, "
+        f"{'vLLM' if use_vllm else 'transformers'}"
+    )
     total = -(-len(rows) // batch) if rows else 0
     bar = tqdm(total=len(rows), initial=done, desc="generate", disable=not cfg.progress_bar)
     with path.open("a", encoding="utf-8") as handle:
@@ -110,17 +122,28 @@ def run_generate(cfg: GenerateConfig, reporter: Reporter) -> dict[str, Any]:
             part = rows[start : start + batch]
             samples = sampler([format_prompt(cfg.prompt_template, r["prompt"]) for r in part])
             for row, completions in zip(part, samples, strict=True):
-                line = {"prompt": row["prompt"], "prompt_id": prompt_id(row), "completions": completions, "model": name}
+                line = {
+                    "prompt": row["prompt"],
+                    "prompt_id": prompt_id(row),
+                    "completions": completions,
+                    "model": name,
+                }
                 handle.write(json.dumps(line, ensure_ascii=False) + "\n")
             handle.flush()
             bar.update(len(part))
             step = start // batch + 1
-            reporter.update(step, total, {"prompts": start + len(part)}, f"generated {start + len(part)}/{len(rows)}")
+            reporter.update(
+                step, total, {"prompts": start + len(part)}, f"generated {start + len(part)}/{len(rows)}"
+            )
             if reporter.stop_requested() and start + batch < len(rows):
                 raise TrainingCancelled(step, cfg.output_dir)
     bar.close()
-    metrics = {"prompts": len(rows), "samples_per_prompt": cfg.num_samples, "completions_file": str(path),
-               "backend": "vllm" if use_vllm else "transformers"}
+    metrics = {
+        "prompts": len(rows),
+        "samples_per_prompt": cfg.num_samples,
+        "completions_file": str(path),
+        "backend": "vllm" if use_vllm else "transformers",
+    }
     save_config(out, "generate", cfg)
     save_metrics(out, metrics)
     return metrics

@@ -97,8 +97,9 @@ class PPOTrainer:
             rm_tokenizer = load_tokenizer(cfg.reward_model)
             rm = freeze(load_scalar_model(cfg.reward_model, rm_tokenizer.pad_token_id)).to(device)
             same = rm_tokenizer.get_vocab() == self.tokenizer.get_vocab()
-            self.scorer = RewardScorer(rm, rm_tokenizer, same_tokenizer=same,
-                                         max_length=position_limit(cfg.reward_model) or 1024)
+            self.scorer = RewardScorer(
+                rm, rm_tokenizer, same_tokenizer=same, max_length=position_limit(cfg.reward_model) or 1024
+            )
         else:
             self.scorer = RewardScorer()  # raises: no reward given
         value_init = cfg.value_model or cfg.reward_model or cfg.model
@@ -108,8 +109,10 @@ class PPOTrainer:
         self.ema = WeightEMA(policy, cfg.ema_decay) if cfg.ema_decay > 0 else None
         groups = [
             {"params": [p for p in policy.parameters() if p.requires_grad], "lr": cfg.learning_rate},
-            {"params": [p for p in value.parameters() if p.requires_grad],
-             "lr": cfg.value_learning_rate or cfg.learning_rate},
+            {
+                "params": [p for p in value.parameters() if p.requires_grad],
+                "lr": cfg.value_learning_rate or cfg.learning_rate,
+            },
         ]
         optimizer = torch.optim.AdamW(groups, eps=1e-5)
         self.policy, self.value, self.optimizer = self.accelerator.prepare(policy, value, optimizer)
@@ -128,8 +131,12 @@ class PPOTrainer:
     def _ptx_texts(self) -> list[str]:
         rows = [r for r in load_rows(self.cfg.ptx_dataset, allowed=("sft", "text")) if r["split"] == "train"]
         eos = self.tokenizer.eos_token or ""
-        return [r["text"] if "text" in r else format_prompt(self.cfg.prompt_template, r["prompt"]) + r["completion"] + eos
-                for r in rows]
+        return [
+            r["text"]
+            if "text" in r
+            else format_prompt(self.cfg.prompt_template, r["prompt"]) + r["completion"] + eos
+            for r in rows
+        ]
 
     # ---- rollout -------------------------------------------------------------------------------
     @torch.no_grad()
@@ -147,9 +154,13 @@ class PPOTrainer:
             t0 = time.perf_counter()
             q, qm = query[start : start + chunk], query_mask[start : start + chunk]
             with acc.autocast():
-                response, rmask = sample(policy, q, qm, cfg.max_new_tokens, cfg.temperature, self.pad_id, self.eos_id)
+                response, rmask = sample(
+                    policy, q, qm, cfg.max_new_tokens, cfg.temperature, self.pad_id, self.eos_id
+                )
             t1 = time.perf_counter()
-            response = torch.nn.functional.pad(response, (0, cfg.max_new_tokens - response.shape[1]), value=self.pad_id)
+            response = torch.nn.functional.pad(
+                response, (0, cfg.max_new_tokens - response.shape[1]), value=self.pad_id
+            )
             rmask = torch.nn.functional.pad(rmask, (0, cfg.max_new_tokens - rmask.shape[1]), value=0)
             empty = torch.zeros(len(q), cfg.max_new_tokens, device=acc.device)
             ep = Episodes(q, qm, response, rmask, empty, empty, empty, empty[:, 0])
@@ -162,8 +173,21 @@ class PPOTrainer:
             timings["time/generate"] += t1 - t0
             parts.append(ep)
         width = max(int(p.response_mask.sum(1).max()) for p in parts)  # trim the common padding
-        ep = Episodes(*(torch.cat([getattr(p, name) for p in parts]) for name in
-                        ("query", "query_mask", "response", "response_mask", "logprobs", "ref_logprobs", "values", "scores")))
+        ep = Episodes(
+            *(
+                torch.cat([getattr(p, name) for p in parts])
+                for name in (
+                    "query",
+                    "query_mask",
+                    "response",
+                    "response_mask",
+                    "logprobs",
+                    "ref_logprobs",
+                    "values",
+                    "scores",
+                )
+            )
+        )
         for name in ("response", "response_mask", "logprobs", "ref_logprobs", "values"):
             setattr(ep, name, getattr(ep, name)[:, :width])
         return ep, timings
@@ -172,7 +196,9 @@ class PPOTrainer:
         ids, mask = ep.full
         no_eos = ep.response_mask * (ep.response != self.eos_id)
         mask = torch.cat([ep.query_mask, no_eos], 1)  # the score is read at the last real token
-        responses = self.tokenizer.batch_decode(ep.response.masked_fill(no_eos == 0, self.pad_id), skip_special_tokens=True)
+        responses = self.tokenizer.batch_decode(
+            ep.response.masked_fill(no_eos == 0, self.pad_id), skip_special_tokens=True
+        )
         scores = self.scorer(ids, mask, [r["prompt"] for r in rows], responses)
         if self.cfg.missing_eos_penalty is not None:
             ended = ((ep.response == self.eos_id) & (ep.response_mask == 1)).any(1)
@@ -208,12 +234,18 @@ class PPOTrainer:
         ids, attn = encode(self.tokenizer, texts, self.cfg.max_prompt_length + self.cfg.max_new_tokens)
         ids, attn = ids.to(self.accelerator.device), attn.to(self.accelerator.device)  # (b, T)
         labels = ids.masked_fill(attn == 0, -100)
-        return self.policy(input_ids=ids, attention_mask=attn, position_ids=position_ids(attn), labels=labels).loss
+        return self.policy(
+            input_ids=ids, attention_mask=attn, position_ids=position_ids(attn), labels=labels
+        ).loss
 
     def train_step(self) -> dict[str, float]:
         cfg, acc = self.cfg, self.accelerator
-        rows = [self.prompts[i] for i in episode_indices(
-            len(self.prompts), self.step, cfg.batch_size, cfg.seed, acc.process_index, acc.num_processes)]
+        rows = [
+            self.prompts[i]
+            for i in episode_indices(
+                len(self.prompts), self.step, cfg.batch_size, cfg.seed, acc.process_index, acc.num_processes
+            )
+        ]
         ep, timings = self.rollout(rows)
         ep.rewards, kl = kl_rewards(ep, self.kl.value)
         advantages, ep.returns = gae(ep.rewards, ep.values, ep.response_mask, cfg.gamma, cfg.lam)
@@ -241,7 +273,9 @@ class PPOTrainer:
                     for key, value in stats.items():
                         totals[key] = totals.get(key, 0.0) + float(value)
                     count += 1
-                acc.clip_grad_norm_(list(self.policy.parameters()) + list(self.value.parameters()), cfg.max_grad_norm)
+                acc.clip_grad_norm_(
+                    list(self.policy.parameters()) + list(self.value.parameters()), cfg.max_grad_norm
+                )
                 self.optimizer.step()
                 self.optimizer.zero_grad(set_to_none=True)
                 if self.ema is not None:
@@ -302,8 +336,12 @@ def run_ppo(cfg: PPOConfig, reporter: Reporter, reward_fn: RewardFn | None = Non
     resume_from = last_checkpoint(cfg.output_dir) if cfg.resume else None
     if resume_from is not None and (resume_from / STATE).exists():
         trainer.load_checkpoint(resume_from)
-    reporter.log(f"ppo: {len(trainer.prompts)} train prompts, {len(trainer.ptx)} ptx texts, steps {trainer.step}..{cfg.steps}")
-    bar = tqdm(total=cfg.steps, initial=trainer.step, desc="ppo", disable=not (cfg.progress_bar and reporter.is_main))
+    reporter.log(
+        f"ppo: {len(trainer.prompts)} train prompts, {len(trainer.ptx)} ptx texts, steps {trainer.step}..{cfg.steps}"
+    )
+    bar = tqdm(
+        total=cfg.steps, initial=trainer.step, desc="ppo", disable=not (cfg.progress_bar and reporter.is_main)
+    )
     while trainer.step < cfg.steps:
         metrics = trainer.train_step()
         trainer.step += 1
@@ -323,7 +361,9 @@ def run_ppo(cfg: PPOConfig, reporter: Reporter, reward_fn: RewardFn | None = Non
     history = trainer.history
     final = dict(history[-1]) if history else {}
     final.pop("step", None)
-    final.update(steps=trainer.step, episodes=trainer.step * cfg.batch_size * trainer.accelerator.num_processes)
+    final.update(
+        steps=trainer.step, episodes=trainer.step * cfg.batch_size * trainer.accelerator.num_processes
+    )
     if history:
         final["reward_first"] = history[0]["reward"]
     if trainer.accelerator.is_main_process:

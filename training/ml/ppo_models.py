@@ -46,8 +46,14 @@ class ValueModel(nn.Module):
 class RewardScorer:
     """Scores (prompt, response) episodes with a frozen reward model folder or a Python callable."""
 
-    def __init__(self, model: nn.Module | None = None, tokenizer: Any = None, fn: RewardFn | None = None,
-                 same_tokenizer: bool = True, max_length: int = 1024) -> None:
+    def __init__(
+        self,
+        model: nn.Module | None = None,
+        tokenizer: Any = None,
+        fn: RewardFn | None = None,
+        same_tokenizer: bool = True,
+        max_length: int = 1024,
+    ) -> None:
         if (model is None) == (fn is None):
             raise CheckpointError("ppo needs exactly one reward: a reward_model folder or a Python reward_fn")
         self.model, self.tokenizer, self.fn = model, tokenizer, fn
@@ -55,7 +61,9 @@ class RewardScorer:
         self.bias = reward_bias(model) if model is not None else 0.0
 
     @torch.no_grad()
-    def __call__(self, ids: torch.Tensor, mask: torch.Tensor, prompts: list[str], responses: list[str]) -> torch.Tensor:
+    def __call__(
+        self, ids: torch.Tensor, mask: torch.Tensor, prompts: list[str], responses: list[str]
+    ) -> torch.Tensor:
         """ids, mask: (B, T) prompt + response with EOS and padding masked out. -> (B,) on ids.device"""
         if self.fn is not None:
             return torch.tensor([float(s) for s in self.fn(prompts, responses)], device=ids.device)

@@ -34,10 +34,13 @@ class Reporter:
         self.should_stop = should_stop
         self.is_main = is_main
         self.echo = echo
+        self._pending_log: list[str] = []
 
     def log(self, text: str) -> None:
+        """Print a line, and send it with the next progress event (so the caller's log shows it too)."""
         if self.is_main and self.echo:
             print(text, file=sys.stderr, flush=True)
+        self._pending_log.append(text)
 
     def update(self, step: int, total: int, metrics: dict[str, Any], log: str = "") -> None:
         if not self.is_main or self.progress is None:
@@ -48,6 +51,7 @@ class Reporter:
             if isinstance(v, int | float) and not isinstance(v, bool) and not any(n in k for n in _NOISE)
         }
         line = log or f"step {step}/{total} {format_metrics(clean)}".strip()
+        line, self._pending_log = "\n".join([*self._pending_log, line]), []
         self.progress({"step": int(step), "total": int(total), "metrics": clean, "log": line})
 
     def stop_requested(self) -> bool:

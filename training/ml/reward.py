@@ -61,7 +61,9 @@ class RankingCollator:
         texts: list[str] = []
         for b, ranking in enumerate(rankings):
             prompt = format_prompt(self.template, ranking["prompt"])
-            for k, (completion, rank) in enumerate(zip(ranking["completions"], ranking["ranks"], strict=True)):
+            for k, (completion, rank) in enumerate(
+                zip(ranking["completions"], ranking["ranks"], strict=True)
+            ):
                 index[b, k], ranks[b, k] = len(texts), rank
                 texts.append(prompt + completion)
         input_ids, attention_mask = encode(self.tokenizer, texts, self.max_length)  # (N, T)
@@ -106,7 +108,11 @@ def demonstration_texts(cfg: RewardConfig, train: list[dict[str, Any]]) -> list[
         texts = []
         for r in train:
             best = min(r["ranks"])
-            texts += [format_prompt(cfg.prompt_template, r["prompt"]) + c for c, k in zip(r["completions"], r["ranks"], strict=True) if k == best]
+            texts += [
+                format_prompt(cfg.prompt_template, r["prompt"]) + c
+                for c, k in zip(r["completions"], r["ranks"], strict=True)
+                if k == best
+            ]
     return texts[: cfg.bias_samples]
 
 
@@ -150,7 +156,11 @@ def run_reward(cfg: RewardConfig, reporter: Reporter) -> dict[str, Any]:
     }
     if valid:
         held_out = evaluate_rankings(model, tokenizer, valid, cfg.prompt_template, cfg.max_length, batch)
-        metrics.update(eval_accuracy=held_out["accuracy"], eval_log_loss=held_out["log_loss"], eval_pairs=held_out["pairs"])
+        metrics.update(
+            eval_accuracy=held_out["accuracy"],
+            eval_log_loss=held_out["log_loss"],
+            eval_pairs=held_out["pairs"],
+        )
     demos = demonstration_texts(cfg, train)
     bias = -score_texts(model, tokenizer, demos, cfg.max_length, batch).mean().item() if demos else 0.0
     model.config.reward_bias = bias

@@ -42,7 +42,9 @@ def reward_bias(model: Any) -> float:
 
 
 @torch.no_grad()
-def score_texts(model: Any, tokenizer: Any, texts: list[str], max_length: int = 512, batch_size: int = 16) -> torch.Tensor:
+def score_texts(
+    model: Any, tokenizer: Any, texts: list[str], max_length: int = 512, batch_size: int = 16
+) -> torch.Tensor:
     """Raw scores (no bias) of full texts. -> (N,) on the CPU"""
     device = next(model.parameters()).device
     was_training = model.training

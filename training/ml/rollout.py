@@ -30,8 +30,12 @@ class Episodes:
     returns: torch.Tensor | None = None  # (B, R)
 
     def select(self, index: torch.Tensor) -> Episodes:
-        return Episodes(**{f.name: None if getattr(self, f.name) is None else getattr(self, f.name)[index]
-                           for f in fields(self)})
+        return Episodes(
+            **{
+                f.name: None if getattr(self, f.name) is None else getattr(self, f.name)[index]
+                for f in fields(self)
+            }
+        )
 
     @property
     def full(self) -> tuple[torch.Tensor, torch.Tensor]:
@@ -59,14 +63,26 @@ def response_mask(response: torch.Tensor, eos_id: int) -> torch.Tensor:
 
 
 @torch.no_grad()
-def sample(model, query: torch.Tensor, query_mask: torch.Tensor, max_new_tokens: int, temperature: float,
-           pad_id: int, eos_id: int) -> tuple[torch.Tensor, torch.Tensor]:
+def sample(
+    model,
+    query: torch.Tensor,
+    query_mask: torch.Tensor,
+    max_new_tokens: int,
+    temperature: float,
+    pad_id: int,
+    eos_id: int,
+) -> tuple[torch.Tensor, torch.Tensor]:
     """Sample one response per prompt at the given temperature (no top-k/top-p). -> response, mask (B, R)"""
     from transformers import GenerationConfig
 
     config = GenerationConfig(
-        do_sample=True, temperature=temperature, top_k=0, top_p=1.0, max_new_tokens=max_new_tokens,
-        pad_token_id=pad_id, eos_token_id=eos_id,
+        do_sample=True,
+        temperature=temperature,
+        top_k=0,
+        top_p=1.0,
+        max_new_tokens=max_new_tokens,
+        pad_token_id=pad_id,
+        eos_token_id=eos_id,
     )
     out = model.generate(input_ids=query, attention_mask=query_mask, generation_config=config)  # (B, P + R)
     response = out[:, query.shape[1] :]
@@ -124,8 +140,9 @@ def kl_rewards(ep: Episodes, beta: float) -> tuple[torch.Tensor, torch.Tensor]:
     return rewards * mask, kl
 
 
-def gae(rewards: torch.Tensor, values: torch.Tensor, mask: torch.Tensor, gamma: float,
-        lam: float) -> tuple[torch.Tensor, torch.Tensor]:
+def gae(
+    rewards: torch.Tensor, values: torch.Tensor, mask: torch.Tensor, gamma: float, lam: float
+) -> tuple[torch.Tensor, torch.Tensor]:
     """Generalised advantage estimation over response tokens. (B, R) x3 -> advantages, returns (B, R)"""
     mask = mask.float()
     values = values * mask

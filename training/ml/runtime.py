@@ -32,7 +32,10 @@ def trainer_arguments(cfg: TrainConfig, **overrides: Any) -> dict[str, Any]:
     precision = resolve_precision(cfg.mixed_precision)
     scheduler: dict[str, Any] = {"lr_scheduler_type": cfg.lr_scheduler}
     if cfg.lr_scheduler == "cosine":
-        scheduler = {"lr_scheduler_type": "cosine_with_min_lr", "lr_scheduler_kwargs": {"min_lr_rate": cfg.min_lr_ratio}}
+        scheduler = {
+            "lr_scheduler_type": "cosine_with_min_lr",
+            "lr_scheduler_kwargs": {"min_lr_rate": cfg.min_lr_ratio},
+        }
     args: dict[str, Any] = {
         "output_dir": cfg.output_dir,
         "learning_rate": cfg.learning_rate,
@@ -140,7 +143,9 @@ def fit_lengths(cfg: Any) -> list[str]:
     if hasattr(cfg, "max_prompt_length") and hasattr(cfg, "max_new_tokens"):
         room = max(limit - cfg.max_new_tokens, 1)
         if cfg.max_prompt_length > room:
-            notes.append(f"max_prompt_length {cfg.max_prompt_length} -> {room} "
-                         f"(the model has {limit} positions, {cfg.max_new_tokens} kept for the response)")
+            notes.append(
+                f"max_prompt_length {cfg.max_prompt_length} -> {room} "
+                f"(the model has {limit} positions, {cfg.max_new_tokens} kept for the response)"
+            )
             cfg.max_prompt_length = room
     return notes

@@ -31,7 +31,9 @@ def run_sft(cfg: SFTConfig, reporter: Reporter) -> dict[str, Any]:
 
     seed_everything(cfg.seed)
     train_rows, valid_rows = train_valid(load_rows(cfg.dataset, allowed=("sft",)), cfg.valid_fraction)
-    reporter.log(f"sft: {len(train_rows)} train and {len(valid_rows)} valid demonstrations from {cfg.dataset}")
+    reporter.log(
+        f"sft: {len(train_rows)} train and {len(valid_rows)} valid demonstrations from {cfg.dataset}"
+    )
     tokenizer = load_tokenizer(cfg.model)
     model = load_causal_lm(cfg.model)
     args = trl.SFTConfig(

@@ -29,9 +29,17 @@ def base_model_get_or_create() -> ModelVersion:
     if existing:
         return existing
     with transaction.atomic():
-        name = "base" if not ModelVersion.objects.filter(name="base").exists() else f"base-{ModelVersion.objects.count()}"
-        return ModelVersion.objects.create(name=name, kind=ModelKind.BASE, checkpoint=path,
-                                           config={"source": settings.BASE_MODEL or "training.ml.tiny"})
+        name = (
+            "base"
+            if not ModelVersion.objects.filter(name="base").exists()
+            else f"base-{ModelVersion.objects.count()}"
+        )
+        return ModelVersion.objects.create(
+            name=name,
+            kind=ModelKind.BASE,
+            checkpoint=path,
+            config={"source": settings.BASE_MODEL or "training.ml.tiny"},
+        )
 
 
 def lineage(model: ModelVersion) -> list[ModelVersion]:
@@ -56,5 +64,7 @@ def batches_behind(model: ModelVersion) -> list[Batch]:
         return list(Batch.objects.filter(pk__in=batch_ids).order_by("pk"))
     if snapshots:  # snapshots without a batch filter were built from every batch that existed then
         newest = max(s.created_at for s in snapshots)
-        return list(Batch.objects.filter(created_at__lte=newest).exclude(kind=Batch.Kind.EVALUATION).order_by("pk"))
+        return list(
+            Batch.objects.filter(created_at__lte=newest).exclude(kind=Batch.Kind.EVALUATION).order_by("pk")
+        )
     return []

@@ -30,9 +30,19 @@ from .runs import run_start
 
 log = logging.getLogger(__name__)
 
-STEPS = {"ppo": ["export", "sft", "rm", "ppo", "generate", "batch"], "dpo": ["export", "sft", "dpo", "generate", "batch"]}
-DEFAULTS = {"k": 4, "prompt_limit": 50, "batch_status": "active", "overlap": 1, "mix_sft": False,
-            "batches": [], "stage_config": {}}
+STEPS = {
+    "ppo": ["export", "sft", "rm", "ppo", "generate", "batch"],
+    "dpo": ["export", "sft", "dpo", "generate", "batch"],
+}
+DEFAULTS = {
+    "k": 4,
+    "prompt_limit": 50,
+    "batch_status": "active",
+    "overlap": 1,
+    "mix_sft": False,
+    "batches": [],
+    "stage_config": {},
+}
 
 
 class RoundRefused(ServiceError):
@@ -61,8 +71,14 @@ def round_start(*, method: str = "ppo", created_by=None, config: dict | None = N
     dispatch.check_queue()
     try:
         with transaction.atomic():
-            rnd = Round.objects.create(number=_next_number(), method=method, config=config, created_by=created_by,
-                                       step=STEPS[method][0], state={"done": []})
+            rnd = Round.objects.create(
+                number=_next_number(),
+                method=method,
+                config=config,
+                created_by=created_by,
+                step=STEPS[method][0],
+                state={"done": []},
+            )
     except IntegrityError:
         raise RoundRefused("another round is already running.") from None
     _send_advance(rnd)
@@ -74,7 +90,7 @@ def _send_advance(rnd: Round) -> None:
 
     try:
         dispatch.send(advance_round, rnd.pk)
-    except Exception as exc:
+    except dispatch.BROKER_ERRORS as exc:
         Round.objects.filter(pk=rnd.pk, state__done=[]).delete()  # never started: nothing to keep
         raise dispatch.QueueUnavailable(type(exc).__name__) from exc
 
@@ -156,11 +172,18 @@ def _run_inputs(rnd: Round, step: str) -> dict:
     if step == "sft":
         return {"base_model": base_model_get_or_create(), "snapshots": [snaps["sft"]], "config": overrides}
     if step == "rm":
-        return {"base_model": _model(rnd, "sft"), "snapshots": [snaps["rm_rankings"], snaps["sft"]],
-                "config": overrides}
+        return {
+            "base_model": _model(rnd, "sft"),
+            "snapshots": [snaps["rm_rankings"], snaps["sft"]],
+            "config": overrides,
+        }
     if step == "ppo":
-        return {"base_model": _model(rnd, "sft"), "reward_model": _model(rnd, "rm"),
-                "snapshots": [snaps["prompts"], snaps["sft"]], "config": overrides}
+        return {
+            "base_model": _model(rnd, "sft"),
+            "reward_model": _model(rnd, "rm"),
+            "snapshots": [snaps["prompts"], snaps["sft"]],
+            "config": overrides,
+        }
     if step == "dpo":
         return {"base_model": _model(rnd, "sft"), "snapshots": [snaps["rm_pairs"]], "config": overrides}
     raise ServiceError(f"unknown step {step}")
@@ -190,8 +213,15 @@ def _rerun(rnd: Round, step: str, failed: TrainingRun) -> TrainingRun:
     them) and the failed run's output folder, so training resumes from its last checkpoint."""
     config = {k: v for k, v in failed.config.items() if k in KEPT_ON_RETRY}
     config.update(rnd.config["stage_config"].get(step, {}))
-    return run_start(kind=failed.kind, base_model=failed.base_model, snapshots=list(failed.snapshots.all()),
-                     reward_model=failed.reward_model, config=config, created_by=rnd.created_by, round=rnd)
+    return run_start(
+        kind=failed.kind,
+        base_model=failed.base_model,
+        snapshots=list(failed.snapshots.all()),
+        reward_model=failed.reward_model,
+        config=config,
+        created_by=rnd.created_by,
+        round=rnd,
+    )
 
 
 def _training_step(rnd: Round, step: str) -> bool:
@@ -216,8 +246,14 @@ def _generate(rnd: Round, step: str) -> bool:
         prompts = DatasetSnapshot.objects.get(pk=rnd.state["snapshots"]["prompts"])
         overrides = dict(rnd.config["stage_config"].get("generate", {}))
         runs[step] = [
-            run_start(kind="generate", base_model=model, snapshots=[prompts], created_by=rnd.created_by, round=rnd,
-                      config={"num_samples": per_source, "max_prompts": rnd.config["prompt_limit"], **overrides}).pk
+            run_start(
+                kind="generate",
+                base_model=model,
+                snapshots=[prompts],
+                created_by=rnd.created_by,
+                round=rnd,
+                config={"num_samples": per_source, "max_prompts": rnd.config["prompt_limit"], **overrides},
+            ).pk
             for model in sources
         ]
         return False
@@ -237,8 +273,13 @@ def _make_batch(rnd: Round, step: str) -> bool:
                 )
     policy = _model(rnd, "policy")
     batch = batch_from_generations(
-        name=f"Round {rnd.number}: rank outputs of {policy.name}", round_number=rnd.number, model_version=policy,
-        generations=per_prompt, k=rnd.config["k"], status=rnd.config["batch_status"], overlap=rnd.config["overlap"],
+        name=f"Round {rnd.number}: rank outputs of {policy.name}",
+        round_number=rnd.number,
+        model_version=policy,
+        generations=per_prompt,
+        k=rnd.config["k"],
+        status=rnd.config["batch_status"],
+        overlap=rnd.config["overlap"],
         created_by=rnd.created_by,
     )
     rnd.batch = batch
@@ -247,26 +288,42 @@ def _make_batch(rnd: Round, step: str) -> bool:
 
 
 @transaction.atomic
-def batch_from_generations(*, name: str, round_number: int, model_version: ModelVersion,
-                           generations: dict, k: int, status: str, overlap: int, created_by=None) -> Batch:
+def batch_from_generations(
+    *,
+    name: str,
+    round_number: int,
+    model_version: ModelVersion,
+    generations: dict,
+    k: int,
+    status: str,
+    overlap: int,
+    created_by=None,
+) -> Batch:
     """A ranking batch from {prompt id: [[(model, text), ...] per source model]}: the first K outputs
     taken round-robin across the sources, so a mixed batch shows each model's samples side by side."""
     from django.contrib.auth.models import Group
 
     batch = Batch.objects.create(
-        name=name, kind=Batch.Kind.RANKING, status=status, overlap=overlap, round_number=round_number,
-        model_version=model_version, created_by=created_by,
+        name=name,
+        kind=Batch.Kind.RANKING,
+        status=status,
+        overlap=overlap,
+        round_number=round_number,
+        model_version=model_version,
+        created_by=created_by,
         instructions="Rate each output, then rank them best to worst. Ties are fine for outputs of similar quality.",
     )
-    batch.groups.add(Group.objects.get(name=ROLE_LABELER))
+    batch.groups.add(Group.objects.get_or_create(name=ROLE_LABELER)[0])
     prompts = Prompt.objects.in_bulk(list(generations))
     for prompt_id in sorted(generations):
         sources = generations[prompt_id]
         mixed = [pair for group in zip(*sources, strict=False) for pair in group][:k]
         if len(mixed) < K_MIN or prompt_id not in prompts:
             continue
-        completions = [Completion.objects.create(prompt=prompts[prompt_id], text=_storable(text), model_version=model)
-                       for model, text in mixed]
+        completions = [
+            Completion.objects.create(prompt=prompts[prompt_id], text=_storable(text), model_version=model)
+            for model, text in mixed
+        ]
         ranking_task_create(batch=batch, prompt=prompts[prompt_id], completions=completions)
     if not batch.tasks.exists():
         raise ServiceError("generation produced no prompt with at least two outputs; no batch was made.")

@@ -21,6 +21,7 @@ from django.utils import timezone
 
 from labeling.errors import ServiceError
 from labeling.models import DatasetSnapshot
+from labeling.services.exports import snapshot_path
 
 from .. import dispatch
 from ..models import ModelKind, ModelVersion, RunKind, RunStatus, TrainingRun
@@ -51,13 +52,22 @@ def run_start(
     round=None,
 ) -> TrainingRun:
     """Validate the inputs, store a queued run and send it to the gpu queue once committed."""
-    stages.validate_inputs(kind=kind, base_model=base_model, snapshots=snapshots, reward_model=reward_model,
-                           overrides=config or {})
+    stages.validate_inputs(
+        kind=kind,
+        base_model=base_model,
+        snapshots=snapshots,
+        reward_model=reward_model,
+        overrides=config or {},
+    )
     dispatch.check_queue()
     with transaction.atomic():
         run = TrainingRun.objects.create(
-            kind=kind, base_model=base_model, reward_model=reward_model, config=dict(config or {}),
-            created_by=created_by, round=round,
+            kind=kind,
+            base_model=base_model,
+            reward_model=reward_model,
+            config=dict(config or {}),
+            created_by=created_by,
+            round=round,
         )
         run.snapshots.set(snapshots)
         if "output_dir" not in run.config:
@@ -72,7 +82,7 @@ def _send(run: TrainingRun) -> None:
 
     try:
         task_id = dispatch.send(execute_run, run.pk)
-    except Exception as exc:
+    except dispatch.BROKER_ERRORS as exc:
         # Nothing half-made: a run that never reached the queue is removed again.
         TrainingRun.objects.filter(pk=run.pk, status=RunStatus.QUEUED).delete()
         raise dispatch.QueueUnavailable(type(exc).__name__) from exc
@@ -101,9 +111,15 @@ def run_retry(*, run: TrainingRun, created_by=None) -> TrainingRun:
     """A new run with the same inputs and output folder, so it resumes from the last checkpoint."""
     if run.status not in (RunStatus.FAILED, RunStatus.CANCELLED):
         raise RunRefused(f"only a failed or cancelled run can be retried; run {run.pk} is {run.status}.")
-    return run_start(kind=run.kind, base_model=run.base_model, snapshots=list(run.snapshots.all()),
-                     reward_model=run.reward_model, config=dict(run.config), created_by=created_by or run.created_by,
-                     round=run.round)
+    return run_start(
+        kind=run.kind,
+        base_model=run.base_model,
+        snapshots=list(run.snapshots.all()),
+        reward_model=run.reward_model,
+        config=dict(run.config),
+        created_by=created_by or run.created_by,
+        round=run.round,
+    )
 
 
 class _Reporter:
@@ -129,7 +145,9 @@ class _Reporter:
     def _heartbeat(self) -> None:
         try:
             while not self._stop.wait(settings.TRAINING_HEARTBEAT_SECONDS):
-                TrainingRun.objects.filter(pk=self.run_id, status=RunStatus.RUNNING).update(heartbeat_at=timezone.now())
+                TrainingRun.objects.filter(pk=self.run_id, status=RunStatus.RUNNING).update(
+                    heartbeat_at=timezone.now()
+                )
         finally:
             close_old_connections()
 
@@ -140,14 +158,19 @@ class _Reporter:
         if metrics:
             self.history.append({"step": event.get("step", 0), **metrics})
         now = time.monotonic()
-        if now - self.last_write < settings.TRAINING_PROGRESS_SECONDS and event.get("step") != event.get("total"):
+        if now - self.last_write < settings.TRAINING_PROGRESS_SECONDS and event.get("step") != event.get(
+            "total"
+        ):
             return
         self.last_write = now
         self.flush(step=event.get("step"), total=event.get("total"), metrics=metrics)
 
     def flush(self, *, step=None, total=None, metrics=None) -> None:
-        fields = {"log_tail": "\n".join(self.log_lines)[-LOG_TAIL_CHARS:], "metrics_history": self.history,
-                  "heartbeat_at": timezone.now()}
+        fields = {
+            "log_tail": "\n".join(self.log_lines)[-LOG_TAIL_CHARS:],
+            "metrics_history": self.history,
+            "heartbeat_at": timezone.now(),
+        }
         if step is not None:
             fields["progress_step"] = int(step)
         if total is not None:
@@ -184,7 +207,9 @@ def run_execute(*, run_id: int, worker_task_id: str = "") -> TrainingRun | None:
     try:
         stage_kind, stage_config = stages.build_config(run)
         reporter.progress({"log": f"{run.kind} run {run.pk}: {stage_config}"})
-        metrics = run_stage(stage_kind, stage_config, progress=reporter.progress, should_stop=reporter.should_stop)
+        metrics = run_stage(
+            stage_kind, stage_config, progress=reporter.progress, should_stop=reporter.should_stop
+        )
     except TrainingCancelled:
         status = RunStatus.CANCELLED
     except Exception as exc:
@@ -193,6 +218,8 @@ def run_execute(*, run_id: int, worker_task_id: str = "") -> TrainingRun | None:
         reporter.stop()
         reporter.flush()
     if status == RunStatus.SUCCEEDED:
+        if run.kind in (RunKind.PPO, RunKind.DPO):
+            metrics = {**(metrics or {}), "auto_eval": _auto_evaluate(run, reporter)}
         _succeed(run, metrics or {})
     else:
         TrainingRun.objects.filter(pk=run.pk).update(status=status, error=error, finished_at=timezone.now())
@@ -202,11 +229,43 @@ def run_execute(*, run_id: int, worker_task_id: str = "") -> TrainingRun | None:
     return run
 
 
+def _auto_evaluate(run: TrainingRun, reporter: _Reporter) -> dict:
+    """Issue 7's automatic evaluation of a new policy: RM win rate over its parent, RM held-out
+    accuracy, KL to the SFT model. On the valid split, or the train split when there is no valid one
+    (small datasets; the result says which). A failure is reported, never fails the run."""
+    from training.evaluation import auto_evaluate
+    from training.ml.errors import DatasetError
+
+    data = stages.data_snapshot(run.kind, list(run.snapshots.all()))
+    common = {
+        "policy_dir": run.config["output_dir"],
+        "parent_dir": run.base_model.checkpoint,
+        "reward_model_dir": run.reward_model.checkpoint if run.reward_model else None,
+        "sft_dir": run.base_model.checkpoint,
+        "prompts_file": str(snapshot_path(data)),
+        "max_prompts": int(run.config.get("auto_eval_prompts", 32)),
+        "max_new_tokens": 32,
+    }
+    for split in ("valid", "train"):
+        try:
+            result = auto_evaluate(split=split, **common)
+        except DatasetError:
+            continue
+        except Exception as exc:
+            log.exception("automatic evaluation of run %s", run.pk)
+            return {"error": f"{type(exc).__name__}: {exc}"}
+        reporter.progress({"log": f"automatic evaluation on the {split} split: {result}"})
+        return {**result, "split": split}
+    return {"error": "no prompts to evaluate on"}
+
+
 @transaction.atomic
 def _succeed(run: TrainingRun, metrics: dict) -> None:
     """Record the result: a ModelVersion with its lineage (all or nothing), then mark the run done."""
     run = TrainingRun.objects.select_for_update().get(pk=run.pk)
-    clean = {k: v for k, v in metrics.items() if isinstance(v, int | float | str | bool | list | dict | type(None))}
+    clean = {
+        k: v for k, v in metrics.items() if isinstance(v, int | float | str | bool | list | dict | type(None))
+    }
     if run.kind != RunKind.GENERATE:
         model = ModelVersion.objects.create(
             name=f"{run.kind}-run{run.pk}" + (f"-round{run.round.number}" if run.round_id else ""),
@@ -235,11 +294,15 @@ def runs_reap_stale() -> list[int]:
     cutoff = timezone.now() - timezone.timedelta(seconds=settings.TRAINING_STALE_SECONDS)
     reaped = []
     for run in TrainingRun.objects.filter(status=RunStatus.RUNNING, heartbeat_at__lt=cutoff):
-        updated = TrainingRun.objects.filter(pk=run.pk, status=RunStatus.RUNNING, heartbeat_at__lt=cutoff).update(
+        updated = TrainingRun.objects.filter(
+            pk=run.pk, status=RunStatus.RUNNING, heartbeat_at__lt=cutoff
+        ).update(
             status=RunStatus.FAILED,
             finished_at=timezone.now(),
-            error=(f"the worker stopped responding (last heartbeat {run.heartbeat_at:%Y-%m-%d %H:%M:%S} UTC). "
-                   "Checkpoints written so far are kept; retry the run to resume from the last one."),
+            error=(
+                f"the worker stopped responding (last heartbeat {run.heartbeat_at:%Y-%m-%d %H:%M:%S} UTC). "
+                "Checkpoints written so far are kept; retry the run to resume from the last one."
+            ),
         )
         if updated:
             reaped.append(run.pk)

@@ -38,4 +38,6 @@ def retrain_rm_if_due(*, threshold: int) -> TrainingRun | None:
     policy = ModelVersion.objects.filter(kind=ModelKind.SFT).order_by("-created_at").first()
     rankings = snapshot_create(kind="rm_rankings", filters={})
     sft = snapshot_create(kind="sft", filters={})
-    return run_start(kind=RunKind.RM, base_model=policy or base_model_get_or_create(), snapshots=[rankings, sft])
+    return run_start(
+        kind=RunKind.RM, base_model=policy or base_model_get_or_create(), snapshots=[rankings, sft]
+    )

@@ -23,7 +23,7 @@ DATA_KINDS = {
 }
 
 
-def _data_snapshot(kind: str, snapshots: Sequence[DatasetSnapshot]) -> DatasetSnapshot | None:
+def data_snapshot(kind: str, snapshots: Sequence[DatasetSnapshot]) -> DatasetSnapshot | None:
     for wanted in DATA_KINDS[kind]:
         for snap in snapshots:
             if snap.kind == wanted:
@@ -31,21 +31,31 @@ def _data_snapshot(kind: str, snapshots: Sequence[DatasetSnapshot]) -> DatasetSn
     return None
 
 
-def validate_inputs(*, kind: str, base_model: ModelVersion, snapshots: Sequence[DatasetSnapshot],
-                    reward_model: ModelVersion | None, overrides: dict) -> None:
+def validate_inputs(
+    *,
+    kind: str,
+    base_model: ModelVersion,
+    snapshots: Sequence[DatasetSnapshot],
+    reward_model: ModelVersion | None,
+    overrides: dict,
+) -> None:
     if kind not in RunKind.values:
-        raise ServiceError(f"unknown run kind '{kind}'; choose one of: {', '.join(RunKind.values)}.", field="kind")
+        raise ServiceError(
+            f"unknown run kind '{kind}'; choose one of: {', '.join(RunKind.values)}.", field="kind"
+        )
     if base_model is None:
         raise ServiceError("a base model version is required.", field="base_model")
-    if _data_snapshot(kind, snapshots) is None:
+    if data_snapshot(kind, snapshots) is None:
         wanted = " or ".join(DATA_KINDS[kind])
         raise ServiceError(f"a {kind} run needs a {wanted} dataset snapshot.", field="snapshots")
     if kind == RunKind.PPO:
         if reward_model is None or reward_model.kind != ModelKind.RM:
             raise ServiceError("a PPO run needs a reward model version (kind rm).", field="reward_model")
     if kind == RunKind.RM and base_model.kind == ModelKind.RM:
-        raise ServiceError("a reward model starts from a policy (SFT or base), not from another reward model.",
-                           field="base_model")
+        raise ServiceError(
+            "a reward model starts from a policy (SFT or base), not from another reward model.",
+            field="base_model",
+        )
     if not isinstance(overrides, dict):
         raise ServiceError("config overrides must be an object of key: value pairs.", field="config")
 
@@ -62,8 +72,10 @@ def _first_rows(source: Path, target: Path, n: int) -> Path:
 def build_config(run: TrainingRun) -> tuple[str, dict]:
     """(stage name, training.ml config dict) for a run."""
     snapshots = list(run.snapshots.all())
-    data = _data_snapshot(run.kind, snapshots)
-    overrides = {k: v for k, v in run.config.items() if k not in ("output_dir", "max_prompts")}
+    data = data_snapshot(run.kind, snapshots)
+    overrides = {
+        k: v for k, v in run.config.items() if k not in ("output_dir", "max_prompts", "auto_eval_prompts")
+    }
     config: dict = {"model": run.base_model.checkpoint, "output_dir": run.config["output_dir"]}
     if data is not None:
         config["dataset"] = str(snapshot_path(data))
@@ -77,7 +89,12 @@ def build_config(run: TrainingRun) -> tuple[str, dict]:
     if run.kind == RunKind.GENERATE:
         config["model_name"] = run.base_model.name
         if run.config.get("max_prompts") and data is not None:
-            config["dataset"] = str(_first_rows(snapshot_path(data), Path(run.config["output_dir"]) / "prompts.jsonl",
-                                                int(run.config["max_prompts"])))
+            config["dataset"] = str(
+                _first_rows(
+                    snapshot_path(data),
+                    Path(run.config["output_dir"]) / "prompts.jsonl",
+                    int(run.config["max_prompts"]),
+                )
+            )
     config.update(overrides)
     return run.kind, config
