@@ -27,7 +27,7 @@ class UserFactory(factory.django.DjangoModelFactory):
     @factory.post_generation
     def roles(self, create, extracted, **kwargs):
         for role in extracted or ():
-            self.groups.add(Group.objects.get(name=role))
+            self.groups.add(Group.objects.get_or_create(name=role)[0])
         if create:
             self.save()
 

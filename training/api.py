@@ -8,6 +8,7 @@ from rest_framework.permissions import BasePermission
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from labeling.api.training import TrainingRunOutput
 from labeling.errors import ServiceError
 from labeling.models import DatasetSnapshot
 
@@ -35,29 +36,11 @@ def _error(exc: ServiceError) -> Response:
     return Response(exc.as_dict(), status=code)
 
 
-class RunOutput(serializers.ModelSerializer):
-    class Meta:
-        model = TrainingRun
-        fields = [
-            "id",
-            "kind",
-            "status",
-            "config",
-            "base_model",
-            "reward_model",
-            "snapshots",
-            "output_model",
-            "progress_step",
-            "progress_total",
-            "metrics",
-            "log_tail",
-            "error",
-            "cancel_requested",
-            "created_at",
-            "started_at",
-            "finished_at",
-            "round",
-        ]
+class RunOutput(TrainingRunOutput):
+    """The read API's run, plus what the run's owner needs to follow it."""
+
+    class Meta(TrainingRunOutput.Meta):
+        fields = [*TrainingRunOutput.Meta.fields, "log_tail", "cancel_requested", "round"]
 
 
 class RunStartInput(serializers.Serializer):

@@ -52,7 +52,9 @@ def drag(page, source, target) -> None:
     page.mouse.move(box["x"] + box["width"] / 2 + 8, box["y"] + box["height"] / 2 + 8, steps=4)
     page.wait_for_selector("body.rk-dragging")  # the drag has started and the gaps have opened up
     goal = target.bounding_box()
-    page.mouse.move(goal["x"] + goal["width"] / 2, goal["y"] + goal["height"] / 2, steps=12)
+    x, y = goal["x"] + goal["width"] / 2, goal["y"] + goal["height"] / 2
+    page.mouse.move(x, y, steps=12)
+    page.mouse.move(x + 2, y + 1, steps=3)  # hover a moment over the target, as a hand does
     page.mouse.up()
     page.wait_for_selector("body:not(.rk-dragging)")
 
@@ -146,8 +148,10 @@ def test_ranking_by_drag_and_drop_with_a_tie_survives_a_reload(watched, labeler,
 
     drag(page, page.locator('#rk-pool [data-letter="B"]'), page.locator(".rk-new-tier"))
     drag(
-        page, page.locator('#rk-pool [data-letter="D"]'), page.locator(".rk-tier-cards").nth(1)
-    )  # tie with A
+        page,
+        page.locator('#rk-pool [data-letter="D"]'),
+        page.locator('.rk-tier-cards [data-letter="A"]'),
+    )  # dropped on A: a tie with A
     assert_tiers(page, [["C"], ["A", "D"], ["B"]])
     page.reload()  # at once, before the debounced save: the browser's copy outruns it
     assert_tiers(page, [["C"], ["A", "D"], ["B"]])
