@@ -3,7 +3,10 @@ role per action, cursor pagination by id, django-filter, and JSON errors naming 
 
 from collections.abc import Callable
 
+from django.contrib.auth import get_user_model
+from django.contrib.auth.models import Group
 from django_filters.rest_framework import DjangoFilterBackend
+from rest_framework import serializers
 from rest_framework.authentication import SessionAuthentication, TokenAuthentication
 from rest_framework.pagination import CursorPagination
 from rest_framework.permissions import BasePermission
@@ -55,3 +58,22 @@ class ApiMixin:
     @property
     def for_schema(self) -> bool:
         return getattr(self, "swagger_fake_view", False)
+
+
+class BatchSettingsFields(serializers.Serializer):
+    """The settings every way of making a batch takes: labels per task, lease, who works on it."""
+
+    overlap = serializers.IntegerField(default=1)
+    lease_minutes = serializers.IntegerField(default=30)
+    instructions = serializers.CharField(required=False, default="", allow_blank=True)
+    deadline = serializers.DateTimeField(required=False, allow_null=True, default=None)
+    labelers = serializers.SlugRelatedField(
+        slug_field="username",
+        many=True,
+        required=False,
+        default=list,
+        queryset=get_user_model().objects.all(),
+    )
+    groups = serializers.SlugRelatedField(
+        slug_field="name", many=True, required=False, default=list, queryset=Group.objects.all()
+    )

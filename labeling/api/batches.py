@@ -3,7 +3,6 @@
 from dataclasses import asdict
 
 from django.contrib.auth import get_user_model
-from django.contrib.auth.models import Group
 from django.db.models import Count, Q, QuerySet
 from drf_spectacular.utils import extend_schema
 from rest_framework import serializers, status, viewsets
@@ -17,7 +16,7 @@ from ..roles import is_batch_admin, is_labeler
 from ..selectors_batches import batch_labeler_stats, batch_progress
 from ..services import batches as service
 from ..vocab import Category, PromptSource, Split
-from .base import ApiMixin, admin_or_researcher, any_role
+from .base import ApiMixin, BatchSettingsFields, admin_or_researcher, any_role
 
 
 class BatchOutput(serializers.ModelSerializer):
@@ -75,27 +74,13 @@ class CompletionFiltersInput(serializers.Serializer):
     source_name = serializers.CharField(required=False)
 
 
-class BatchCreateInput(serializers.Serializer):
+class BatchCreateInput(BatchSettingsFields):
     """Settings, and where the tasks come from: `task_count` (prompt writing), `prompt_filters`
     (demonstration, ranking, evaluation) and `completion_filters` (ranking, evaluation)."""
 
     name = serializers.CharField(max_length=200)
     kind = serializers.ChoiceField(choices=Batch.Kind.choices)
     status = serializers.ChoiceField(choices=["draft", "active", "paused"], default="active")
-    overlap = serializers.IntegerField(default=1)
-    lease_minutes = serializers.IntegerField(default=30)
-    instructions = serializers.CharField(required=False, default="", allow_blank=True)
-    deadline = serializers.DateTimeField(required=False, allow_null=True, default=None)
-    labelers = serializers.SlugRelatedField(
-        slug_field="username",
-        many=True,
-        required=False,
-        default=list,
-        queryset=get_user_model().objects.all(),
-    )
-    groups = serializers.SlugRelatedField(
-        slug_field="name", many=True, required=False, default=list, queryset=Group.objects.all()
-    )
     task_count = serializers.IntegerField(required=False, allow_null=True, default=None)
     prompt_filters = PromptFiltersInput(required=False, default=dict)
     completion_filters = CompletionFiltersInput(required=False, default=dict)

@@ -1,7 +1,5 @@
 """Imports over the API (batch admins): multipart uploads of a prompts file or a completions file."""
 
-from django.contrib.auth import get_user_model
-from django.contrib.auth.models import Group
 from drf_spectacular.utils import extend_schema
 from rest_framework import serializers, status
 from rest_framework.parsers import FormParser, MultiPartParser
@@ -10,25 +8,11 @@ from rest_framework.views import APIView
 
 from ..roles import is_batch_admin
 from ..services.imports import FORMATS, PII_MODES, completions_import, prompts_import
-from .base import ApiMixin
+from .base import ApiMixin, BatchSettingsFields
 
 
-class BatchSettingsInput(serializers.Serializer):
+class BatchSettingsInput(BatchSettingsFields):
     batch_name = serializers.CharField(max_length=200, required=False)
-    overlap = serializers.IntegerField(default=1)
-    lease_minutes = serializers.IntegerField(default=30)
-    instructions = serializers.CharField(required=False, default="", allow_blank=True)
-    deadline = serializers.DateTimeField(required=False, allow_null=True, default=None)
-    labelers = serializers.SlugRelatedField(
-        slug_field="username",
-        many=True,
-        required=False,
-        default=list,
-        queryset=get_user_model().objects.all(),
-    )
-    groups = serializers.SlugRelatedField(
-        slug_field="name", many=True, required=False, default=list, queryset=Group.objects.all()
-    )
 
     def batch_settings(self) -> dict:
         v = self.validated_data
