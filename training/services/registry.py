@@ -59,7 +59,6 @@ def batches_behind(model: ModelVersion) -> list[Batch]:
     batch_ids: set[int] = set()
     for snap in snapshots:
         batch_ids.update(int(b) for b in (snap.filters or {}).get("batches") or [])
-        batch_ids.update(int(b) for b in (snap.filters or {}).get("batch_ids") or [])
     if batch_ids:
         return list(Batch.objects.filter(pk__in=batch_ids).order_by("pk"))
     if snapshots:  # snapshots without a batch filter were built from every batch that existed then
