@@ -10,3 +10,7 @@ os.environ.setdefault("ALLOWED_HOSTS", "testserver,127.0.0.1,localhost")
 from .settings import *  # noqa: E402,F403
 
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]  # fast logins in tests
+
+# Login throttling is off in the suite: Django's test Client.login() calls authenticate() without a
+# request, which django-axes refuses. The tests of throttling switch it on (tests/security/).
+AXES_ENABLED = False

@@ -1,4 +1,8 @@
 from django.contrib import admin
+from django.contrib.auth import get_user_model
+from django.contrib.auth.admin import UserAdmin
+
+from audit.services import Action, audit_record
 
 from .models import (
     Assignment,
@@ -13,6 +17,7 @@ from .models import (
     Task,
     TaskCompletion,
 )
+from .vocab import ROLES
 
 
 @admin.register(Prompt)
@@ -106,3 +111,22 @@ class DatasetSnapshotAdmin(admin.ModelAdmin):
     def get_readonly_fields(self, request, obj=None):
         # Snapshots are immutable once written.
         return [f.name for f in self.model._meta.fields] if obj else []
+
+
+class RoleAuditingUserAdmin(UserAdmin):
+    """Django's user admin; a role (group) given or taken here lands in the audit log, as with role_add."""
+
+    def save_related(self, request, form, formsets, change):
+        user = form.instance
+        before = set(user.groups.filter(name__in=ROLES).values_list("name", flat=True)) if change else set()
+        super().save_related(request, form, formsets, change)  # saves the groups
+        after = set(user.groups.filter(name__in=ROLES).values_list("name", flat=True))
+        for action, roles in ((Action.ROLE_GRANTED, after - before), (Action.ROLE_REVOKED, before - after)):
+            for role in sorted(roles):
+                audit_record(
+                    actor=request.user, action=action, target=user, details={"role": role, "via": "admin"}
+                )
+
+
+admin.site.unregister(get_user_model())
+admin.site.register(get_user_model(), RoleAuditingUserAdmin)

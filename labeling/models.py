@@ -147,6 +147,10 @@ class Task(models.Model):
     # never told: nothing they are shown depends on these two fields.
     is_gold = models.BooleanField(default=False)
     gold_tiers = models.JSONField(null=True, blank=True)
+    # How many of its assignments are submitted, kept by a Postgres trigger (migration 0008) so the hand-out
+    # passes over finished tasks without counting their assignments. A first filter only: the hand-out's
+    # exact count decides. Nothing keeps it on SQLite (the local demo), where it stays 0.
+    labels_submitted = models.PositiveIntegerField(default=0, editable=False)
 
     class Meta:
         indexes = [models.Index(fields=["batch", "id"], name="task_batch_id")]

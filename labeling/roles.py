@@ -1,6 +1,9 @@
 """Roles are Django groups (created by migration 0003); these helpers answer 'may this user ...'."""
 
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser, Group
+from django.db import transaction
+
+from audit.services import Action, audit_record
 
 from .errors import ServiceError
 from .vocab import ROLE_BATCH_ADMIN, ROLE_LABELER, ROLE_RESEARCHER, ROLES
@@ -30,11 +33,35 @@ def is_researcher(user) -> bool:
     return has_role(user, ROLE_RESEARCHER)
 
 
-def role_add(*, user, role: str) -> None:
+def _role_group(role: str) -> Group:
     if role not in ROLES:
         raise ServiceError(f"unknown role '{role}'; choose one of: {', '.join(ROLES)}.", field="role")
-    user.groups.add(Group.objects.get_or_create(name=role)[0])
+    return Group.objects.get_or_create(name=role)[0]
+
+
+def role_add(*, user, role: str, actor=None) -> bool:
+    """Give `user` the role; `actor` is who decided (None: a command or the system). False when the
+    user already had it (then nothing changes and nothing is recorded)."""
+    group = _role_group(role)
+    with transaction.atomic():
+        if user.groups.filter(pk=group.pk).exists():
+            return False
+        user.groups.add(group)
+        audit_record(actor=actor, action=Action.ROLE_GRANTED, target=user, details={"role": role})
     user.__dict__.pop("_role_cache", None)
+    return True
+
+
+def role_remove(*, user, role: str, actor=None) -> bool:
+    """Take the role from `user`. False when the user did not have it."""
+    group = _role_group(role)
+    with transaction.atomic():
+        if not user.groups.filter(pk=group.pk).exists():
+            return False
+        user.groups.remove(group)
+        audit_record(actor=actor, action=Action.ROLE_REVOKED, target=user, details={"role": role})
+    user.__dict__.pop("_role_cache", None)
+    return True
 
 
 # Django-admin permissions of each role, kept in step after every migrate (post_migrate).

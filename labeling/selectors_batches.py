@@ -13,6 +13,8 @@ from .errors import ServiceError
 from .models import Assignment, Batch, Completion, Demonstration, Prompt, Ranking, Task
 from .vocab import Category, PromptSource, Split
 
+BIGINT_MAX = 2**63 - 1
+
 
 def _choices(value, key: str, allowed: Sequence[str]) -> list[str]:
     values = [value] if isinstance(value, str) else list(value or [])
@@ -48,6 +50,7 @@ def prompts_select(
     if limit is not None:
         if isinstance(limit, bool) or not isinstance(limit, int) or limit < 1:
             raise ServiceError("'limit' must be a whole number, 1 or more.", field="limit")
+        limit = min(limit, BIGINT_MAX)  # Postgres's LIMIT is a bigint; a larger one limits nothing
         prompts = prompts.filter(pk__in=list(prompts.values_list("pk", flat=True)[:limit]))
     return prompts
 

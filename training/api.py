@@ -8,6 +8,8 @@ from rest_framework.permissions import BasePermission
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from labeling.api.base import storable_json
+from labeling.api.parsers import API_PARSERS
 from labeling.api.training import TrainingRunOutput
 from labeling.errors import ServiceError
 from labeling.models import DatasetSnapshot
@@ -50,11 +52,12 @@ class RunStartInput(serializers.Serializer):
         queryset=ModelVersion.objects.all(), required=False, allow_null=True
     )
     snapshots = serializers.PrimaryKeyRelatedField(queryset=DatasetSnapshot.objects.all(), many=True)
-    config = serializers.DictField(required=False, default=dict)
+    config = serializers.DictField(required=False, default=dict, validators=[storable_json])
 
 
 class RunStartApi(APIView):
     permission_classes = [MayView]
+    parser_classes = API_PARSERS
 
     @extend_schema(request=RunStartInput, responses={201: RunOutput})
     def post(self, request):
@@ -81,7 +84,7 @@ class RunCancelApi(APIView):
     @extend_schema(request=None, responses=RunOutput)
     def post(self, request, pk: int):
         try:
-            run = run_cancel(run=get_object_or_404(TrainingRun, pk=pk))
+            run = run_cancel(run=get_object_or_404(TrainingRun, pk=pk), actor=request.user)
         except ServiceError as exc:
             return _error(exc)
         return Response(RunOutput(run).data)
@@ -112,11 +115,12 @@ class RoundStartInput(serializers.Serializer):
     mix_sft = serializers.BooleanField(default=False)
     batch_status = serializers.ChoiceField(choices=["active", "draft"], default="active")
     batches = serializers.ListField(child=serializers.IntegerField(), required=False, default=list)
-    stage_config = serializers.DictField(required=False, default=dict)
+    stage_config = serializers.DictField(required=False, default=dict, validators=[storable_json])
 
 
 class RoundStartApi(APIView):
     permission_classes = [MayView]
+    parser_classes = API_PARSERS
 
     @extend_schema(request=RoundStartInput, responses={201: RoundOutput})
     def post(self, request):

@@ -106,7 +106,7 @@ def run_status(request, pk: int):
 def run_cancel_view(request, pk: int):
     require_train(request.user)
     try:
-        run_cancel(run=get_object_or_404(TrainingRun, pk=pk))
+        run_cancel(run=get_object_or_404(TrainingRun, pk=pk), actor=request.user)
         messages.info(request, "Cancel requested: the run stops at its next step.")
     except ServiceError as exc:
         messages.error(request, exc.message)
@@ -186,7 +186,7 @@ def round_detail(request, pk: int):
 def round_retry_view(request, pk: int):
     require_train(request.user)
     try:
-        round_retry(rnd=get_object_or_404(Round, pk=pk))
+        round_retry(rnd=get_object_or_404(Round, pk=pk), actor=request.user)
         messages.success(request, "Round resumed from the step that failed.")
     except ServiceError as exc:
         messages.error(request, exc.message)

@@ -2,9 +2,13 @@
 role per action, cursor pagination by id, django-filter, and JSON errors naming the field."""
 
 from collections.abc import Callable
+from datetime import UTC
 
+import django_filters
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
+from django.core.exceptions import ValidationError
+from django_filters.fields import IsoDateTimeField
 from django_filters.rest_framework import DjangoFilterBackend
 from rest_framework import serializers
 from rest_framework.authentication import SessionAuthentication, TokenAuthentication
@@ -12,7 +16,9 @@ from rest_framework.pagination import CursorPagination
 from rest_framework.permissions import BasePermission
 
 from ..roles import is_batch_admin, is_labeler, is_researcher
+from ..storable import unstorable
 from .exceptions import exception_handler
+from .parsers import API_PARSERS
 
 Rule = Callable[[object], bool]
 
@@ -48,6 +54,7 @@ class IdCursorPagination(CursorPagination):
 class ApiMixin:
     authentication_classes = [TokenAuthentication, SessionAuthentication]
     permission_classes = [ByRole]
+    parser_classes = API_PARSERS
     pagination_class = IdCursorPagination
     filter_backends = [DjangoFilterBackend]
     roles: dict[str, Rule] = {}
@@ -60,6 +67,36 @@ class ApiMixin:
         return getattr(self, "swagger_fake_view", False)
 
 
+class UtcIsoDateTimeField(IsoDateTimeField):
+    """An ISO 8601 moment, in UTC: Postgres refuses offsets past 15:59 that Python reads (-21:39)."""
+
+    def to_python(self, value):
+        moment = super().to_python(value)
+        try:
+            return moment.astimezone(UTC) if moment is not None else None
+        except OverflowError:
+            raise ValidationError("This date is out of range.", code="invalid") from None
+
+
+class UtcDateTimeFilter(django_filters.IsoDateTimeFilter):
+    field_class = UtcIsoDateTimeField
+
+
+def storable_json(value) -> None:
+    """Validator of JSON the database will store (a DictField's): no NUL character, valid Unicode."""
+    if problem := unstorable(value):
+        raise serializers.ValidationError(problem)
+
+
+class SlugLookupField(serializers.SlugRelatedField):
+    """A slug looked up in the database; text the database refuses (a NUL character) matches nothing."""
+
+    def to_internal_value(self, data):
+        if isinstance(data, str) and unstorable(data):
+            self.fail("does_not_exist", slug_name=self.slug_field, value=data)
+        return super().to_internal_value(data)
+
+
 class BatchSettingsFields(serializers.Serializer):
     """The settings every way of making a batch takes: labels per task, lease, who works on it."""
 
@@ -67,13 +104,13 @@ class BatchSettingsFields(serializers.Serializer):
     lease_minutes = serializers.IntegerField(default=30)
     instructions = serializers.CharField(required=False, default="", allow_blank=True)
     deadline = serializers.DateTimeField(required=False, allow_null=True, default=None)
-    labelers = serializers.SlugRelatedField(
+    labelers = SlugLookupField(
         slug_field="username",
         many=True,
         required=False,
         default=list,
         queryset=get_user_model().objects.all(),
     )
-    groups = serializers.SlugRelatedField(
+    groups = SlugLookupField(
         slug_field="name", many=True, required=False, default=list, queryset=Group.objects.all()
     )

@@ -3,8 +3,8 @@
 from dataclasses import asdict
 
 from django.contrib.auth import get_user_model
-from django.db.models import Count, Q, QuerySet
-from drf_spectacular.utils import extend_schema
+from django.db.models import Count, Prefetch, Q, QuerySet
+from drf_spectacular.utils import extend_schema, extend_schema_view
 from rest_framework import serializers, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.response import Response
@@ -16,13 +16,14 @@ from ..roles import is_batch_admin, is_labeler
 from ..selectors_batches import batch_labeler_stats, batch_progress
 from ..services import batches as service
 from ..vocab import Category, PromptSource, Split
-from .base import ApiMixin, BatchSettingsFields, admin_or_researcher, any_role
+from .base import ApiMixin, BatchSettingsFields, SlugLookupField, admin_or_researcher, any_role
+from .schema import AnyOf
 
 
 class BatchOutput(serializers.ModelSerializer):
     labelers = serializers.SlugRelatedField(slug_field="username", many=True, read_only=True)
     groups = serializers.SlugRelatedField(slug_field="name", many=True, read_only=True)
-    created_by = serializers.SlugRelatedField(slug_field="username", read_only=True)
+    created_by = serializers.SlugRelatedField(slug_field="username", read_only=True, allow_null=True)
     task_count = serializers.SerializerMethodField()
 
     class Meta:
@@ -58,6 +59,12 @@ class LabelerBatchOutput(serializers.ModelSerializer):
         fields = ["id", "name", "kind", "status", "overlap", "lease_minutes", "instructions", "deadline"]
 
 
+class BatchForRole(AnyOf):
+    """A batch as batch admins and researchers see it (BatchOutput), or as a labeler does."""
+
+    shapes = (BatchOutput, LabelerBatchOutput)
+
+
 class PromptFiltersInput(serializers.Serializer):
     split = serializers.ListField(child=serializers.ChoiceField(choices=Split.choices), required=False)
     category = serializers.ListField(child=serializers.ChoiceField(choices=Category.choices), required=False)
@@ -87,14 +94,14 @@ class BatchCreateInput(BatchSettingsFields):
 
 
 class LabelersInput(serializers.Serializer):
-    add = serializers.SlugRelatedField(
+    add = SlugLookupField(
         slug_field="username",
         many=True,
         required=False,
         default=list,
         queryset=get_user_model().objects.all(),
     )
-    remove = serializers.SlugRelatedField(
+    remove = SlugLookupField(
         slug_field="username",
         many=True,
         required=False,
@@ -114,6 +121,9 @@ class ProgressOutput(serializers.Serializer):
     labelers = serializers.ListField(child=serializers.DictField())
 
 
+@extend_schema_view(
+    list=extend_schema(responses=BatchForRole), retrieve=extend_schema(responses=BatchForRole)
+)
 class BatchViewSet(ApiMixin, viewsets.ReadOnlyModelViewSet):
     """Batches. Labelers list the batches they may work on; batch admins create, pause, resume, close
     and change who works on a batch; batch admins and researchers see progress."""
@@ -131,17 +141,20 @@ class BatchViewSet(ApiMixin, viewsets.ReadOnlyModelViewSet):
     }
 
     def get_queryset(self) -> QuerySet[Batch]:
-        batches = (
-            Batch.objects.prefetch_related("labelers", "groups")
-            .select_related("created_by")
-            .annotate(task_count=Count("tasks", distinct=True))
-        )
         user = self.request.user
         if self.for_schema or admin_or_researcher(user):
-            return batches
+            # What BatchOutput shows: the labelers' and groups' names, the creator, the number of tasks.
+            return (
+                Batch.objects.prefetch_related(
+                    Prefetch("labelers", queryset=get_user_model().objects.only("username")), "groups"
+                )
+                .select_related("created_by")
+                .annotate(task_count=Count("tasks", distinct=True))
+            )
         if not is_labeler(user):
-            return batches.none()
-        return batches.filter(Q(labelers=user) | Q(groups__in=user.groups.all())).distinct()
+            return Batch.objects.none()
+        # LabelerBatchOutput shows the batch's own fields only.
+        return Batch.objects.filter(Q(labelers=user) | Q(groups__in=user.groups.all())).distinct()
 
     def get_serializer_class(self):
         if self.for_schema or admin_or_researcher(self.request.user):
@@ -164,7 +177,7 @@ class BatchViewSet(ApiMixin, viewsets.ReadOnlyModelViewSet):
         return Response(BatchOutput(batch).data, status=status.HTTP_201_CREATED)
 
     def _transition(self, request, name: str) -> Response:
-        batch = service.batch_transition(batch=self.get_object(), action=name)
+        batch = service.batch_transition(batch=self.get_object(), action=name, actor=request.user)
         return Response(BatchOutput(batch).data)
 
     @extend_schema(request=None, responses=BatchOutput)
@@ -190,9 +203,11 @@ class BatchViewSet(ApiMixin, viewsets.ReadOnlyModelViewSet):
         data = LabelersInput(data=request.data)
         data.is_valid(raise_exception=True)
         if data.validated_data["add"]:
-            service.batch_labelers_add(batch=batch, users=data.validated_data["add"])
+            service.batch_labelers_add(batch=batch, users=data.validated_data["add"], actor=request.user)
         if data.validated_data["remove"]:
-            service.batch_labelers_remove(batch=batch, users=data.validated_data["remove"])
+            service.batch_labelers_remove(
+                batch=batch, users=data.validated_data["remove"], actor=request.user
+            )
         return Response(BatchOutput(Batch.objects.get(pk=batch.pk)).data)
 
     @extend_schema(responses=ProgressOutput)

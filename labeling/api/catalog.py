@@ -11,11 +11,11 @@ from ..models import Completion, Demonstration, Prompt
 from ..roles import is_batch_admin, is_labeler
 from ..services.prompts import prompt_create
 from ..vocab import Category, PromptSource
-from .base import ApiMixin, admin_or_researcher, any_role
+from .base import ApiMixin, UtcDateTimeFilter, admin_or_researcher, any_role, storable_json
 
 
 class PromptOutput(serializers.ModelSerializer):
-    author = serializers.SlugRelatedField(slug_field="username", read_only=True)
+    author = serializers.SlugRelatedField(slug_field="username", read_only=True, allow_null=True)
 
     class Meta:
         model = Prompt
@@ -38,12 +38,12 @@ class PromptInput(serializers.Serializer):
     category = serializers.ChoiceField(choices=Category.choices)
     source = serializers.ChoiceField(choices=PromptSource.choices, default=PromptSource.IMPORTED)
     origin_user = serializers.CharField(max_length=200, required=False, default="")
-    metadata = serializers.DictField(required=False, default=dict)
+    metadata = serializers.DictField(required=False, default=dict, validators=[storable_json])
 
 
 class PromptFilter(django_filters.FilterSet):
-    created_after = django_filters.IsoDateTimeFilter(field_name="created_at", lookup_expr="gte")
-    created_before = django_filters.IsoDateTimeFilter(field_name="created_at", lookup_expr="lt")
+    created_after = UtcDateTimeFilter(field_name="created_at", lookup_expr="gte")
+    created_before = UtcDateTimeFilter(field_name="created_at", lookup_expr="lt")
 
     class Meta:
         model = Prompt
@@ -98,10 +98,12 @@ class DemonstrationOutput(serializers.ModelSerializer):
 
 
 class DemonstrationFilter(django_filters.FilterSet):
+    # Ids, not model choices: the browsable API would list every prompt in the filter form's choices.
+    prompt = django_filters.NumberFilter(field_name="prompt")
     author = django_filters.CharFilter(field_name="author__username")
     batch = django_filters.NumberFilter(field_name="assignment__batch")
-    created_after = django_filters.IsoDateTimeFilter(field_name="created_at", lookup_expr="gte")
-    created_before = django_filters.IsoDateTimeFilter(field_name="created_at", lookup_expr="lt")
+    created_after = UtcDateTimeFilter(field_name="created_at", lookup_expr="gte")
+    created_before = UtcDateTimeFilter(field_name="created_at", lookup_expr="lt")
 
     class Meta:
         model = Demonstration

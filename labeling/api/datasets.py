@@ -15,7 +15,7 @@ from .base import ApiMixin, admin_or_researcher
 
 
 class SnapshotOutput(serializers.ModelSerializer):
-    created_by = serializers.SlugRelatedField(slug_field="username", read_only=True)
+    created_by = serializers.SlugRelatedField(slug_field="username", read_only=True, allow_null=True)
     download_url = serializers.SerializerMethodField()
 
     class Meta:
@@ -59,7 +59,7 @@ class DatasetViewSet(ApiMixin, viewsets.ReadOnlyModelViewSet):
     @extend_schema(responses={204: None})
     def destroy(self, request, pk=None):
         """Delete a snapshot; refused (400, code "protected") while a model version was trained on it."""
-        snapshot_delete(snapshot=self.get_object())
+        snapshot_delete(snapshot=self.get_object(), actor=request.user)
         return Response(status=status.HTTP_204_NO_CONTENT)
 
     @extend_schema(responses={(200, "application/jsonl"): OpenApiResponse(OpenApiTypes.BINARY)})

@@ -2,14 +2,31 @@
 
 Set in settings as REST_FRAMEWORK["EXCEPTION_HANDLER"] = "labeling.api.exceptions.exception_handler";
 the API's views use it in any case (labeling.api.base.ApiMixin).
+
+Trouble on the server's side that a retry may cure is 503: a service error whose code says so (the task
+queue, the disk), and a lost database connection (Postgres restarting) rather than a bare 500 page.
 """
 
+import logging
+
+from django.db import InterfaceError, OperationalError
+from django.http import JsonResponse
+from django.views import defaults
 from rest_framework import status
 from rest_framework.exceptions import ValidationError
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
 from ..errors import ServiceError
+
+log = logging.getLogger(__name__)
+
+UNAVAILABLE_CODES = {"queue_unavailable", "storage_unavailable"}
+DATABASE_UNAVAILABLE = {
+    "detail": "The database is unavailable right now; try again in a moment.",
+    "field": "",
+    "code": "database_unavailable",
+}
 
 
 def _first(detail, path: str = "") -> tuple[str, str, str]:
@@ -28,7 +45,16 @@ def _first(detail, path: str = "") -> tuple[str, str, str]:
 
 def exception_handler(exc, context):
     if isinstance(exc, ServiceError):
-        return Response(exc.as_dict(), status=status.HTTP_400_BAD_REQUEST)
+        unavailable = exc.code in UNAVAILABLE_CODES
+        return Response(
+            exc.as_dict(),
+            status=status.HTTP_503_SERVICE_UNAVAILABLE if unavailable else status.HTTP_400_BAD_REQUEST,
+        )
+    if isinstance(exc, OperationalError | InterfaceError):
+        log.warning("database unavailable during %s: %s", context.get("view").__class__.__name__, exc)
+        return Response(
+            DATABASE_UNAVAILABLE, status=status.HTTP_503_SERVICE_UNAVAILABLE, headers={"Retry-After": "5"}
+        )
     response = drf_exception_handler(exc, context)
     if response is None:
         return None
@@ -44,3 +70,14 @@ def exception_handler(exc, context):
         detail = response.data["detail"]
         response.data = {"detail": str(detail), "field": "", "code": getattr(detail, "code", None) or "error"}
     return response
+
+
+API_PREFIXES = ("/api/", "/quality/api/", "/training/api/")
+
+
+def page_not_found(request, exception):
+    """The project's 404 handler (config/urls.py): a URL under an API prefix that names no route (say
+    /api/tasks/0.5/) answers our JSON error like every other API 404; other pages keep Django's page."""
+    if request.path.startswith(API_PREFIXES):
+        return JsonResponse({"detail": "Not found.", "field": "", "code": "not_found"}, status=404)
+    return defaults.page_not_found(request, exception)

@@ -3,11 +3,12 @@
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 from rest_framework.authentication import SessionAuthentication, TokenAuthentication
-from rest_framework.authtoken.views import obtain_auth_token
 from rest_framework.permissions import IsAuthenticated
 from rest_framework.routers import DefaultRouter
 
 from . import batches, catalog, datasets, imports, training, work
+from .auth import TokenObtainApi
+from .schema import ApiSchemaGenerator
 
 app_name = "api"
 
@@ -26,6 +27,9 @@ class ApiRoot(DefaultRouter.APIRootView):
 
 router = DefaultRouter()
 router.APIRootView = ApiRoot
+# No '/api/prompts.json' style routes: several actions do not take their `format` kwarg (a 500), and
+# '?format=api' or an Accept header chooses the renderer just as well.
+router.include_format_suffixes = False
 router.register("prompts", catalog.PromptViewSet, basename="prompt")
 router.register("completions", catalog.CompletionViewSet, basename="completion")
 router.register("demonstrations", catalog.DemonstrationViewSet, basename="demonstration")
@@ -38,10 +42,12 @@ router.register("model-versions", training.ModelVersionViewSet, basename="model-
 router.register("training-runs", training.TrainingRunViewSet, basename="training-run")
 
 urlpatterns = [
-    path("auth/token/", obtain_auth_token, name="token"),
+    path("auth/token/", TokenObtainApi.as_view(), name="token"),  # throttled: see auth.py
     path("imports/prompts/", imports.PromptImportApi.as_view(), name="import-prompts"),
     path("imports/completions/", imports.CompletionImportApi.as_view(), name="import-completions"),
-    path("schema/", SpectacularAPIView.as_view(**signed_in), name="schema"),
+    path(
+        "schema/", SpectacularAPIView.as_view(generator_class=ApiSchemaGenerator, **signed_in), name="schema"
+    ),
     path("docs/", SpectacularSwaggerSplitView.as_view(url_name="api:schema", **signed_in), name="docs"),
     path("", include(router.urls)),
 ]

@@ -15,12 +15,12 @@ from rest_framework.response import Response
 
 from ..models import Assignment, Batch, Ranking, Rating, Task
 from ..roles import is_labeler
-from ..services.assignment import NotOnBatch, assignment_next, user_may_work_on
+from ..services.assignment import NotOnBatch, assignment_next, completions_shown, user_may_work_on
 from ..services.demonstrations import demonstration_submit
 from ..services.prompt_writing import prompt_submit
 from ..services.rankings import ranking_submit
-from ..vocab import Category, PromptSource
-from .base import ApiMixin, admin_or_researcher, any_role
+from ..vocab import SECONDS_MAX, Category, PromptSource
+from .base import ApiMixin, UtcDateTimeFilter, admin_or_researcher, any_role
 
 
 class CompletionItem(serializers.Serializer):
@@ -68,19 +68,30 @@ class AssignmentOutput(serializers.ModelSerializer):
         ]
 
     def get_completions(self, assignment) -> list[dict]:
-        """The task's completions in this labeler's own (shuffled, remembered) order."""
-        texts = dict(assignment.task.task_completions.values_list("completion_id", "completion__text"))
+        """The task's completions in this labeler's own (shuffled, remembered) order. Querysets feeding
+        this prefetch them with their completions (see completions_shown), else it is 1 + K queries."""
+        texts = {tc.completion_id: tc.completion.text for tc in assignment.task.task_completions.all()}
         order = [cid for cid in assignment.display_order if cid in texts] or list(texts)
         return [{"id": cid, "text": texts[cid]} for cid in order]
 
 
+class TaskFilter(django_filters.FilterSet):
+    # Ids, not model choices: the browsable API would list every batch and prompt in the filter form.
+    batch = django_filters.NumberFilter(field_name="batch")
+    prompt = django_filters.NumberFilter(field_name="prompt")
+
+    class Meta:
+        model = Task
+        fields = ["batch", "prompt"]
+
+
 class TaskViewSet(ApiMixin, viewsets.ReadOnlyModelViewSet):
     serializer_class = TaskOutput
-    filterset_fields = ["batch", "prompt"]
+    filterset_class = TaskFilter
     roles = {"list": any_role, "retrieve": any_role, "next": is_labeler}
 
     def get_queryset(self) -> QuerySet[Task]:
-        tasks = Task.objects.select_related("prompt").prefetch_related("task_completions__completion")
+        tasks = Task.objects.select_related("prompt").prefetch_related(completions_shown("task_completions"))
         user = self.request.user
         if self.for_schema or admin_or_researcher(user):
             return tasks
@@ -118,7 +129,7 @@ class SubmitInput(serializers.Serializer):
     text = serializers.CharField(required=False, default="", allow_blank=True, trim_whitespace=False)
     category = serializers.ChoiceField(choices=Category.choices, required=False)
     source = serializers.ChoiceField(choices=PromptSource.choices, required=False, default=PromptSource.PLAIN)
-    seconds_spent = serializers.IntegerField(min_value=0, required=False, default=0)
+    seconds_spent = serializers.IntegerField(min_value=0, max_value=SECONDS_MAX, required=False, default=0)
 
 
 class SubmitOutput(serializers.Serializer):
@@ -138,9 +149,12 @@ class AssignmentViewSet(ApiMixin, viewsets.GenericViewSet):
     def get_queryset(self) -> QuerySet[Assignment]:
         if self.for_schema:
             return Assignment.objects.none()
-        return Assignment.objects.select_related("batch", "task", "task__prompt").filter(
-            labeler=self.request.user
-        )
+        assignments = Assignment.objects.select_related("batch")
+        if self.action == "retrieve":  # what AssignmentOutput shows; a submit needs the batch only
+            assignments = assignments.select_related("task__prompt").prefetch_related(
+                completions_shown("task__task_completions")
+            )
+        return assignments.filter(labeler=self.request.user)
 
     def get_object(self) -> Assignment:
         assignment = super().get_object()
@@ -220,10 +234,11 @@ class RankingOutput(serializers.ModelSerializer):
 
 
 class RankingFilter(django_filters.FilterSet):
+    task = django_filters.NumberFilter(field_name="task")  # an id: a model choice lists every task
     batch = django_filters.NumberFilter(field_name="task__batch")
     labeler = django_filters.CharFilter(field_name="labeler__username")
-    created_after = django_filters.IsoDateTimeFilter(field_name="created_at", lookup_expr="gte")
-    created_before = django_filters.IsoDateTimeFilter(field_name="created_at", lookup_expr="lt")
+    created_after = UtcDateTimeFilter(field_name="created_at", lookup_expr="gte")
+    created_before = UtcDateTimeFilter(field_name="created_at", lookup_expr="lt")
 
     class Meta:
         model = Ranking

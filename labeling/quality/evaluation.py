@@ -9,6 +9,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from django.contrib.auth.models import Group
 from django.db import transaction
 
+from audit.services import Action, audit_record
 from training.models import ModelVersion
 
 from ..errors import ServiceError
@@ -110,6 +111,12 @@ def evaluation_batch_create(
             round_number=max((round_of_model(m) for m in models), default=0),
         )
         batch.groups.add(Group.objects.get(name=ROLE_LABELER))
+        audit_record(
+            actor=created_by,
+            action=Action.BATCH_CREATED,
+            target=batch,
+            details={"kind": batch.kind, "status": status, "round_number": batch.round_number},
+        )
         made = 0
         for prompt in chosen:
             if limit is not None and made >= limit:

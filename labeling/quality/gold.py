@@ -99,12 +99,14 @@ def gold_task_candidates(*, labeler, batch: Batch) -> QuerySet[Task] | None:
     Hook for labeling.services.assignment.assignment_next: when this returns tasks, hand out the first
     one free of the overlap limit (gold tasks go to every labeler); otherwise hand out a normal task and
     never a gold one (see README.md)."""
+    if not batch.is_qualification and batch.gold_rate <= 0:
+        return None  # the usual case, answered before building any query: it runs on every hand-out
     seed = f"gold:{batch.pk}:{labeler.pk}"
     finished = Assignment.objects.filter(task=OuterRef("pk"), labeler=labeler, status__in=FINISHED)
     left = Task.objects.filter(batch=batch, is_gold=True).exclude(Exists(finished))
     if batch.is_qualification:
         return _seeded_order(left, seed) if left.exists() else None
-    if batch.gold_rate <= 0 or not left.exists():
+    if not left.exists():
         return None
     done = Assignment.objects.filter(batch=batch, labeler=labeler, status__in=FINISHED).aggregate(
         gold=Count("pk", filter=Q(task__is_gold=True)), normal=Count("pk", filter=Q(task__is_gold=False))

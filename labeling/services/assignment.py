@@ -20,12 +20,23 @@ from datetime import timedelta
 
 from django.contrib.auth import get_user_model
 from django.db import transaction
-from django.db.models import Count, Exists, IntegerField, OuterRef, Q, QuerySet, Subquery, Value
+from django.db.models import (
+    Count,
+    Exists,
+    IntegerField,
+    OuterRef,
+    Prefetch,
+    Q,
+    QuerySet,
+    Subquery,
+    Value,
+    prefetch_related_objects,
+)
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from ..errors import AssignmentUnavailable, ServiceError
-from ..models import Assignment, Batch, Task
+from ..models import Assignment, Batch, Task, TaskCompletion
 from ..quality.gold import gold_task_candidates, non_gold_q
 from ..quality.screening import labeler_may_get_production_tasks
 from ..roles import is_labeler
@@ -75,17 +86,16 @@ def ensure_may_work_on(*, user, batch: Batch) -> None:
     if not is_labeler(user):
         raise NotOnBatch("only labelers get labeling tasks; ask a batch admin for the labeler role.")
     if not user_may_work_on(user=user, batch=batch):
-        raise NotOnBatch(f"you are not a labeler of batch '{batch.name}'.")
+        raise NotOnBatch(f"you are not a labeler of batch {batch.pk}.")  # its name is not yours to see
 
 
 def open_tasks(*, batch: Batch, labeler, now) -> QuerySet[Task]:
     """Tasks of the batch the labeler could be given now: room left under the overlap (others' submitted
     and live assignments), not submitted or skipped by this labeler, and for demonstrations not a response
     to the labeler's own prompt."""
+    # Built with as few queryset clones as it takes: this runs on every hand-out.
     taken_by_others = (
-        Assignment.objects.filter(task=OuterRef("pk"))
-        .filter(taken_q(now))
-        .exclude(labeler=labeler)
+        Assignment.objects.filter(taken_q(now), ~Q(labeler=labeler), task=OuterRef("pk"))
         .order_by()
         .values("task")
         .annotate(n=Count("pk"))
@@ -93,11 +103,11 @@ def open_tasks(*, batch: Batch, labeler, now) -> QuerySet[Task]:
     )
     finished_by_me = Assignment.objects.filter(task=OuterRef("pk"), labeler=labeler, status__in=FINISHED)
     tasks = (
-        Task.objects.filter(batch=batch)
-        .filter(non_gold_q())
+        # labels_submitted: a first, cheap filter, so tasks with enough submitted labels are passed over
+        # without counting their assignments. It never overcounts, so the exact count (taken) decides.
+        Task.objects.filter(non_gold_q(), batch=batch, labels_submitted__lt=batch.overlap)
         .annotate(taken=Coalesce(Subquery(taken_by_others, output_field=IntegerField()), Value(0)))
-        .filter(taken__lt=batch.overlap)
-        .exclude(Exists(finished_by_me))
+        .filter(~Exists(finished_by_me), taken__lt=batch.overlap)
     )
     if batch.kind == Batch.Kind.DEMONSTRATION:
         own_prompt = Task.objects.filter(pk=OuterRef("pk"), prompt__author=labeler)
@@ -105,9 +115,17 @@ def open_tasks(*, batch: Batch, labeler, now) -> QuerySet[Task]:
     return tasks
 
 
+def completions_shown(lookup: str) -> Prefetch:
+    """Prefetch of a task's completions (`lookup` leads to Task.task_completions) with their texts, in
+    one query: what the task pages and the API show."""
+    return Prefetch(lookup, queryset=TaskCompletion.objects.select_related("completion"))
+
+
 def _lock_labeler(labeler) -> None:
     # Serialises this labeler's hand-outs: two tabs or a retry never end with two live assignments.
-    list(get_user_model().objects.select_for_update().filter(pk=labeler.pk).values_list("pk", flat=True))
+    # NO KEY UPDATE: does not hold up the labeler's own submits, whose rows reference the user's row.
+    users = get_user_model().objects.select_for_update(no_key=True).filter(pk=labeler.pk)
+    list(users.values_list("pk", flat=True))
 
 
 def _lock_task(task_id: int) -> None:
@@ -122,46 +140,56 @@ def _expire_others(task: Task, labeler, now) -> None:
         .filter(task=task, status=Status.ACTIVE, lease_expires_at__lt=now)
         .exclude(labeler=labeler)
     )
-    ids = list(lapsed.values_list("pk", flat=True))
-    if ids:
-        Assignment.objects.filter(pk__in=ids).update(status=Status.EXPIRED)
+    Assignment.objects.filter(pk__in=lapsed.values("pk")).update(status=Status.EXPIRED)
 
 
-def _pick(*, batch: Batch, labeler, now, tried: list[int], skip_locked: bool) -> Task | None:
-    """Lock and return the first open task: the labeler's own lapsed one first, then the oldest."""
-    mine = Assignment.objects.filter(task=OuterRef("pk"), labeler=labeler)
-    return (
-        open_tasks(batch=batch, labeler=labeler, now=now)
-        .exclude(pk__in=tried)
-        .annotate(mine=Exists(mine))
-        .order_by("-mine", "pk")
-        .select_for_update(skip_locked=skip_locked, no_key=True, of=("self",))
-        .first()
-    )
+def _pick(*, batch: Batch, labeler, now, tried: list[int], mine: set[int], skip_locked: bool) -> Task | None:
+    """Lock and return the first open task: the labeler's own lapsed one first (`mine`: the tasks of their
+    unfinished assignments), then the oldest. Two statements rather than one ordered by "mine first", so
+    the usual one walks the batch's tasks in id order and stops at the first open one."""
+    tasks = open_tasks(batch=batch, labeler=labeler, now=now)
+    if tried:
+        tasks = tasks.exclude(pk__in=tried)
+    locked = dict(skip_locked=skip_locked, no_key=True, of=("self",))
+    tasks = tasks.select_related("prompt").select_for_update(**locked).order_by("pk")
+    own = tasks.filter(pk__in=mine).first() if mine else None
+    return own or tasks.first()
 
 
-def _hand_out(task: Task, batch: Batch, labeler, now, *, overlap: bool = True) -> Assignment | None:
+def _hand_out(
+    task: Task, batch: Batch, labeler, now, *, mine: set[int], overlap: bool = True
+) -> Assignment | None:
     """With the task locked: count again (the pick was counted in its statement's snapshot) and hand it
-    out if there is still room. None when the task is full after all. Gold tasks skip the count."""
+    out if there is still room. None when the task is full after all. Gold tasks skip the count.
+    `mine`: the tasks of the labeler's unfinished assignments in the batch (their hand-outs are serialised
+    by the labeler lock, so it cannot change meanwhile)."""
     if overlap:
-        _expire_others(task, labeler, now)
-        taken = Assignment.objects.filter(task=task).filter(taken_q(now)).exclude(labeler=labeler).count()
-        if taken >= batch.overlap:
+        others = Assignment.objects.filter(task=task).exclude(labeler=labeler)
+        counts = others.aggregate(
+            taken=Count("pk", filter=taken_q(now)),
+            lapsed=Count("pk", filter=Q(status=Status.ACTIVE, lease_expires_at__lt=now)),
+        )
+        if counts["lapsed"]:
+            _expire_others(task, labeler, now)
+        if counts["taken"] >= batch.overlap:
             return None
     expires = now + timedelta(minutes=batch.lease_minutes)
-    if Assignment.objects.filter(task=task, labeler=labeler).exists():
+    # The completions with their texts, in one query: the order to shuffle now, the texts to show next.
+    prefetch_related_objects([task], completions_shown("task_completions"))
+    if task.pk in mine:
         # My own lapsed lease on a task that still has room: take it up again, draft kept. Skip it if my
         # other tab is saving or submitting it right now (its row is locked), rather than wait on it.
-        mine = (
+        own = (
             Assignment.objects.select_for_update(skip_locked=True).filter(task=task, labeler=labeler).first()
         )
-        if mine is None:
+        if own is None:
             return None
-        mine.status = Status.ACTIVE
-        mine.lease_expires_at = expires
-        mine.save(update_fields=["status", "lease_expires_at"])
-        return mine
-    order = list(task.task_completions.values_list("completion_id", flat=True))
+        own.status = Status.ACTIVE
+        own.lease_expires_at = expires
+        own.save(update_fields=["status", "lease_expires_at"])
+        own.task, own.batch = task, batch  # loaded already: callers show them without a query
+        return own
+    order = [tc.completion_id for tc in task.task_completions.all()]
     random.shuffle(order)  # each labeler sees the outputs in their own order, remembered for the assignment
     return Assignment.objects.create(
         task=task, batch=batch, labeler=labeler, lease_expires_at=expires, display_order=order
@@ -171,16 +199,24 @@ def _hand_out(task: Task, batch: Batch, labeler, now, *, overlap: bool = True) -
 def assignment_next(*, labeler, batch: Batch) -> Assignment | None:
     """The labeler's live assignment in the batch, or a new one on a task that still needs labels, or None
     when nothing is left for them (or the batch is not active). Raises NotOnBatch for outsiders and
-    NotQualified for labelers the batch's qualification batch keeps out."""
+    NotQualified for labelers the batch's qualification batch keeps out. The assignment comes with its
+    batch, task, prompt and completions loaded."""
     ensure_may_work_on(user=labeler, batch=batch)
     with transaction.atomic():
         _lock_labeler(labeler)
         now = timezone.now()
-        live = (
-            Assignment.objects.filter(batch=batch, labeler=labeler).filter(live_q(now)).order_by("pk").first()
+        # My unfinished assignments in the batch: a live one is the answer; lapsed ones come first below.
+        unfinished = list(
+            Assignment.objects.filter(batch=batch, labeler=labeler)
+            .filter(status__in=(Status.ACTIVE, Status.EXPIRED))
+            .order_by("pk")
+            .values_list("pk", "task_id", "status", "lease_expires_at")
         )
-        if live is not None:
-            return live
+        live = [pk for pk, _, status, expires in unfinished if status == Status.ACTIVE and expires >= now]
+        if live:
+            shown = Assignment.objects.select_related("batch", "task__prompt")
+            return shown.prefetch_related(completions_shown("task__task_completions")).get(pk=live[0])
+        mine = {task_id for _, task_id, _, _ in unfinished}
         batch = Batch.objects.get(pk=batch.pk)  # fresh status, overlap and lease
         if batch.status != Batch.Status.ACTIVE:
             return None
@@ -188,19 +224,19 @@ def assignment_next(*, labeler, batch: Batch) -> Assignment | None:
         if not allowed:
             raise NotQualified(why)
         gold = gold_task_candidates(labeler=labeler, batch=batch)
-        gold_task = gold.first() if gold is not None else None
+        gold_task = gold.select_related("prompt").first() if gold is not None else None
         if gold_task is not None:  # due now; every labeler gets each gold task, so no overlap count
-            return _hand_out(gold_task, batch, labeler, now, overlap=False)
+            return _hand_out(gold_task, batch, labeler, now, mine=mine, overlap=False)
         tried: list[int] = []
         while True:
             # One task lock at a time (a full task's lock is released with its savepoint), so waiting on
             # a task another request is handing out cannot deadlock.
             savepoint = transaction.savepoint()
-            args = dict(batch=batch, labeler=labeler, now=now, tried=tried)
+            args = dict(batch=batch, labeler=labeler, now=now, tried=tried, mine=mine)
             # Skip tasks being handed out right now; if all open tasks are, wait for one rather than
             # tell the labeler there is nothing left.
             task = _pick(**args, skip_locked=True) or _pick(**args, skip_locked=False)
-            assignment = _hand_out(task, batch, labeler, now) if task is not None else None
+            assignment = _hand_out(task, batch, labeler, now, mine=mine) if task is not None else None
             if assignment is not None or task is None:
                 transaction.savepoint_commit(savepoint)
                 return assignment

@@ -15,6 +15,8 @@ from django.contrib.auth.models import Group
 from django.db import transaction
 from django.utils import timezone
 
+from audit.services import Action, audit_record
+
 from ..errors import ServiceError
 from ..models import Assignment, Batch, Completion, Task, TaskCompletion
 from ..roles import is_labeler
@@ -98,6 +100,12 @@ def batch_create(
         )
         batch.labelers.set(labelers)
         batch.groups.set(list(groups))
+        audit_record(
+            actor=created_by,
+            action=Action.BATCH_CREATED,
+            target=batch,
+            details={"kind": kind, "status": status, "round_number": round_number},
+        )
     return batch
 
 
@@ -228,9 +236,15 @@ TRANSITIONS = {
     "resume": ({Batch.Status.PAUSED, Batch.Status.DRAFT}, Batch.Status.ACTIVE),
     "close": ({Batch.Status.DRAFT, Batch.Status.ACTIVE, Batch.Status.PAUSED}, Batch.Status.CLOSED),
 }
+AUDITED = {
+    "open": Action.BATCH_OPENED,
+    "pause": Action.BATCH_PAUSED,
+    "resume": Action.BATCH_RESUMED,
+    "close": Action.BATCH_CLOSED,
+}
 
 
-def batch_transition(*, batch: Batch, action: str) -> Batch:
+def batch_transition(*, batch: Batch, action: str, actor=None) -> Batch:
     """open, pause, resume or close. Labelers keep the assignments they hold (they may still submit)
     but get no new task unless the batch is active. A closed batch stays closed."""
     if action not in TRANSITIONS:
@@ -246,35 +260,57 @@ def batch_transition(*, batch: Batch, action: str) -> Batch:
             raise ServiceError(
                 f"a {batch.status} batch cannot be {action}d.", field="status", code="bad_state"
             )
-        batch.status = target
+        before, batch.status = batch.status, target
         batch.save(update_fields=["status"])
+        audit_record(
+            actor=actor, action=AUDITED[action], target=batch, details={"from": before, "to": target}
+        )
     return batch
 
 
-def batch_pause(*, batch: Batch) -> Batch:
-    return batch_transition(batch=batch, action="pause")
+def batch_pause(*, batch: Batch, actor=None) -> Batch:
+    return batch_transition(batch=batch, action="pause", actor=actor)
 
 
-def batch_resume(*, batch: Batch) -> Batch:
-    return batch_transition(batch=batch, action="resume")
+def batch_resume(*, batch: Batch, actor=None) -> Batch:
+    return batch_transition(batch=batch, action="resume", actor=actor)
 
 
-def batch_close(*, batch: Batch) -> Batch:
-    return batch_transition(batch=batch, action="close")
+def batch_close(*, batch: Batch, actor=None) -> Batch:
+    return batch_transition(batch=batch, action="close", actor=actor)
 
 
-def batch_labelers_add(*, batch: Batch, users: Iterable) -> None:
-    batch.labelers.add(*_check_labelers(users))
+def _usernames(users: list) -> list[str]:
+    return sorted(u.get_username() for u in users)
 
 
-def batch_labelers_remove(*, batch: Batch, users: Iterable) -> int:
+def batch_labelers_add(*, batch: Batch, users: Iterable, actor=None) -> None:
+    users = _check_labelers(users)
+    with transaction.atomic():
+        batch.labelers.add(*users)
+        audit_record(
+            actor=actor,
+            action=Action.BATCH_LABELERS_ADDED,
+            target=batch,
+            details={"labelers": _usernames(users)},
+        )
+
+
+def batch_labelers_remove(*, batch: Batch, users: Iterable, actor=None) -> int:
     """Take labelers off the batch. Their live leases end now, so the tasks go to others; returns how many."""
     users = list(users)
     with transaction.atomic():
         batch.labelers.remove(*users)
-        return Assignment.objects.filter(
+        freed = Assignment.objects.filter(
             batch=batch, labeler__in=users, status=Assignment.Status.ACTIVE
         ).update(status=Assignment.Status.EXPIRED, lease_expires_at=timezone.now())
+        audit_record(
+            actor=actor,
+            action=Action.BATCH_LABELERS_REMOVED,
+            target=batch,
+            details={"labelers": _usernames(users), "leases_ended": freed},
+        )
+    return freed
 
 
 def batch_update(

@@ -4,13 +4,19 @@ from django.db import transaction
 
 from ..errors import ServiceError
 from ..models import Assignment, Batch, Demonstration
+from ..vocab import SECONDS_MAX
 from .assignment import assignment_check_still_mine, assignment_mark_submitted
 
 
 def validate_seconds(seconds_spent) -> int:
-    if isinstance(seconds_spent, bool) or not isinstance(seconds_spent, int) or seconds_spent < 0:
+    if (
+        isinstance(seconds_spent, bool)
+        or not isinstance(seconds_spent, int)
+        or not 0 <= seconds_spent <= SECONDS_MAX
+    ):
         raise ServiceError(
-            "'seconds_spent' must be a whole number of seconds, 0 or more.", field="seconds_spent"
+            f"'seconds_spent' must be a whole number of seconds from 0 to {SECONDS_MAX}.",
+            field="seconds_spent",
         )
     return seconds_spent
 

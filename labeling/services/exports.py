@@ -13,6 +13,7 @@ error nothing is recorded and the partial file is removed.
 """
 
 import hashlib
+import logging
 import os
 import tempfile
 from collections.abc import Iterator, Mapping
@@ -28,10 +29,13 @@ from django.db.models import ProtectedError
 from django.utils import timezone
 from django.utils.dateparse import parse_date, parse_datetime
 
+from audit.services import Action, audit_record
+
 from .. import selectors_exports as rows
 from ..errors import ServiceError
 from ..models import Batch, DatasetSnapshot, SnapshotKind
 from ..quality import selectors as quality
+from ..storable import unstorable
 from ..vocab import Category, Split
 from .consensus import ranked_pairs
 from .rankings import comparison_pairs
@@ -50,6 +54,8 @@ FILTER_KEYS = (
     "min_labeler_agreement",
     "include_pii",
 )
+log = logging.getLogger(__name__)
+
 SOURCES = {
     SnapshotKind.SFT: rows.sft_source,
     SnapshotKind.PROMPTS: rows.prompts_source,
@@ -98,21 +104,29 @@ def _ids(value, key: str) -> list[int]:
 
 
 def _moment(value, key: str) -> datetime:
-    """A date (midnight UTC) or an ISO datetime (UTC when no offset is given)."""
+    """A date (midnight UTC) or an ISO datetime (UTC when no offset is given), as UTC: Postgres refuses
+    offsets past 15:59 that Python reads (-21:39), and moments in one offset compare as text."""
     if isinstance(value, datetime):
         moment = value
     elif isinstance(value, date):
         moment = datetime.combine(value, time.min)
     else:
         text = str(value).strip()
-        moment = parse_datetime(text) or (
-            datetime.combine(parse_date(text), time.min) if parse_date(text) else None
-        )
+        try:
+            moment = parse_datetime(text) or (
+                datetime.combine(parse_date(text), time.min) if parse_date(text) else None
+            )
+        except ValueError:  # well formed, but no such day or time (2024-02-30)
+            moment = None
         if moment is None:
             raise ServiceError(
                 f"'{key}' must be a date (2024-05-31) or an ISO datetime, got {value!r}.", field=key
             )
-    return moment if timezone.is_aware(moment) else timezone.make_aware(moment, UTC)
+    moment = moment if timezone.is_aware(moment) else timezone.make_aware(moment, UTC)
+    try:
+        return moment.astimezone(UTC)
+    except OverflowError:
+        raise ServiceError(f"'{key}' is out of range, got {value!r}.", field=key) from None
 
 
 def _labelers(value) -> list[int]:
@@ -135,6 +149,8 @@ def _labelers(value) -> list[int]:
 def filters_clean(*, kind: str, filters: Mapping | None) -> dict:
     """Check the filters and return them in canonical form (what the snapshot records)."""
     filters = dict(filters or {})
+    if problem := unstorable(filters):  # before any of it reaches a query
+        raise ServiceError(f"the filters: {problem}.", field="filters")
     unknown = sorted(set(filters) - set(FILTER_KEYS))
     if unknown:
         raise ServiceError(
@@ -293,19 +309,34 @@ def dataset_lines(*, kind: str, filters: dict, writer: str = "auto") -> Iterator
 
 
 def snapshot_create(*, kind: str, filters: dict | None, created_by=None) -> DatasetSnapshot:
-    """Export a dataset to MEDIA_ROOT/datasets/ and record it, all or nothing."""
+    """Export a dataset to MEDIA_ROOT/datasets/ and record it, all or nothing. A file system failure
+    (disk full, MEDIA_ROOT not a writable folder) is a ServiceError with code "storage_unavailable"."""
     if kind not in SnapshotKind.values:
         raise ServiceError(
             f"unknown kind '{kind}'; choose one of: {', '.join(SnapshotKind.values)}.", field="kind"
         )
     clean = filters_clean(kind=kind, filters=filters)
+    try:
+        return _snapshot_write(kind=kind, clean=clean, created_by=created_by)
+    except OSError as exc:
+        log.warning("dataset export failed: %s", exc)  # the full path, for whoever fixes the disk
+        raise ServiceError(
+            f"Could not write the export to MEDIA_ROOT/datasets/: {exc.strerror or exc}. Nothing was "
+            "recorded; check the free disk space and that MEDIA_ROOT is a writable folder, then try again.",
+            code="storage_unavailable",
+        ) from exc
+
+
+def _snapshot_write(*, kind: str, clean: dict, created_by) -> DatasetSnapshot:
     folder = datasets_folder()
     folder.mkdir(parents=True, exist_ok=True)
     fd, tmp_name = tempfile.mkstemp(prefix=f".{kind}-", suffix=".part", dir=folder)
     tmp, final = Path(tmp_name), None
     try:
         digest, row_count = hashlib.sha256(), 0
-        with os.fdopen(fd, "wb") as out:
+        # In a savepoint when the caller has a transaction (a round's export step): a stream that dies
+        # midway (disk full) cancels its COPY, which then aborts the savepoint, not the caller's transaction.
+        with os.fdopen(fd, "wb") as out, transaction.atomic():
             for chunk in dataset_lines(kind=kind, filters=clean):
                 out.write(chunk)
                 digest.update(chunk)
@@ -323,6 +354,12 @@ def snapshot_create(*, kind: str, filters: dict | None, created_by=None) -> Data
                 file=final.relative_to(settings.MEDIA_ROOT).as_posix(),
                 created_by=created_by,
             )
+            audit_record(
+                actor=created_by,
+                action=Action.SNAPSHOT_CREATED,
+                target=snapshot,
+                details={"kind": kind, "filters": clean, "row_count": row_count, "sha256": sha256},
+            )
             os.replace(tmp, final)
     except BaseException:
         tmp.unlink(missing_ok=True)
@@ -332,11 +369,17 @@ def snapshot_create(*, kind: str, filters: dict | None, created_by=None) -> Data
     return snapshot
 
 
-def snapshot_delete(*, snapshot: DatasetSnapshot) -> None:
+def snapshot_delete(*, snapshot: DatasetSnapshot, actor=None) -> None:
     """Delete a snapshot and its file; refused while a model version was trained on it."""
     path = snapshot_path(snapshot)
     try:
         with transaction.atomic():
+            audit_record(
+                actor=actor,
+                action=Action.SNAPSHOT_DELETED,
+                target=snapshot,
+                details={"kind": snapshot.kind, "row_count": snapshot.row_count, "sha256": snapshot.sha256},
+            )
             snapshot.delete()
     except ProtectedError as exc:
         names = sorted({str(getattr(obj, "model_version", obj)) for obj in exc.protected_objects})

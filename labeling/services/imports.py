@@ -12,7 +12,6 @@ counts as its own origin. PII is flagged (pii_flag) or scrubbed (replaced by [EM
 """
 
 import csv
-import json
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import IO
@@ -21,9 +20,11 @@ from django.conf import settings
 from django.db import connection, transaction
 from django.db.models import Count
 
+from .. import storable
 from ..errors import ServiceError
 from ..models import Batch, Completion, Prompt, TaskCompletion
 from ..pii import find_pii, scrub_pii
+from ..storable import unstorable
 from ..vocab import K_MAX, K_MIN, Category, PromptSource
 from .batches import RANKING_KINDS, batch_add_prompt_tasks, batch_add_ranking_tasks, batch_create
 from .prompts import dedup_key, split_for
@@ -116,9 +117,9 @@ def _jsonl(file: IO[bytes]) -> Iterator[tuple[int, dict | str]]:
         if not text.strip():
             continue
         try:
-            obj = json.loads(text)
-        except json.JSONDecodeError as exc:
-            yield number, f"not valid JSON ({exc.msg}, column {exc.colno})"
+            obj = storable.loads(text)
+        except ValueError as exc:
+            yield number, f"not valid JSON ({exc})"
             continue
         yield number, obj if isinstance(obj, dict) else "each line must be a JSON object"
 
@@ -149,9 +150,9 @@ def _csv(file: IO[bytes]) -> Iterator[tuple[int, dict | str]]:
             row: dict = dict(zip(header, cells, strict=True))
             if row.get("metadata", "").strip():
                 try:
-                    row["metadata"] = json.loads(row["metadata"])
-                except json.JSONDecodeError:
-                    yield reader.line_num, "metadata: not valid JSON"
+                    row["metadata"] = storable.loads(row["metadata"])
+                except ValueError as exc:
+                    yield reader.line_num, f"metadata: not valid JSON ({exc})"
                     continue
             else:
                 row.pop("metadata", None)
@@ -183,6 +184,8 @@ def _text(
         errors.add(line, key, f"must be a string, got {type(value).__name__}")
     elif len(value) > max_chars:
         errors.add(line, key, f"is longer than {max_chars} characters")
+    elif problem := unstorable(value):
+        errors.add(line, key, problem)
     return value
 
 
@@ -206,6 +209,8 @@ def _check_prompt_line(obj: Mapping, errors: _Errors, line: int) -> None:
     _text(obj, "origin_user", errors, line, required=False, max_chars=200)
     if "metadata" in obj and not isinstance(obj["metadata"], dict):
         errors.add(line, "metadata", "must be a JSON object")
+    elif problem := unstorable(obj.get("metadata")):
+        errors.add(line, "metadata", problem)
 
 
 def _check_completion_line(obj: Mapping, errors: _Errors, line: int) -> None:
@@ -227,6 +232,8 @@ def _check_completion_line(obj: Mapping, errors: _Errors, line: int) -> None:
         errors.add(line, "completions", "every completion must be a non-empty string")
     elif any(len(c) > TEXT_MAX_CHARS for c in completions):
         errors.add(line, "completions", f"a completion is longer than {TEXT_MAX_CHARS} characters")
+    elif problem := next(filter(None, map(unstorable, completions)), None):
+        errors.add(line, "completions", f"a completion {problem}")
     elif len(set(completions)) != len(completions):
         errors.add(line, "completions", "the same completion text appears twice")
 

@@ -10,7 +10,8 @@ from django.utils import timezone
 
 from ..errors import InvalidRanking
 from ..models import Assignment, Batch, Comparison, Ranking, Rating
-from ..vocab import FLAGS, LIKERT_MAX, LIKERT_MIN
+from ..storable import unstorable
+from ..vocab import FLAGS, LIKERT_MAX, LIKERT_MIN, SECONDS_MAX
 
 
 def comparison_pairs(tiers: list[list[int]]) -> list[tuple[int, int]]:
@@ -98,6 +99,25 @@ def validate_ratings(ratings: Any, task_completion_ids: Iterable[int]) -> dict[i
     return clean
 
 
+def validate_extras(*, seconds_spent: Any, comment: Any, all_unusable: Any) -> None:
+    """Seconds spent (as many as the column holds), a comment of storable text (or None), a yes or no."""
+    if (
+        isinstance(seconds_spent, bool)
+        or not isinstance(seconds_spent, int)
+        or not 0 <= seconds_spent <= SECONDS_MAX
+    ):
+        raise InvalidRanking(
+            f"'seconds_spent' must be a whole number of seconds from 0 to {SECONDS_MAX}.",
+            field="seconds_spent",
+        )
+    if comment is not None and not isinstance(comment, str):
+        raise InvalidRanking(f"'comment' must be text, got {type(comment).__name__}.", field="comment")
+    if problem := unstorable(comment or ""):
+        raise InvalidRanking(f"'comment' {problem}.", field="comment")
+    if not isinstance(all_unusable, bool):
+        raise InvalidRanking("'all_unusable' must be true or false.", field="all_unusable")
+
+
 def ranking_submit(
     *,
     assignment: Assignment,
@@ -112,11 +132,17 @@ def ranking_submit(
     Idempotent: submitting again for an assignment already submitted returns the stored ranking.
     """
     with transaction.atomic():
-        # The row lock serialises double submits of the same assignment.
-        locked = Assignment.objects.select_for_update().select_related("batch", "task").get(pk=assignment.pk)
-        existing = Ranking.objects.filter(assignment=locked).first()
-        if existing is not None:
-            return existing
+        # The row lock serialises double submits of the same assignment. Only its row: locking the batch
+        # and task rows as well would queue every submit and hand-out of the batch behind this one.
+        locked = (
+            Assignment.objects.select_for_update(of=("self",))
+            .select_related("batch", "task")
+            .get(pk=assignment.pk)
+        )
+        if locked.status == Assignment.Status.SUBMITTED:  # read under the lock: a double submit's second
+            existing = Ranking.objects.filter(assignment=locked).first()
+            if existing is not None:
+                return existing
         if locked.batch.kind not in (Batch.Kind.RANKING, Batch.Kind.EVALUATION):
             raise InvalidRanking(
                 f"batch '{locked.batch.name}' is a {locked.batch.kind} batch, not a ranking batch."
@@ -128,17 +154,14 @@ def ranking_submit(
         completion_ids = list(task.task_completions.values_list("completion_id", flat=True))
         clean_tiers = validate_tiers(tiers, completion_ids)
         clean_ratings = validate_ratings(ratings, completion_ids)
-        if isinstance(seconds_spent, bool) or not isinstance(seconds_spent, int) or seconds_spent < 0:
-            raise InvalidRanking(
-                "'seconds_spent' must be a whole number of seconds, 0 or more.", field="seconds_spent"
-            )
+        validate_extras(seconds_spent=seconds_spent, comment=comment, all_unusable=all_unusable)
 
         ranking = Ranking.objects.create(
             assignment=locked,
             task=task,
             labeler_id=locked.labeler_id,
             tiers=clean_tiers,
-            all_unusable=bool(all_unusable),
+            all_unusable=all_unusable,
             comment=comment or "",
             seconds_spent=seconds_spent,
         )

@@ -102,7 +102,7 @@ def batch_action(request, pk: int):
     batch = get_object_or_404(Batch, pk=pk)
     action = request.POST.get("action", "")
     try:
-        batch = service.batch_transition(batch=batch, action=action)
+        batch = service.batch_transition(batch=batch, action=action, actor=request.user)
     except ServiceError as exc:
         messages.error(request, exc.message)
     else:
@@ -123,10 +123,10 @@ def batch_labelers(request, pk: int):
     names = ", ".join(u.get_username() for u in users)
     try:
         if adding:
-            service.batch_labelers_add(batch=batch, users=users)
+            service.batch_labelers_add(batch=batch, users=users, actor=request.user)
             messages.success(request, f"Added {names}.")
         else:
-            freed = service.batch_labelers_remove(batch=batch, users=users)
+            freed = service.batch_labelers_remove(batch=batch, users=users, actor=request.user)
             messages.success(request, f"Removed {names}; {freed} task(s) they held went back to the pool.")
     except ServiceError as exc:
         messages.error(request, exc.message)

@@ -1,6 +1,7 @@
 """The datasets page: snapshots with download links; researchers export, download and delete."""
 
 from django.contrib import messages
+from django.core.exceptions import PermissionDenied
 from django.http import FileResponse, Http404
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_POST
@@ -18,8 +19,7 @@ def datasets(request):
     form = SnapshotForm(request.POST or None)
     if request.method == "POST":
         if not is_researcher(request.user):
-            messages.error(request, "Only researchers export datasets.")
-            return redirect("manage:datasets")
+            raise PermissionDenied("Only researchers export datasets.")  # like every refused write
         if form.is_valid():
             try:
                 snapshot = snapshot_create(
@@ -63,7 +63,7 @@ def download(request, pk: int):
 def delete(request, pk: int):
     snapshot = get_object_or_404(DatasetSnapshot, pk=pk)
     try:
-        snapshot_delete(snapshot=snapshot)
+        snapshot_delete(snapshot=snapshot, actor=request.user)
     except ServiceError as exc:
         messages.error(request, exc.message)
     else:

@@ -4,6 +4,7 @@ researchers; a labeler sees only their own."""
 from django.contrib.auth import get_user_model
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
+from django.db.models import Q
 from django.shortcuts import get_object_or_404, render
 
 from ..models import Batch
@@ -19,8 +20,16 @@ MAIN_FLAGS = ("hallucination", "fails_instruction", "inappropriate")
 
 
 def _batch_filter(request) -> Batch | None:
+    """The batch named by ?batch=. A labeler may name only a batch they are or were on: another one is
+    a 404, as if it did not exist (the page's heading would show its name)."""
     value = request.GET.get("batch", "")
-    return get_object_or_404(Batch, pk=int(value)) if value.isdigit() else None
+    if not value.isdigit():
+        return None
+    batches = Batch.objects.all()
+    if not may_see_all(request.user):
+        user = request.user
+        batches = batches.filter(Q(labelers=user) | Q(groups__user=user) | Q(assignments__labeler=user))
+    return get_object_or_404(batches.distinct(), pk=int(value))
 
 
 def _rows(stats) -> list[dict]:

@@ -5,10 +5,10 @@ import json
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
-from django.http import JsonResponse
+from django.http import Http404, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
-from django.views.decorators.http import require_http_methods, require_POST
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from ..errors import AssignmentUnavailable, ServiceError
 from ..forms import SkipForm
@@ -16,7 +16,7 @@ from ..models import Assignment, Batch, Prompt
 from ..roles import is_batch_admin, is_labeler, is_researcher
 from ..services.assignment import assignment_given_away, assignment_save_draft, assignment_skip
 from . import ranking, writing
-from .access import labeler_required, my_assignment
+from .access import labeler_required, may_see_prompt, my_assignment
 from .navigation import assignment_lost, go_next
 
 PAGES = {
@@ -97,12 +97,15 @@ def draft(request, pk: int):
 
 
 @login_required
+@require_GET
 def prompt_detail(request, pk: int):
-    """A prompt, read only: where a refused duplicate points to."""
+    """A prompt, read only: where a refused duplicate points to. One the user may not see is a 404."""
     user = request.user
     if not (is_labeler(user) or is_batch_admin(user) or is_researcher(user)):
         raise PermissionDenied("No role gives you access to prompts.")
     prompt = get_object_or_404(Prompt, pk=pk)
+    if not may_see_prompt(request, prompt):
+        raise Http404("No such prompt.")
     hide_text = prompt.pii_flag and not (is_batch_admin(user) or is_researcher(user))
     return render(
         request, "labeling/workspace/prompt_detail.html", {"prompt": prompt, "hide_text": hide_text}

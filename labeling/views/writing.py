@@ -10,6 +10,7 @@ from ..services.demonstrations import demonstration_submit
 from ..services.prompt_writing import prompt_submit
 from ..services.prompts import DuplicatePrompt
 from ..vocab import Category
+from .access import remember_duplicate_shown
 from .navigation import assignment_lost, go_next, posted_seconds, task_context
 
 
@@ -41,6 +42,7 @@ def prompt_page(request, assignment: Assignment):
             )
         except DuplicatePrompt as exc:
             duplicate = exc.existing
+            remember_duplicate_shown(request, duplicate)  # the page links to it
             form.add_error(
                 "text", "This prompt duplicates an existing one (same opening text). Write a different one."
             )

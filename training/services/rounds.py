@@ -17,6 +17,7 @@ from django.db import IntegrityError, transaction
 from django.db.models import Max
 from django.utils import timezone
 
+from audit.services import Action, audit_record
 from labeling.errors import ServiceError
 from labeling.models import Batch, Completion, DatasetSnapshot, Prompt
 from labeling.services.exports import snapshot_create
@@ -79,6 +80,12 @@ def round_start(*, method: str = "ppo", created_by=None, config: dict | None = N
                 step=STEPS[method][0],
                 state={"done": []},
             )
+            audit_record(
+                actor=created_by,
+                action=Action.ROUND_STARTED,
+                target=rnd,
+                details={"method": method, **config},
+            )
     except IntegrityError:
         raise RoundRefused("another round is already running.") from None
     _send_advance(rnd)
@@ -95,7 +102,7 @@ def _send_advance(rnd: Round) -> None:
         raise dispatch.QueueUnavailable(type(exc).__name__) from exc
 
 
-def round_retry(*, rnd: Round) -> Round:
+def round_retry(*, rnd: Round, actor=None) -> Round:
     if rnd.status != RoundStatus.FAILED:
         raise RoundRefused(f"round {rnd.number} is {rnd.status}; only a failed round can be retried.")
     if Round.objects.filter(status=RoundStatus.RUNNING).exclude(pk=rnd.pk).exists():
@@ -106,6 +113,7 @@ def round_retry(*, rnd: Round) -> Round:
         rnd.status, rnd.error, rnd.finished_at = RoundStatus.RUNNING, "", None
         rnd.state["retry"] = rnd.step
         rnd.save(update_fields=["status", "error", "finished_at", "state"])
+        audit_record(actor=actor, action=Action.ROUND_RETRIED, target=rnd, details={"step": rnd.step})
     _send_advance(rnd)
     return rnd
 
@@ -314,6 +322,12 @@ def batch_from_generations(
         instructions="Rate each output, then rank them best to worst. Ties are fine for outputs of similar quality.",
     )
     batch.groups.add(Group.objects.get_or_create(name=ROLE_LABELER)[0])
+    audit_record(
+        actor=created_by,
+        action=Action.BATCH_CREATED,
+        target=batch,
+        details={"kind": batch.kind, "status": status, "round_number": round_number},
+    )
     prompts = Prompt.objects.in_bulk(list(generations))
     for prompt_id in sorted(generations):
         sources = generations[prompt_id]

@@ -19,6 +19,7 @@ from django.conf import settings
 from django.db import close_old_connections, transaction
 from django.utils import timezone
 
+from audit.services import Action, audit_record
 from labeling.errors import ServiceError
 from labeling.models import DatasetSnapshot
 from labeling.services.exports import snapshot_path
@@ -50,8 +51,10 @@ def run_start(
     config: dict | None = None,
     created_by=None,
     round=None,
+    retry_of: TrainingRun | None = None,
 ) -> TrainingRun:
-    """Validate the inputs, store a queued run and send it to the gpu queue once committed."""
+    """Validate the inputs, store a queued run and send it to the gpu queue once committed.
+    `created_by` is who started it (for a round's runs, who started the round; None: a schedule)."""
     stages.validate_inputs(
         kind=kind,
         base_model=base_model,
@@ -73,6 +76,19 @@ def run_start(
         if "output_dir" not in run.config:
             run.config["output_dir"] = str(run_folder(run))
             run.save(update_fields=["config"])
+        audit_record(
+            actor=created_by,
+            action=Action.RUN_RETRIED if retry_of else Action.RUN_STARTED,
+            target=run,
+            details={
+                "kind": kind,
+                "base_model": base_model.pk,
+                "reward_model": reward_model.pk if reward_model else None,
+                "snapshots": sorted(s.pk for s in snapshots),
+                "round": round.pk if round else None,
+                **({"retry_of": retry_of.pk} if retry_of else {}),
+            },
+        )
     _send(run)
     return run
 
@@ -90,7 +106,7 @@ def _send(run: TrainingRun) -> None:
         TrainingRun.objects.filter(pk=run.pk).update(worker_task_id=task_id)
 
 
-def run_cancel(*, run: TrainingRun) -> TrainingRun:
+def run_cancel(*, run: TrainingRun, actor=None) -> TrainingRun:
     """Ask the run to stop: a queued run is cancelled now, a running one at its next step."""
     with transaction.atomic():
         run = TrainingRun.objects.select_for_update().get(pk=run.pk)
@@ -102,6 +118,7 @@ def run_cancel(*, run: TrainingRun) -> TrainingRun:
             run.status, run.finished_at = RunStatus.CANCELLED, timezone.now()
             fields += ["status", "finished_at"]
         run.save(update_fields=fields)
+        audit_record(actor=actor, action=Action.RUN_CANCELLED, target=run, details={"status": run.status})
     if run.status == RunStatus.CANCELLED:
         _after_finish(run)
     return run
@@ -119,6 +136,7 @@ def run_retry(*, run: TrainingRun, created_by=None) -> TrainingRun:
         config=dict(run.config),
         created_by=created_by or run.created_by,
         round=run.round,
+        retry_of=run,
     )
 
 
@@ -222,7 +240,15 @@ def run_execute(*, run_id: int, worker_task_id: str = "") -> TrainingRun | None:
             metrics = {**(metrics or {}), "auto_eval": _auto_evaluate(run, reporter)}
         _succeed(run, metrics or {})
     else:
-        TrainingRun.objects.filter(pk=run.pk).update(status=status, error=error, finished_at=timezone.now())
+        with transaction.atomic():
+            TrainingRun.objects.filter(pk=run.pk).update(
+                status=status, error=error, finished_at=timezone.now()
+            )
+            if status == RunStatus.FAILED:  # a stop after a cancel was recorded when it was asked for
+                run.status = status
+                audit_record(
+                    actor=None, action=Action.RUN_FAILED, target=run, details={"error": _first_line(error)}
+                )
         log.warning("run %s %s", run.pk, status)
     run.refresh_from_db()
     _after_finish(run)
@@ -280,6 +306,13 @@ def _succeed(run: TrainingRun, metrics: dict) -> None:
     run.status, run.metrics, run.finished_at = RunStatus.SUCCEEDED, clean, timezone.now()
     run.progress_step = max(run.progress_step, run.progress_total)
     run.save(update_fields=["status", "metrics", "finished_at", "output_model", "progress_step"])
+    audit_record(
+        actor=None, action=Action.RUN_SUCCEEDED, target=run, details={"model_version": run.output_model_id}
+    )
+
+
+def _first_line(error: str) -> str:
+    return error.splitlines()[0][:500] if error else ""
 
 
 def _after_finish(run: TrainingRun) -> None:
@@ -294,16 +327,19 @@ def runs_reap_stale() -> list[int]:
     cutoff = timezone.now() - timezone.timedelta(seconds=settings.TRAINING_STALE_SECONDS)
     reaped = []
     for run in TrainingRun.objects.filter(status=RunStatus.RUNNING, heartbeat_at__lt=cutoff):
-        updated = TrainingRun.objects.filter(
-            pk=run.pk, status=RunStatus.RUNNING, heartbeat_at__lt=cutoff
-        ).update(
-            status=RunStatus.FAILED,
-            finished_at=timezone.now(),
-            error=(
-                f"the worker stopped responding (last heartbeat {run.heartbeat_at:%Y-%m-%d %H:%M:%S} UTC). "
-                "Checkpoints written so far are kept; retry the run to resume from the last one."
-            ),
+        error = (
+            f"the worker stopped responding (last heartbeat {run.heartbeat_at:%Y-%m-%d %H:%M:%S} UTC). "
+            "Checkpoints written so far are kept; retry the run to resume from the last one."
         )
+        with transaction.atomic():
+            updated = TrainingRun.objects.filter(
+                pk=run.pk, status=RunStatus.RUNNING, heartbeat_at__lt=cutoff
+            ).update(status=RunStatus.FAILED, finished_at=timezone.now(), error=error)
+            if updated:
+                run.status = RunStatus.FAILED
+                audit_record(
+                    actor=None, action=Action.RUN_FAILED, target=run, details={"error": _first_line(error)}
+                )
         if updated:
             reaped.append(run.pk)
             run.refresh_from_db()

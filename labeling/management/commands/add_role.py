@@ -19,7 +19,7 @@ class Command(BaseCommand):
         except get_user_model().DoesNotExist:
             raise CommandError(f"no user named '{username}'") from None
         try:
-            role_add(user=user, role=role)
+            added = role_add(user=user, role=role)
         except ServiceError as exc:
             raise CommandError(exc.message) from exc
-        self.stdout.write(f"{username} is now a {role}.")
+        self.stdout.write(f"{username} is now a {role}." if added else f"{username} was already a {role}.")
