@@ -186,6 +186,12 @@ REST_FRAMEWORK = {
     "EXCEPTION_HANDLER": "labeling.api.exceptions.exception_handler",
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
+    # A strict JSON reader (no NaN/Infinity, bounded nesting and integer length: a 400, never a 500).
+    "DEFAULT_PARSER_CLASSES": [
+        "labeling.api.parsers.JSONParser",
+        "rest_framework.parsers.FormParser",
+        "rest_framework.parsers.MultiPartParser",
+    ],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.CursorPagination",
     "PAGE_SIZE": 50,
@@ -201,6 +207,8 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
+    # Documents our error answers (401/403/503 everywhere, 400/404/415 where they apply): see labeling/api/schema.py.
+    "DEFAULT_GENERATOR_CLASS": "labeling.api.schema.ApiSchemaGenerator",
 }
 
 # Celery: without a broker the same tasks run in-process (a background thread), see training/dispatch.py.

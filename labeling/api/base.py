@@ -11,12 +11,13 @@ from django.core.exceptions import ValidationError
 from django_filters.fields import IsoDateTimeField
 from django_filters.rest_framework import DjangoFilterBackend
 from rest_framework import serializers
-from rest_framework.authentication import SessionAuthentication, TokenAuthentication
+from rest_framework.authentication import SessionAuthentication
 from rest_framework.pagination import CursorPagination
 from rest_framework.permissions import BasePermission
 
 from ..roles import is_batch_admin, is_labeler, is_researcher
 from ..storable import unstorable
+from .auth import TokenAuthentication
 from .exceptions import exception_handler
 from .parsers import API_PARSERS
 

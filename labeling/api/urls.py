@@ -2,12 +2,12 @@
 
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
-from rest_framework.authentication import SessionAuthentication, TokenAuthentication
+from rest_framework.authentication import SessionAuthentication
 from rest_framework.permissions import IsAuthenticated
 from rest_framework.routers import DefaultRouter
 
 from . import batches, catalog, datasets, imports, training, work
-from .auth import TokenObtainApi
+from .auth import TokenAuthentication, TokenObtainApi
 from .schema import ApiSchemaGenerator
 
 app_name = "api"

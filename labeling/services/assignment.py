@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 from django.contrib.auth import get_user_model
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import (
     Count,
     Exists,
@@ -30,16 +30,16 @@ from django.db.models import (
     QuerySet,
     Subquery,
     Value,
-    prefetch_related_objects,
 )
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from ..errors import AssignmentUnavailable, ServiceError
-from ..models import Assignment, Batch, Task, TaskCompletion
+from ..models import Assignment, Batch, Completion, Prompt, Task, TaskCompletion
 from ..quality.gold import gold_task_candidates, non_gold_q
 from ..quality.screening import labeler_may_get_production_tasks
 from ..roles import is_labeler
+from ..storable import unstorable
 
 DRAFT_MAX_BYTES = 100_000
 SKIP_REASON_MAX_CHARS = 2_000
@@ -72,14 +72,40 @@ def taken_q(now) -> Q:
     return Q(status=Status.SUBMITTED) | live_q(now)
 
 
+# The same two rules in SQL, for the hand-out's raw statements (assignment alias `a`, one %s: now, which
+# goes through _now_param so that SQLite compares it as it stores it).
+LIVE_SQL = "(a.status = 'active' AND a.lease_expires_at >= %s)"
+TAKEN_SQL = f"(a.status = 'submitted' OR {LIVE_SQL})"
+
+
+def _now_param(now):
+    return connection.ops.adapt_datetimefield_value(now)
+
+
+def _no_key_lock(*, of: str = "", skip_locked: bool = False) -> str:
+    """SELECT's FOR NO KEY UPDATE clause on Postgres; nothing on SQLite (the local demo), which has no
+    row locks and serialises writers at BEGIN instead."""
+    if not connection.features.has_select_for_no_key_update:
+        return ""
+    return " FOR NO KEY UPDATE" + (f" OF {of}" if of else "") + (" SKIP LOCKED" if skip_locked else "")
+
+
 def user_may_work_on(*, user, batch: Batch) -> bool:
     """A labeler (role) listed in batch.labelers or in one of batch.groups. The batch's status does not
     matter here: it decides whether new work is handed out, not who may finish work already held."""
     if not is_labeler(user):
         return False
-    if batch.labelers.filter(pk=user.pk).exists():
-        return True
-    return batch.groups.filter(user=user).exists()
+    # Listed or through a group, in one statement: this runs on every hand-out and submit, where the
+    # ORM's two exists() queries cost 1 ms of CPU and this one 0.1 ms.
+    with connection.cursor() as cursor:
+        cursor.execute(
+            """SELECT EXISTS (SELECT 1 FROM labeling_batch_labelers WHERE batch_id = %s AND user_id = %s)
+                   OR EXISTS (SELECT 1 FROM labeling_batch_groups b
+                              JOIN auth_user_groups m ON m.group_id = b.group_id
+                              WHERE b.batch_id = %s AND m.user_id = %s)""",
+            [batch.pk, user.pk, batch.pk, user.pk],
+        )
+        return bool(cursor.fetchone()[0])
 
 
 def ensure_may_work_on(*, user, batch: Batch) -> None:
@@ -92,7 +118,7 @@ def ensure_may_work_on(*, user, batch: Batch) -> None:
 def open_tasks(*, batch: Batch, labeler, now) -> QuerySet[Task]:
     """Tasks of the batch the labeler could be given now: room left under the overlap (others' submitted
     and live assignments), not submitted or skipped by this labeler, and for demonstrations not a response
-    to the labeler's own prompt."""
+    to the labeler's own prompt. (The hand-out applies the same rules in SQL: _open_task_sql.)"""
     # Built with as few queryset clones as it takes: this runs on every hand-out.
     taken_by_others = (
         Assignment.objects.filter(taken_q(now), ~Q(labeler=labeler), task=OuterRef("pk"))
@@ -117,15 +143,41 @@ def open_tasks(*, batch: Batch, labeler, now) -> QuerySet[Task]:
 
 def completions_shown(lookup: str) -> Prefetch:
     """Prefetch of a task's completions (`lookup` leads to Task.task_completions) with their texts, in
-    one query: what the task pages and the API show."""
-    return Prefetch(lookup, queryset=TaskCompletion.objects.select_related("completion"))
+    one query, as the list task.shown_completions: what the task pages and the API show."""
+    return Prefetch(
+        lookup, queryset=TaskCompletion.objects.select_related("completion"), to_attr="shown_completions"
+    )
+
+
+def _load_shown_completions(task: Task) -> None:
+    """What completions_shown prefetches, for one task the hand-out just locked: task.shown_completions,
+    its TaskCompletions (id, completion, position) with their completion's id and text. Raw SQL: the
+    prefetch machinery cost 0.8 ms of CPU per hand-out, this 0.15 ms."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            """SELECT tc.id, tc.completion_id, tc.position, c.text FROM labeling_taskcompletion tc
+               JOIN labeling_completion c ON c.id = tc.completion_id WHERE tc.task_id = %s ORDER BY tc.position""",
+            [task.pk],
+        )
+        rows = cursor.fetchall()
+    db = connection.alias
+    task.shown_completions = []
+    for pk, completion_id, position, text in rows:
+        shown = TaskCompletion.from_db(
+            db, ["id", "task_id", "completion_id", "position"], [pk, task.pk, completion_id, position]
+        )
+        shown.completion = Completion.from_db(db, ["id", "text"], [completion_id, text])
+        task.shown_completions.append(shown)
 
 
 def _lock_labeler(labeler) -> None:
     # Serialises this labeler's hand-outs: two tabs or a retry never end with two live assignments.
     # NO KEY UPDATE: does not hold up the labeler's own submits, whose rows reference the user's row.
-    users = get_user_model().objects.select_for_update(no_key=True).filter(pk=labeler.pk)
-    list(users.values_list("pk", flat=True))
+    if lock := _no_key_lock():
+        with connection.cursor() as cursor:
+            cursor.execute(
+                f"SELECT id FROM {get_user_model()._meta.db_table} WHERE id = %s{lock}", [labeler.pk]
+            )
 
 
 def _lock_task(task_id: int) -> None:
@@ -143,17 +195,77 @@ def _expire_others(task: Task, labeler, now) -> None:
     Assignment.objects.filter(pk__in=lapsed.values("pk")).update(status=Status.EXPIRED)
 
 
+def _open_task_sql(*, batch: Batch, labeler, now, tried: list[int], among: set[int], skip_locked: bool):
+    """open_tasks' rules as one SQL statement that locks the first open task (by id) and reads it with its
+    prompt's id, text and category. Raw SQL because it runs on every hand-out, where building and
+    compiling the queryset cost 3 ms of CPU, more than the rest of the hand-out together."""
+    where = [
+        "t.batch_id = %s",
+        "NOT t.is_gold",  # gold tasks come through gold_task_candidates only (quality.gold.non_gold_q)
+        # A first, cheap filter (see open_tasks); the exact count below decides.
+        "t.labels_submitted < %s",
+        """NOT EXISTS (SELECT 1 FROM labeling_assignment a WHERE a.task_id = t.id AND a.labeler_id = %s
+                       AND a.status IN ('submitted', 'skipped'))""",
+        f"""(SELECT count(*) FROM labeling_assignment a WHERE a.task_id = t.id AND a.labeler_id <> %s
+             AND {TAKEN_SQL}) < %s""",
+    ]
+    params = [batch.pk, batch.overlap, labeler.pk, labeler.pk, _now_param(now), batch.overlap]
+    if batch.kind == Batch.Kind.DEMONSTRATION:  # not a response to the labeler's own prompt
+        where.append("(p.author_id IS NULL OR p.author_id <> %s)")
+        params.append(labeler.pk)
+    if tried:
+        where.append(f"t.id NOT IN ({', '.join(['%s'] * len(tried))})")
+        params.extend(tried)
+    if among:
+        where.append(f"t.id IN ({', '.join(['%s'] * len(among))})")
+        params.extend(sorted(among))
+    sql = (
+        "SELECT t.id, t.batch_id, t.prompt_id, t.k, p.text, p.category"
+        " FROM labeling_task t LEFT JOIN labeling_prompt p ON p.id = t.prompt_id"
+        f" WHERE {' AND '.join(where)} ORDER BY t.id LIMIT 1{_no_key_lock(of='t', skip_locked=skip_locked)}"
+    )
+    return sql, params
+
+
 def _pick(*, batch: Batch, labeler, now, tried: list[int], mine: set[int], skip_locked: bool) -> Task | None:
     """Lock and return the first open task: the labeler's own lapsed one first (`mine`: the tasks of their
     unfinished assignments), then the oldest. Two statements rather than one ordered by "mine first", so
-    the usual one walks the batch's tasks in id order and stops at the first open one."""
-    tasks = open_tasks(batch=batch, labeler=labeler, now=now)
-    if tried:
-        tasks = tasks.exclude(pk__in=tried)
-    locked = dict(skip_locked=skip_locked, no_key=True, of=("self",))
-    tasks = tasks.select_related("prompt").select_for_update(**locked).order_by("pk")
-    own = tasks.filter(pk__in=mine).first() if mine else None
-    return own or tasks.first()
+    the usual one walks the batch's tasks in id order and stops at the first open one.
+    The task holds its id, batch, prompt and k, and its prompt its id, text and category: what the hand-out
+    and the API show. Other fields load when read, as with .only()."""
+    row = None
+    with connection.cursor() as cursor:
+        for among in [mine, set()] if mine else [set()]:
+            cursor.execute(
+                *_open_task_sql(
+                    batch=batch, labeler=labeler, now=now, tried=tried, among=among, skip_locked=skip_locked
+                )
+            )
+            if (row := cursor.fetchone()) is not None:
+                break
+    if row is None:
+        return None
+    task = Task.from_db(connection.alias, ["id", "batch_id", "prompt_id", "k"], row[:4])
+    prompt_id, text, category = row[2], row[4], row[5]
+    task.prompt = (
+        None
+        if prompt_id is None
+        else Prompt.from_db(connection.alias, ["id", "text", "category"], [prompt_id, text, category])
+    )
+    return task
+
+
+def _others_on(task: Task, labeler, now) -> tuple[int, int]:
+    """(taken, lapsed): others' assignments of the task that count against its overlap (taken_q), and
+    others' lapsed leases. Raw SQL: the ORM's aggregate cost 0.8 ms of CPU per hand-out, this 0.1 ms."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"""SELECT count(CASE WHEN {TAKEN_SQL} THEN 1 END),
+                       count(CASE WHEN a.status = 'active' AND a.lease_expires_at < %s THEN 1 END)
+                FROM labeling_assignment a WHERE a.task_id = %s AND a.labeler_id <> %s""",
+            [_now_param(now), _now_param(now), task.pk, labeler.pk],
+        )
+        return cursor.fetchone()
 
 
 def _hand_out(
@@ -164,18 +276,13 @@ def _hand_out(
     `mine`: the tasks of the labeler's unfinished assignments in the batch (their hand-outs are serialised
     by the labeler lock, so it cannot change meanwhile)."""
     if overlap:
-        others = Assignment.objects.filter(task=task).exclude(labeler=labeler)
-        counts = others.aggregate(
-            taken=Count("pk", filter=taken_q(now)),
-            lapsed=Count("pk", filter=Q(status=Status.ACTIVE, lease_expires_at__lt=now)),
-        )
-        if counts["lapsed"]:
+        taken, lapsed = _others_on(task, labeler, now)
+        if lapsed:
             _expire_others(task, labeler, now)
-        if counts["taken"] >= batch.overlap:
+        if taken >= batch.overlap:
             return None
     expires = now + timedelta(minutes=batch.lease_minutes)
-    # The completions with their texts, in one query: the order to shuffle now, the texts to show next.
-    prefetch_related_objects([task], completions_shown("task_completions"))
+    _load_shown_completions(task)  # the order to shuffle now, the texts to show next
     if task.pk in mine:
         # My own lapsed lease on a task that still has room: take it up again, draft kept. Skip it if my
         # other tab is saving or submitting it right now (its row is locked), rather than wait on it.
@@ -189,11 +296,24 @@ def _hand_out(
         own.save(update_fields=["status", "lease_expires_at"])
         own.task, own.batch = task, batch  # loaded already: callers show them without a query
         return own
-    order = [tc.completion_id for tc in task.task_completions.all()]
+    order = [tc.completion_id for tc in task.shown_completions]
     random.shuffle(order)  # each labeler sees the outputs in their own order, remembered for the assignment
     return Assignment.objects.create(
         task=task, batch=batch, labeler=labeler, lease_expires_at=expires, display_order=order
     )
+
+
+def _unfinished(batch: Batch, labeler, now) -> list[tuple[int, int, bool]]:
+    """(id, task id, live) of the labeler's unfinished assignments in the batch, oldest first: a live one
+    is the hand-out's answer, lapsed ones are taken up again first. Raw SQL: 0.1 ms of CPU, the ORM 0.5."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"""SELECT a.id, a.task_id, {LIVE_SQL} FROM labeling_assignment a
+                WHERE a.batch_id = %s AND a.labeler_id = %s AND a.status IN ('active', 'expired')
+                ORDER BY a.id""",
+            [_now_param(now), batch.pk, labeler.pk],
+        )
+        return [(pk, task_id, bool(live)) for pk, task_id, live in cursor.fetchall()]
 
 
 def assignment_next(*, labeler, batch: Batch) -> Assignment | None:
@@ -205,18 +325,12 @@ def assignment_next(*, labeler, batch: Batch) -> Assignment | None:
     with transaction.atomic():
         _lock_labeler(labeler)
         now = timezone.now()
-        # My unfinished assignments in the batch: a live one is the answer; lapsed ones come first below.
-        unfinished = list(
-            Assignment.objects.filter(batch=batch, labeler=labeler)
-            .filter(status__in=(Status.ACTIVE, Status.EXPIRED))
-            .order_by("pk")
-            .values_list("pk", "task_id", "status", "lease_expires_at")
-        )
-        live = [pk for pk, _, status, expires in unfinished if status == Status.ACTIVE and expires >= now]
+        unfinished = _unfinished(batch, labeler, now)
+        live = [pk for pk, _, is_live in unfinished if is_live]
         if live:
             shown = Assignment.objects.select_related("batch", "task__prompt")
             return shown.prefetch_related(completions_shown("task__task_completions")).get(pk=live[0])
-        mine = {task_id for _, task_id, _, _ in unfinished}
+        mine = {task_id for _, task_id, _ in unfinished}
         batch = Batch.objects.get(pk=batch.pk)  # fresh status, overlap and lease
         if batch.status != Batch.Status.ACTIVE:
             return None
@@ -242,6 +356,29 @@ def assignment_next(*, labeler, batch: Batch) -> Assignment | None:
                 return assignment
             transaction.savepoint_rollback(savepoint)
             tried.append(task.pk)
+
+
+def assignment_to_submit(*, labeler, pk: int) -> Assignment | None:
+    """The labeler's assignment `pk` with its batch's kind, or None when they have none of that id: what
+    the API's submit reads before a submit service reads the assignment again under its row lock. Other
+    fields load when read. Raw SQL: the ORM's get with select_related cost 0.6 ms of CPU per submit, this
+    0.15 ms."""
+    if not 0 < pk < 2**63:  # beyond the id column: nothing (as the ORM answers, without asking)
+        return None
+    with connection.cursor() as cursor:
+        cursor.execute(
+            """SELECT a.id, a.batch_id, b.kind FROM labeling_assignment a
+               JOIN labeling_batch b ON b.id = a.batch_id WHERE a.id = %s AND a.labeler_id = %s""",
+            [pk, labeler.pk],
+        )
+        row = cursor.fetchone()
+    if row is None:
+        return None
+    assignment = Assignment.from_db(
+        connection.alias, ["id", "batch_id", "labeler_id"], [*row[:2], labeler.pk]
+    )
+    assignment.batch = Batch.from_db(connection.alias, ["id", "kind"], row[1:])
+    return assignment
 
 
 def assignment_check_still_mine(assignment: Assignment) -> None:
@@ -316,6 +453,8 @@ def assignment_save_draft(*, assignment: Assignment, draft: dict) -> Assignment:
     lease it saves only if the task was not given away meanwhile."""
     if not isinstance(draft, dict):
         raise ServiceError("a draft must be a JSON object.", field="draft")
+    if problem := unstorable(draft):
+        raise ServiceError(f"the draft {problem}.", field="draft")
     if len(json.dumps(draft)) > DRAFT_MAX_BYTES:
         raise ServiceError(f"the draft is larger than {DRAFT_MAX_BYTES // 1000} kB.", field="draft")
     with transaction.atomic():

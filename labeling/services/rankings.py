@@ -5,11 +5,11 @@ from collections.abc import Iterable, Mapping
 from itertools import combinations
 from typing import Any
 
-from django.db import transaction
+from django.db import connection, transaction
 from django.utils import timezone
 
 from ..errors import InvalidRanking
-from ..models import Assignment, Batch, Comparison, Ranking, Rating
+from ..models import Assignment, Batch, Ranking, Task
 from ..storable import unstorable
 from ..vocab import FLAGS, LIKERT_MAX, LIKERT_MIN, SECONDS_MAX
 
@@ -118,6 +118,54 @@ def validate_extras(*, seconds_spent: Any, comment: Any, all_unusable: Any) -> N
         raise InvalidRanking("'all_unusable' must be true or false.", field="all_unusable")
 
 
+# A submit's statements, in SQL: the ORM's versions (select_for_update().select_related().get(), the
+# completions' values_list, two bulk_creates) cost 2.3 ms of CPU per submit, these 0.5 ms.
+
+
+def _locked(assignment: Assignment) -> Assignment:
+    """The assignment read again with its row locked (only its row: locking the batch and task rows as well
+    would queue every submit and hand-out of the batch behind this one), with the batch's name, kind and
+    overlap and the task's prompt: what a submit reads of them. Their other fields load when read."""
+    lock = " FOR UPDATE OF a" if connection.features.has_select_for_update_of else ""
+    rows = Assignment.objects.raw(
+        f"""SELECT a.*, b.name AS batch_name, b.kind AS batch_kind, b.overlap AS batch_overlap,
+                   t.prompt_id AS task_prompt_id
+            FROM labeling_assignment a
+            JOIN labeling_batch b ON b.id = a.batch_id JOIN labeling_task t ON t.id = a.task_id
+            WHERE a.id = %s{lock}""",
+        [assignment.pk],
+    )
+    for locked in rows:
+        fields = ["id", "name", "kind", "overlap"]
+        values = [locked.batch_id, locked.batch_name, locked.batch_kind, locked.batch_overlap]
+        locked.batch = Batch.from_db(connection.alias, fields, values)
+        locked.task = Task.from_db(
+            connection.alias, ["id", "prompt_id"], [locked.task_id, locked.task_prompt_id]
+        )
+        return locked
+    raise Assignment.DoesNotExist(f"assignment {assignment.pk} is gone")
+
+
+def _completion_ids(task_id: int) -> list[int]:
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT completion_id FROM labeling_taskcompletion WHERE task_id = %s ORDER BY position",
+            [task_id],
+        )
+        return [cid for (cid,) in cursor.fetchall()]
+
+
+def _insert_rows(table: str, columns: list[str], rows: list[list]) -> None:
+    """One multi-row INSERT (nothing read back)."""
+    if rows:
+        values = ", ".join([f"({', '.join(['%s'] * len(columns))})"] * len(rows))
+        with connection.cursor() as cursor:
+            cursor.execute(
+                f"INSERT INTO {table} ({', '.join(columns)}) VALUES {values}",
+                [v for row in rows for v in row],
+            )
+
+
 def ranking_submit(
     *,
     assignment: Assignment,
@@ -132,13 +180,7 @@ def ranking_submit(
     Idempotent: submitting again for an assignment already submitted returns the stored ranking.
     """
     with transaction.atomic():
-        # The row lock serialises double submits of the same assignment. Only its row: locking the batch
-        # and task rows as well would queue every submit and hand-out of the batch behind this one.
-        locked = (
-            Assignment.objects.select_for_update(of=("self",))
-            .select_related("batch", "task")
-            .get(pk=assignment.pk)
-        )
+        locked = _locked(assignment)  # the row lock serialises double submits of the same assignment
         if locked.status == Assignment.Status.SUBMITTED:  # read under the lock: a double submit's second
             existing = Ranking.objects.filter(assignment=locked).first()
             if existing is not None:
@@ -151,7 +193,7 @@ def ranking_submit(
 
         assignment_check_still_mine(locked)  # locks the task before counting who else holds it
         task = locked.task
-        completion_ids = list(task.task_completions.values_list("completion_id", flat=True))
+        completion_ids = _completion_ids(task.pk)
         clean_tiers = validate_tiers(tiers, completion_ids)
         clean_ratings = validate_ratings(ratings, completion_ids)
         validate_extras(seconds_spent=seconds_spent, comment=comment, all_unusable=all_unusable)
@@ -166,26 +208,29 @@ def ranking_submit(
             seconds_spent=seconds_spent,
         )
         tier_of = {cid: index for index, tier in enumerate(clean_tiers) for cid in tier}
-        Rating.objects.bulk_create(
-            Rating(
-                ranking=ranking,
-                completion_id=cid,
-                tier=tier_of[cid],
-                likert=clean_ratings.get(cid, {}).get("likert"),
-                flags=clean_ratings.get(cid, {}).get("flags", {}),
-            )
-            for cid in completion_ids
+        as_json = connection.ops.adapt_json_value
+        _insert_rows(
+            "labeling_rating",
+            ["ranking_id", "completion_id", "tier", "likert", "flags"],
+            [
+                [
+                    ranking.pk,
+                    cid,
+                    tier_of[cid],
+                    clean_ratings.get(cid, {}).get("likert"),
+                    as_json(clean_ratings.get(cid, {}).get("flags", {}), None),
+                ]
+                for cid in completion_ids
+            ],
         )
-        Comparison.objects.bulk_create(
-            Comparison(
-                ranking=ranking,
-                batch_id=locked.batch_id,
-                prompt_id=task.prompt_id,
-                better_id=better,
-                worse_id=worse,
-                labeler_id=locked.labeler_id,
-            )
-            for better, worse in comparison_pairs(clean_tiers)
+        created_at = connection.ops.adapt_datetimefield_value(ranking.created_at)
+        _insert_rows(
+            "labeling_comparison",
+            ["ranking_id", "batch_id", "prompt_id", "better_id", "worse_id", "labeler_id", "created_at"],
+            [
+                [ranking.pk, locked.batch_id, task.prompt_id, better, worse, locked.labeler_id, created_at]
+                for better, worse in comparison_pairs(clean_tiers)
+            ],
         )
         locked.status = Assignment.Status.SUBMITTED
         locked.finished_at = timezone.now()

@@ -1,7 +1,5 @@
 """The labeler workspace: start a batch, open an assignment, skip it, keep its draft, look up a prompt."""
 
-import json
-
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
@@ -10,6 +8,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
+from .. import storable
 from ..errors import AssignmentUnavailable, ServiceError
 from ..forms import SkipForm
 from ..models import Assignment, Batch, Prompt
@@ -76,10 +75,10 @@ def draft(request, pk: int):
     """Keep the page's unsubmitted work: {"draft": {...}} in, {"saved_at", "lease_expires_at"} out."""
     assignment = my_assignment(request, pk)
     try:
-        payload = json.loads(request.body or b"{}")
-    except ValueError:
+        payload = storable.loads((request.body or b"{}").decode())
+    except ValueError as exc:  # a UnicodeDecodeError too
         return JsonResponse(
-            {"detail": "the request body is not JSON.", "field": "", "code": "invalid"}, status=400
+            {"detail": f"the request body is not JSON ({exc}).", "field": "", "code": "invalid"}, status=400
         )
     if not isinstance(payload, dict):
         return JsonResponse(

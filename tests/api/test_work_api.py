@@ -91,3 +91,21 @@ def test_demonstration_and_prompt_writing_submits(world, client_as):
         format="json",
     )
     assert made.status_code == 201 and Prompt.objects.get(pk=made.data["prompt"]).author == labeler
+
+
+@pytest.mark.parametrize("kind", ["ranking", "prompt_writing"])
+def test_next_answers_what_a_read_of_the_assignment_shows(world, client_as, kind):
+    """`next` builds its answer by hand (it answers every hand-out); a read goes through the serializer.
+    Both say the same, for a new hand-out and for the live one asked again."""
+    if kind == "ranking":
+        client, batch = client_as("other_labeler"), world["batch"]
+    else:
+        client = client_as("labeler")
+        batch = batch_create_from_prompts(
+            name="w", kind=kind, labelers=[world["users"]["labeler"]], task_count=1, instructions="Write."
+        )
+    handed = client.post(f"/api/tasks/next/{batch.pk}/")
+    again = client.post(f"/api/tasks/next/{batch.pk}/")
+    read = client.get(f"/api/assignments/{handed.data['id']}/")
+    assert handed.status_code == 200 and handed.json() == again.json() == read.json()
+    assert (handed.json()["prompt"] is None) == (kind == "prompt_writing")

@@ -20,6 +20,7 @@ from tests.factories import (
     BatchFactory,
     CompletionFactory,
     PromptFactory,
+    UserFactory,
     assignment_for,
     ranking_task,
 )
@@ -118,6 +119,19 @@ def test_dataset_snapshot_rows_are_never_updated():
         snap.save()
     snap.refresh_from_db()
     assert snap.row_count == 3
+
+
+def test_deleting_the_user_who_exported_a_snapshot_keeps_the_snapshot():
+    researcher, other = UserFactory(), UserFactory()
+    snap = DatasetSnapshot.objects.create(
+        kind="sft", row_count=3, sha256="0" * 64, file="exports/b.jsonl", created_by=researcher
+    )
+    researcher.delete()  # on_delete=SET_NULL: the one update the trigger lets through
+    snap.refresh_from_db()
+    assert (snap.created_by, snap.row_count) == (None, 3)
+    # Clearing the creator together with another column, or naming another creator, is still refused.
+    rejected(lambda: DatasetSnapshot.objects.filter(pk=snap.pk).update(created_by=None, row_count=9))
+    rejected(lambda: DatasetSnapshot.objects.filter(pk=snap.pk).update(created_by=other))
 
 
 def test_prompt_category_must_be_a_known_use_case():
