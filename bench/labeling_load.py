@@ -255,8 +255,8 @@ async def labeler(session, phase: Phase, token: str, batch_id: int, deadline: fl
 
 
 async def run_phase(phase: Phase, base: str, tokens: list[str], batch_id: int, seconds: float, think: bool):
-    # aiohttp rather than httpx: 2.5 ms of this process's CPU per cycle instead of 7 (the load generator
-    # shares the machine's 2 CPUs with the server).
+    # aiohttp rather than httpx: about 2 ms of this process's CPU per cycle instead of 7 (the load
+    # generator shares the machine's 2 CPUs with the server).
     import aiohttp
 
     connector = aiohttp.TCPConnector(limit=len(tokens))

@@ -93,15 +93,13 @@ if DATABASES["default"]["ENGINE"].endswith("sqlite3"):
     # the write lock at BEGIN so concurrent writers queue instead of failing.
     DATABASES["default"]["OPTIONS"] = {"timeout": 30, "transaction_mode": "IMMEDIATE"}
     DATABASES["default"]["CONN_MAX_AGE"] = 0
-elif DATABASES["default"]["ENGINE"].endswith("postgresql"):
-    # Parameters bound by the server, so psycopg prepares the statements a connection repeats: Postgres
-    # then parses and plans each once per connection, not on every call (its CPU per labeling cycle went
-    # from 4.9 to 2.7 ms, bench/labeling_load.py). DB_PREPARE_THRESHOLD=0 turns preparing off (needed
-    # behind a transaction-pooling PgBouncer older than 1.21).
+elif DATABASES["default"]["ENGINE"].endswith("postgresql") and env.bool("DB_PREPARED_STATEMENTS", True):
+    # Parameters bound by the server, and the statements a connection repeats prepared (from their 5th
+    # run): Postgres parses and plans each once per connection, not on every call. Its CPU per labeling
+    # cycle (next + submit, bench/labeling_load.py) fell from 5.2 to 3.0 ms. Off behind a transaction-pooling
+    # PgBouncer older than 1.21 (DB_PREPARED_STATEMENTS=0): server-side binding without preparing costs more.
     DATABASES["default"].setdefault("OPTIONS", {}).setdefault("server_side_binding", True)
-    DATABASES["default"]["OPTIONS"].setdefault(
-        "prepare_threshold", env.int("DB_PREPARE_THRESHOLD", default=5) or None
-    )
+    DATABASES["default"]["OPTIONS"].setdefault("prepare_threshold", 5)
 DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 

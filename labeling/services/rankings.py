@@ -6,7 +6,6 @@ from itertools import combinations
 from typing import Any
 
 from django.db import connection, transaction
-from django.utils import timezone
 
 from ..errors import InvalidRanking
 from ..models import Assignment, Batch, Ranking, Task
@@ -122,7 +121,7 @@ def validate_extras(*, seconds_spent: Any, comment: Any, all_unusable: Any) -> N
 # completions' values_list, two bulk_creates) cost 2.3 ms of CPU per submit, these 0.5 ms.
 
 
-def _locked(assignment: Assignment) -> Assignment:
+def _locked_for_submit(assignment: Assignment) -> Assignment:
     """The assignment read again with its row locked (only its row: locking the batch and task rows as well
     would queue every submit and hand-out of the batch behind this one), with the batch's name, kind and
     overlap and the task's prompt: what a submit reads of them. Their other fields load when read."""
@@ -180,7 +179,8 @@ def ranking_submit(
     Idempotent: submitting again for an assignment already submitted returns the stored ranking.
     """
     with transaction.atomic():
-        locked = _locked(assignment)  # the row lock serialises double submits of the same assignment
+        # The row lock serialises double submits of the same assignment.
+        locked = _locked_for_submit(assignment)
         if locked.status == Assignment.Status.SUBMITTED:  # read under the lock: a double submit's second
             existing = Ranking.objects.filter(assignment=locked).first()
             if existing is not None:
@@ -189,7 +189,10 @@ def ranking_submit(
             raise InvalidRanking(
                 f"batch '{locked.batch.name}' is a {locked.batch.kind} batch, not a ranking batch."
             )
-        from .assignment import assignment_check_still_mine  # assignment.py imports this module
+        from .assignment import (  # assignment.py imports this module
+            assignment_check_still_mine,
+            assignment_mark_submitted,
+        )
 
         assignment_check_still_mine(locked)  # locks the task before counting who else holds it
         task = locked.task
@@ -232,8 +235,5 @@ def ranking_submit(
                 for better, worse in comparison_pairs(clean_tiers)
             ],
         )
-        locked.status = Assignment.Status.SUBMITTED
-        locked.finished_at = timezone.now()
-        locked.draft = {}
-        locked.save(update_fields=["status", "finished_at", "draft"])
+        assignment_mark_submitted(locked)
     return ranking

@@ -1,7 +1,8 @@
 """Queries per API call stay the same however many rows a call shows: no N+1 on the labeling hot path
 (next task, submit) or on the lists. Each test runs with few and with many rows under one bound; the
 bounds are today's counts (savepoints of the test's transaction included), so a new query shows here.
-Every call authenticates with a token, as scripts do, so the user and their roles are loaded each time."""
+Every call authenticates with a token, as scripts do, so the user and their roles are loaded each time
+(in one query: labeling.api.auth)."""
 
 import pytest
 from rest_framework.authtoken.models import Token
@@ -57,10 +58,10 @@ def labeled_batch(labeler, *, finished: int, k: int = 4):
 def test_next_task(labeler, django_assert_max_num_queries, finished):
     batch = labeled_batch(labeler, finished=finished, k=9)
     client = client_for(labeler)
-    with django_assert_max_num_queries(15):
+    with django_assert_max_num_queries(12):
         response = client.post(f"/api/tasks/next/{batch.pk}/")
     assert response.status_code == 200 and len(response.data["completions"]) == 9
-    with django_assert_max_num_queries(10):  # asked again: the live assignment
+    with django_assert_max_num_queries(8):  # asked again: the live assignment
         again = client.post(f"/api/tasks/next/{batch.pk}/")
     assert again.data["id"] == response.data["id"] and len(again.data["completions"]) == 9
 
@@ -72,7 +73,7 @@ def test_submit_a_ranking(labeler, django_assert_max_num_queries, k):
     assignment = client.post(f"/api/tasks/next/{batch.pk}/").data
     ids = [c["id"] for c in assignment["completions"]]
     body = {"tiers": [[cid] for cid in ids], "ratings": {str(cid): {"likert": 4} for cid in ids}}
-    with django_assert_max_num_queries(12):
+    with django_assert_max_num_queries(11):
         response = client.post(f"/api/assignments/{assignment['id']}/submit/", body, format="json")
     assert response.status_code == 201
     assert Assignment.objects.get(pk=assignment["id"]).ranking.comparisons.count() == k * (k - 1) // 2
@@ -83,7 +84,7 @@ def test_read_an_assignment(labeler, django_assert_max_num_queries, k):
     batch = labeled_batch(labeler, finished=0, k=k)
     client = client_for(labeler)
     pk = client.post(f"/api/tasks/next/{batch.pk}/").data["id"]
-    with django_assert_max_num_queries(5):
+    with django_assert_max_num_queries(4):
         response = client.get(f"/api/assignments/{pk}/")
     assert response.status_code == 200 and len(response.data["completions"]) == k
 
@@ -96,7 +97,7 @@ def test_list_tasks(labeler, admin, django_assert_max_num_queries, rows, as_admi
     for _ in range(rows):
         ranking_task(batch, k=4)
     client = client_for(admin if as_admin else labeler)
-    with django_assert_max_num_queries(4):
+    with django_assert_max_num_queries(3):
         response = client.get("/api/tasks/")
     assert len(response.data["results"]) == rows
     assert all(len(task["completions"]) == 4 for task in response.data["results"])
@@ -110,7 +111,7 @@ def test_list_rankings(labeler, admin, django_assert_max_num_queries, rows, as_a
         task = ranking_task(batch, k=4)
         ranking_submit(assignment=assignment_for(task, labeler), tiers=[completion_ids(task)])
     client = client_for(admin if as_admin else labeler)
-    with django_assert_max_num_queries(4):
+    with django_assert_max_num_queries(3):
         response = client.get("/api/rankings/")
     assert len(response.data["results"]) == rows
     assert all(len(ranking["ratings"]) == 4 for ranking in response.data["results"])
@@ -121,7 +122,7 @@ def test_list_prompts(admin, django_assert_max_num_queries, rows):
     for i in range(rows):
         PromptFactory(author=UserFactory(username=f"author{i}"))
     client = client_for(admin)
-    with django_assert_max_num_queries(3):
+    with django_assert_max_num_queries(2):
         response = client.get("/api/prompts/")
     assert len(response.data["results"]) == rows and all(p["author"] for p in response.data["results"])
 
@@ -131,7 +132,7 @@ def test_list_completions(admin, django_assert_max_num_queries, rows):
     for _ in range(rows):
         CompletionFactory()
     client = client_for(admin)
-    with django_assert_max_num_queries(3):
+    with django_assert_max_num_queries(2):
         response = client.get("/api/completions/")
     assert len(response.data["results"]) == rows
 
@@ -144,7 +145,7 @@ def test_list_batches(labeler, admin, django_assert_max_num_queries, rows, as_ad
         batch.labelers.add(labeler, UserFactory(username=f"colleague{i}", roles=[ROLE_LABELER]))
         ranking_task(batch, k=2)
     client = client_for(admin if as_admin else labeler)
-    with django_assert_max_num_queries(5 if as_admin else 3):  # a labeler is not shown who else works on it
+    with django_assert_max_num_queries(4 if as_admin else 2):  # a labeler is not shown who else works on it
         response = client.get("/api/batches/")
     assert len(response.data["results"]) == rows
     if as_admin:

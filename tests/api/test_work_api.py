@@ -109,3 +109,17 @@ def test_next_answers_what_a_read_of_the_assignment_shows(world, client_as, kind
     read = client.get(f"/api/assignments/{handed.data['id']}/")
     assert handed.status_code == 200 and handed.json() == again.json() == read.json()
     assert (handed.json()["prompt"] is None) == (kind == "prompt_writing")
+
+
+def test_next_in_a_batch_that_does_not_exist_is_not_found(world, client_as):
+    client = client_as("labeler")
+    for batch_id in (world["other_batch"].pk + 1000, 2**63):
+        response = client.post(f"/api/tasks/next/{batch_id}/")
+        assert response.status_code == 404 and response.data["detail"] == "No Batch matches the given query."
+
+
+def test_submitting_an_id_no_assignment_can_have_is_not_found(world, client_as):
+    client = client_as("labeler")
+    for pk in (2**63, "first"):
+        response = client.post(f"/api/assignments/{pk}/submit/", {"tiers": [[1]]}, format="json")
+        assert response.status_code == 404 and response.data["code"] == "not_found"
