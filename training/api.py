@@ -9,7 +9,6 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from labeling.api.base import storable_json
-from labeling.api.parsers import API_PARSERS
 from labeling.api.training import TrainingRunOutput
 from labeling.errors import ServiceError
 from labeling.models import DatasetSnapshot
@@ -57,7 +56,6 @@ class RunStartInput(serializers.Serializer):
 
 class RunStartApi(APIView):
     permission_classes = [MayView]
-    parser_classes = API_PARSERS
 
     @extend_schema(request=RunStartInput, responses={201: RunOutput})
     def post(self, request):
@@ -120,7 +118,6 @@ class RoundStartInput(serializers.Serializer):
 
 class RoundStartApi(APIView):
     permission_classes = [MayView]
-    parser_classes = API_PARSERS
 
     @extend_schema(request=RoundStartInput, responses={201: RoundOutput})
     def post(self, request):

@@ -21,12 +21,12 @@ from rest_framework.authtoken.models import Token
 from rest_framework.authtoken.serializers import AuthTokenSerializer
 from rest_framework.authtoken.views import ObtainAuthToken
 from rest_framework.exceptions import AuthenticationFailed, Throttled, ValidationError
+from rest_framework.settings import api_settings
 
 from config.login_throttle import cool_off_seconds
 
 from ..roles import remember_roles
 from ..storable import unstorable
-from .parsers import API_PARSERS
 
 
 class TokenAuthentication(authentication.TokenAuthentication):
@@ -61,7 +61,8 @@ class TokenAuthentication(authentication.TokenAuthentication):
 
 
 class TokenObtainApi(ObtainAuthToken):
-    parser_classes = API_PARSERS  # JSON nested too deep is a 400, not a RecursionError
+    # DRF's ObtainAuthToken names its own parsers; ours make JSON nested too deep a 400, not a RecursionError.
+    parser_classes = api_settings.DEFAULT_PARSER_CLASSES
 
     @extend_schema(
         responses={

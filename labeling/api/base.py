@@ -19,7 +19,6 @@ from ..roles import is_batch_admin, is_labeler, is_researcher
 from ..storable import unstorable
 from .auth import TokenAuthentication
 from .exceptions import exception_handler
-from .parsers import API_PARSERS
 
 Rule = Callable[[object], bool]
 
@@ -55,7 +54,6 @@ class IdCursorPagination(CursorPagination):
 class ApiMixin:
     authentication_classes = [TokenAuthentication, SessionAuthentication]
     permission_classes = [ByRole]
-    parser_classes = API_PARSERS
     pagination_class = IdCursorPagination
     filter_backends = [DjangoFilterBackend]
     roles: dict[str, Rule] = {}

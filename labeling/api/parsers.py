@@ -1,6 +1,6 @@
 """Request bodies. JSON is read as the imports read it (labeling.storable.loads): a body nested past
 Python's recursion limit, NaN, or a number beyond a double (1e999 would be Infinity, which jsonb refuses)
-is a 400 naming the problem, not a 500."""
+is a 400 naming the problem, not a 500. It is the first of REST_FRAMEWORK["DEFAULT_PARSER_CLASSES"]."""
 
 import codecs
 
@@ -17,6 +17,3 @@ class JSONParser(parsers.JSONParser):
             return storable.loads(codecs.getreader(encoding)(stream).read())
         except ValueError as exc:
             raise ParseError(f"JSON parse error - {exc}") from None
-
-
-API_PARSERS = [JSONParser, parsers.FormParser, parsers.MultiPartParser]
