@@ -7,6 +7,8 @@ batch of --tasks tasks (K=4 completions each, overlap 3). Starts the production 
 `gunicorn -c config/gunicorn.conf.py config.wsgi:application` (2 workers per CPU unless GUNICORN_WORKERS
 is set), on 127.0.0.1 with DEBUG=0, then:
 
+0. warm-up: the realistic loop for --warmup s (default 10), not measured, then ANALYZE, as autovacuum
+   would on a server in service (see main: statements planned on empty tables stay slow).
 1. realistic: every labeler loops POST /api/tasks/next/{batch}/, thinks 0.5 to 2 s, POST
    /api/assignments/{id}/submit/ with a K=4 ranking (random ties) and Likert ratings, for --duration s
    (labelers arrive over the first 2 s). Targets: p95 under 150 ms for both calls, no errors.
@@ -210,12 +212,70 @@ def random_tiers(completion_ids: list[int]) -> list[list[int]]:
     return tiers
 
 
-async def call(session, phase: Phase, name: str, url: str, headers: dict, body=None) -> tuple[int, bytes]:
-    """(status, body) of a POST; (0, b"") when no answer came, which counts as an error too."""
+class _Exchange(asyncio.Protocol):
+    """One HTTP/1.1 request on its own connection, the answer read to the end (the server closes: sync
+    gunicorn workers keep no connection alive)."""
+
+    def __init__(self, request: bytes, done: asyncio.Future) -> None:
+        self.request, self.done, self.chunks = request, done, []
+
+    def connection_made(self, transport) -> None:
+        transport.write(self.request)
+
+    def data_received(self, data: bytes) -> None:
+        self.chunks.append(data)
+
+    def connection_lost(self, exc) -> None:
+        if not self.done.done():
+            if exc is None:
+                self.done.set_result(b"".join(self.chunks))
+            else:
+                self.done.set_exception(exc)
+
+
+def _dechunk(body: bytes) -> bytes:
+    out, rest = [], body
+    while rest:
+        size, _, rest = rest.partition(b"\r\n")
+        n = int(size.split(b";")[0], 16)
+        if n == 0:
+            break
+        out.append(rest[:n])
+        rest = rest[n + 2 :]
+    return b"".join(out)
+
+
+class Client:
+    """A bare HTTP client over asyncio's transports: the load generator shares the machine's 2 CPUs with
+    the server, and this costs it about 0.5 ms of CPU per cycle, where aiohttp cost 1.6 and httpx 7."""
+
+    def __init__(self, port: int) -> None:
+        self.port = port
+
+    async def post(self, path: str, token: str, body=None) -> tuple[int, bytes]:
+        data = b"" if body is None else json.dumps(body).encode()
+        request = (
+            f"POST {path} HTTP/1.1\r\nHost: 127.0.0.1:{self.port}\r\nAuthorization: Token {token}\r\n"
+            f"Content-Type: application/json\r\nContent-Length: {len(data)}\r\nConnection: close\r\n\r\n"
+        ).encode() + data
+        loop = asyncio.get_running_loop()
+        done = loop.create_future()
+        await loop.create_connection(lambda: _Exchange(request, done), "127.0.0.1", self.port)
+        raw = await done
+        head, _, content = raw.partition(b"\r\n\r\n")
+        status_line, _, headers = head.partition(b"\r\n")
+        if b"transfer-encoding: chunked" in headers.lower():
+            content = _dechunk(content)
+        return int(status_line.split(b" ", 2)[1]), content
+
+
+async def call(
+    client: Client, phase: Phase, name: str, path: str, token: str, body=None
+) -> tuple[int, bytes]:
+    """(status, body) of a POST; (0, b"") when no answer came (in 60 s), which counts as an error too."""
     start = time.perf_counter()
     try:
-        async with session.post(url, headers=headers, json=body) as response:
-            status, content = response.status, await response.read()
+        status, content = await asyncio.wait_for(client.post(path, token, body), 60)
     except Exception as exc:
         phase.statuses[name][type(exc).__name__] += 1
         return 0, b""
@@ -224,14 +284,15 @@ async def call(session, phase: Phase, name: str, url: str, headers: dict, body=N
     return status, content
 
 
-async def labeler(session, phase: Phase, token: str, batch_id: int, deadline: float, think: bool) -> None:
+async def labeler(
+    client: Client, phase: Phase, token: str, batch_id: int, deadline: float, think: bool
+) -> None:
     from labeling.services.rankings import comparison_pairs
 
-    headers = {"Authorization": f"Token {token}"}
     if think:
         await asyncio.sleep(random.uniform(0, THINK_S[1]))  # labelers arrive over the first seconds
     while time.monotonic() < deadline:
-        status, content = await call(session, phase, "next", f"/api/tasks/next/{batch_id}/", headers)
+        status, content = await call(client, phase, "next", f"/api/tasks/next/{batch_id}/", token)
         if status != 200:  # 204: nothing left; or an error
             await asyncio.sleep(random.uniform(*THINK_S) if think else 0.1)
             continue
@@ -246,7 +307,7 @@ async def labeler(session, phase: Phase, token: str, batch_id: int, deadline: fl
             "seconds_spent": random.randint(5, 60),
         }
         url = f"/api/assignments/{assignment['id']}/submit/"
-        status, content = await call(session, phase, "submit", url, headers, body)
+        status, content = await call(client, phase, "submit", url, token, body)
         if status == 201:
             phase.acknowledged[assignment["id"]] = (
                 json.loads(content)["ranking"],
@@ -254,18 +315,12 @@ async def labeler(session, phase: Phase, token: str, batch_id: int, deadline: fl
             )
 
 
-async def run_phase(phase: Phase, base: str, tokens: list[str], batch_id: int, seconds: float, think: bool):
-    # aiohttp rather than httpx: about 2 ms of this process's CPU per cycle instead of 7 (the load
-    # generator shares the machine's 2 CPUs with the server).
-    import aiohttp
-
-    connector = aiohttp.TCPConnector(limit=len(tokens))
-    timeout = aiohttp.ClientTimeout(total=60)
-    async with aiohttp.ClientSession(base, connector=connector, timeout=timeout) as session:
-        start = time.monotonic()
-        deadline = start + seconds  # no new cycle after it; cycles under way finish
-        await asyncio.gather(*(labeler(session, phase, t, batch_id, deadline, think) for t in tokens))
-        phase.seconds = time.monotonic() - start
+async def run_phase(phase: Phase, port: int, tokens: list[str], batch_id: int, seconds: float, think: bool):
+    client = Client(port)
+    start = time.monotonic()
+    deadline = start + seconds  # no new cycle after it; cycles under way finish
+    await asyncio.gather(*(labeler(client, phase, t, batch_id, deadline, think) for t in tokens))
+    phase.seconds = time.monotonic() - start
 
 
 # --- where the time goes --------------------------------------------------------------------------
@@ -428,9 +483,9 @@ def percentile(values: list[float], p: float) -> float:
     return ordered[min(len(ordered) - 1, max(0, round(p / 100 * len(ordered) + 0.5) - 1))]
 
 
-def report(phase: Phase, batch_id: int) -> bool:
+def report(phase: Phase, batch_id: int, latencies: bool = True) -> bool:
     """Print the phase's figures and checks; False if an integrity check failed."""
-    for name in CALLS:
+    for name in CALLS if latencies else ():
         values = phase.latencies[name]
         statuses = ", ".join(f"{s}: {n:,}" for s, n in sorted(phase.statuses[name].items(), key=str))
         if not values:
@@ -501,6 +556,12 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--labelers", type=int, default=200)
     parser.add_argument("--duration", type=float, default=60, help="seconds of the realistic phase")
+    parser.add_argument(
+        "--warmup",
+        type=float,
+        default=10,
+        help="seconds of unmeasured realistic load, then ANALYZE (0: none)",
+    )
     parser.add_argument("--sat-duration", type=float, default=30, help="seconds of the saturation phase")
     parser.add_argument("--sat-clients", type=int, default=24, help="labelers of the saturation phase")
     parser.add_argument("--tasks", type=int, default=8000, help="tasks in the batch (overlap 3)")
@@ -530,6 +591,8 @@ def main() -> int:
         batch_id, tokens = build_world(labelers=max(args.labelers, args.sat_clients), tasks=args.tasks)
         with connection.cursor() as cursor:
             cursor.execute("ANALYZE")
+            cursor.execute("SHOW autovacuum")
+            autovacuum = cursor.fetchone()[0]
         print(
             f"world: {len(tokens)} labelers with tokens, 1 ranking batch of {args.tasks:,} tasks "
             f"(K={K}, overlap {OVERLAP}), built in {time.perf_counter() - start:.1f} s"
@@ -544,10 +607,25 @@ def main() -> int:
             f"{gunicorn_workers(env)} sync workers on {os.cpu_count()} CPUs, {base}, DEBUG=0"
         )
 
+        # Warm-up: the realistic loop, unmeasured (integrity still checked), then ANALYZE. The batch and its
+        # tables start empty, and Postgres plans each connection's statements (foreign-key checks
+        # included) once, from the statistics of the moment: planned on empty tables, they scan whole
+        # tables as they grow (10 foreign-key checks per cycle went from 2 us to 200 us each). A server
+        # that has been up for a while has analyzed tables (autovacuum does it once they change by 10%).
+        if args.warmup > 0:
+            warm = Phase("warm-up")
+            asyncio.run(run_phase(warm, port, tokens[: args.labelers], batch_id, args.warmup, think=True))
+            print(
+                f"warm-up: the realistic loop for {args.warmup:.0f} s, then ANALYZE (autovacuum is {autovacuum})"
+            )
+            ok = report(warm, batch_id, latencies=False) and ok
+            with connection.cursor() as cursor:
+                cursor.execute("ANALYZE")
+
         realistic = Phase("realistic")
         with Meter(proc.pid, args.database) as meter:
             asyncio.run(
-                run_phase(realistic, base, tokens[: args.labelers], batch_id, args.duration, think=True)
+                run_phase(realistic, port, tokens[: args.labelers], batch_id, args.duration, think=True)
             )
         print(
             f"phase 1, realistic: {args.labelers} labelers, think {THINK_S[0]}-{THINK_S[1]} s, "
@@ -560,7 +638,7 @@ def main() -> int:
         with Meter(proc.pid, args.database) as meter:
             asyncio.run(
                 run_phase(
-                    saturated, base, tokens[: args.sat_clients], batch_id, args.sat_duration, think=False
+                    saturated, port, tokens[: args.sat_clients], batch_id, args.sat_duration, think=False
                 )
             )
         print(f"phase 2, saturation: {args.sat_clients} labelers, no think time, {args.sat_duration:.0f} s")

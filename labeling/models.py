@@ -147,10 +147,14 @@ class Task(models.Model):
     # never told: nothing they are shown depends on these two fields.
     is_gold = models.BooleanField(default=False)
     gold_tiers = models.JSONField(null=True, blank=True)
-    # How many of its assignments are submitted, kept by a Postgres trigger (migration 0008) so the hand-out
-    # passes over finished tasks without counting their assignments. A first filter only: the hand-out's
-    # exact count decides. Nothing keeps it on SQLite (the local demo), where it stays 0.
+    # Its assignments in short, kept by a Postgres trigger (migrations 0008 and 0010) so the hand-out passes
+    # over finished tasks, and tasks full of live leases, without counting their assignments: how many are
+    # submitted, how many active, and the earliest lease end of the active ones. First filters only: the
+    # hand-out's exact count decides. Nothing keeps them on SQLite (the local demo): 0, 0 and NULL there,
+    # which filter nothing out.
     labels_submitted = models.PositiveIntegerField(default=0, editable=False)
+    labels_active = models.PositiveIntegerField(default=0, editable=False)
+    earliest_lease_end = models.DateTimeField(null=True, editable=False)
 
     class Meta:
         indexes = [models.Index(fields=["batch", "id"], name="task_batch_id")]

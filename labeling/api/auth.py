@@ -14,6 +14,7 @@ it.
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
+from django.db import connection
 from django.utils.translation import gettext_lazy as _
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import authentication
@@ -26,6 +27,7 @@ from rest_framework.settings import api_settings
 from config.login_throttle import cool_off_seconds
 
 from ..roles import remember_roles
+from ..rows import columns, instance
 from ..storable import unstorable
 
 
@@ -36,11 +38,13 @@ class TokenAuthentication(authentication.TokenAuthentication):
         if unstorable(key):  # a NUL character: no token has one, and the database would refuse it
             raise AuthenticationFailed(_("Invalid token."))
         User = get_user_model()
-        # One row per group of the user (one row with no role when they have none). Raw SQL: DRF's
-        # select_related query and the roles' query cost 0.8 ms of CPU per call, this one 0.2 ms.
-        rows = list(
-            User.objects.raw(
-                f"""SELECT u.*, g.name AS role_name
+        # One row per group of the user (one row with no role when they have none). Raw SQL through a
+        # cursor: DRF's select_related query and the roles' query cost 0.8 ms of CPU per call, this one
+        # 0.1 ms (a RawQuerySet, which maps columns to fields on every call, 0.3 ms).
+        attnames, user_columns = columns(User, "u")
+        with connection.cursor() as cursor:
+            cursor.execute(
+                f"""SELECT {user_columns}, g.name
                     FROM {Token._meta.db_table} t
                     JOIN {User._meta.db_table} u ON u.id = t.user_id
                     LEFT JOIN {User.groups.through._meta.db_table} ug ON ug.user_id = u.id
@@ -48,14 +52,14 @@ class TokenAuthentication(authentication.TokenAuthentication):
                     WHERE t.key = %s""",
                 [key],
             )
-        )
+            rows = cursor.fetchall()
         if not rows:
             raise AuthenticationFailed(_("Invalid token."))
-        user = rows[0]
+        user = instance(User, attnames, rows[0][:-1])
         if not user.is_active:
             raise AuthenticationFailed(_("User inactive or deleted."))
-        remember_roles(user, [row.role_name for row in rows if row.role_name is not None])
-        token = Token.from_db(User.objects.db, ["key", "user_id"], [key, user.pk])
+        remember_roles(user, [row[-1] for row in rows if row[-1] is not None])
+        token = Token.from_db(connection.alias, ["key", "user_id"], [key, user.pk])
         token.user = user
         return user, token
 

@@ -203,12 +203,13 @@ class AssignmentViewSet(ApiMixin, viewsets.GenericViewSet):
                 pk = int(self.kwargs["pk"])
             except ValueError:
                 raise Http404 from None
-            assignment = assignment_to_submit(labeler=self.request.user, pk=pk)
+            assignment, on_batch = assignment_to_submit(labeler=self.request.user, pk=pk)
             if assignment is None:
                 raise Http404("No Assignment matches the given query.")
         else:
             assignment = super().get_object()
-        if not user_may_work_on(user=self.request.user, batch=assignment.batch):
+            on_batch = user_may_work_on(user=self.request.user, batch=assignment.batch)
+        if not on_batch:
             raise PermissionDenied("You are no longer a labeler of this batch.")
         return assignment
 
