@@ -5,7 +5,7 @@ Scoring is the forward passes after sampling: policy and reference log-probs, va
 The reward model is a scalar-head copy of the same model (as when it is initialised from the SFT model),
 and the value model starts from it. CUDA is used when present (accelerate picks the device).
 
-    python bench/ppo.py [--steps 3] [--batch-size 16] [--max-new-tokens 32] [--skip-small]
+    python bench/ppo.py [--steps 3] [--batch-size 16] [--max-new-tokens 32] [--skip-small | --skip-tiny]
 
 The last lines are `ratio generate/step <model>: <share of the step spent sampling>`.
 """
@@ -21,30 +21,9 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from training.ml import run_stage  # noqa: E402
-from training.ml.tiny import _ANIMALS, _COLOURS, build_tiny_model  # noqa: E402
+from training.ml.tiny import _ANIMALS, _COLOURS, build_gpt2_small_shape, build_tiny_model  # noqa: E402
 
 PARTS = ("time/generate", "time/score", "time/update")
-
-
-def gpt2_small(tiny: Path, out: Path) -> Path:
-    """GPT-2 small's shape with random weights; the tiny tokenizer (ids beyond it decode to nothing)."""
-    from transformers import AutoTokenizer, GPT2Config, GPT2LMHeadModel
-
-    tokenizer = AutoTokenizer.from_pretrained(tiny)
-    eos = tokenizer.eos_token_id
-    config = GPT2Config(
-        vocab_size=50257,
-        n_positions=1024,
-        n_embd=768,
-        n_layer=12,
-        n_head=12,
-        bos_token_id=eos,
-        eos_token_id=eos,
-        pad_token_id=eos,
-    )
-    GPT2LMHeadModel(config).save_pretrained(out)
-    tokenizer.save_pretrained(out)
-    return out
 
 
 def time_steps(model: Path, prompts: Path, out: Path, args: argparse.Namespace) -> list[dict[str, float]]:
@@ -78,6 +57,7 @@ def report(name: str, steps: list[dict[str, float]], episodes: int) -> float:
             f"{name:11s} step {i}: "
             + "  ".join(f"{p[5:]} {s[p]:7.3f}s" for p in PARTS)
             + f"  response length {s['response_length']:.1f}"
+            + f"  generated tokens/s {episodes * s['response_length'] / s['time/generate']:8.0f}"
         )
     print(
         f"{name:11s} mean of steps 2..: "
@@ -96,6 +76,7 @@ def main() -> None:
     parser.add_argument("--micro-batch-size", type=int, default=8)
     parser.add_argument("--max-new-tokens", type=int, default=32)
     parser.add_argument("--skip-small", action="store_true", help="only the tiny model")
+    parser.add_argument("--skip-tiny", action="store_true", help="only the GPT-2-small-shaped model")
     parser.add_argument("--threads", type=int, default=1, help="torch CPU threads (0: torch's default)")
     args = parser.parse_args()
     import torch
@@ -126,9 +107,11 @@ def run(work: Path, args: argparse.Namespace) -> None:
         )
     )
     tiny = build_tiny_model(work / "tiny")
-    shares = {"tiny": report("tiny", time_steps(tiny, prompts, work / "ppo_tiny", args), args.batch_size)}
+    shares = {}
+    if not args.skip_tiny:
+        shares["tiny"] = report("tiny", time_steps(tiny, prompts, work / "ppo_tiny", args), args.batch_size)
     if not args.skip_small:
-        small = gpt2_small(tiny, work / "gpt2_small")
+        small = build_gpt2_small_shape(tiny, work / "gpt2_small")
         shares["gpt2-small"] = report(
             "gpt2-small", time_steps(small, prompts, work / "ppo_small", args), args.batch_size
         )

@@ -28,7 +28,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from training.ml import run_stage  # noqa: E402
 from training.ml.data import as_pairs, format_prompt  # noqa: E402
-from training.ml.tiny import _ANIMALS, _VERBS, build_tiny_model  # noqa: E402
+from training.ml.tiny import _ANIMALS, _VERBS, build_gpt2_small_shape, build_tiny_model  # noqa: E402
 
 TEMPLATE = "{prompt}\n"
 MARKER = " good"  # one token
@@ -98,6 +98,8 @@ def run_trl(
     from transformers import AutoModelForSequenceClassification, AutoTokenizer, TrainerCallback
     from trl import RewardConfig, RewardTrainer
 
+    from training.ml.data import preference_groups
+    from training.ml.render import Renderer
     from training.ml.reward_model import evaluate_rankings
 
     pairs = [
@@ -139,7 +141,11 @@ def run_trl(
     )
     trainer.train()
     held_out = evaluate_rankings(
-        trainer.accelerator.unwrap_model(trainer.model), tokenizer, valid, TEMPLATE, 512, 32
+        trainer.accelerator.unwrap_model(trainer.model),
+        Renderer(tokenizer, TEMPLATE),
+        preference_groups(valid),
+        512,
+        32,
     )
     wall, cpu = clock.loop_seconds()
     return {
@@ -161,6 +167,7 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--repeats", type=int, default=2, help="runs per side; the fastest counts")
     parser.add_argument("--model", default="", help="model folder; default: a fresh tiny model")
+    parser.add_argument("--gpt2-small", action="store_true", help="GPT-2 small's shape, random weights")
     args = parser.parse_args()
 
     with tempfile.TemporaryDirectory(prefix="bench_rm_") as tmp:  # checkpoints are large: removed at the end
@@ -169,6 +176,8 @@ def main() -> None:
 
 def run(work: Path, args: argparse.Namespace) -> None:
     model = Path(args.model) if args.model else build_tiny_model(work / "tiny")
+    if args.gpt2_small:
+        model = build_gpt2_small_shape(model, work / "gpt2_small")
     results = {}
     for k in (4, 9):
         train = rankings(args.train, k, args.seed, "train")

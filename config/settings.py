@@ -219,6 +219,11 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
+    # Two fields are named "format": each has its own enum name (the imports' one kept its name, FormatEnum).
+    "ENUM_NAME_OVERRIDES": {
+        "FormatEnum": "labeling.services.imports.FORMATS",
+        "SnapshotFormatEnum": "labeling.models.SnapshotFormat",
+    },
     # Documents our error answers (401/403/503 everywhere, 400/404/415 where they apply): see labeling/api/schema.py.
     "DEFAULT_GENERATOR_CLASS": "labeling.api.schema.ApiSchemaGenerator",
 }

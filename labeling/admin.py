@@ -105,8 +105,8 @@ class ComparisonAdmin(admin.ModelAdmin):
 
 @admin.register(DatasetSnapshot)
 class DatasetSnapshotAdmin(admin.ModelAdmin):
-    list_display = ["id", "kind", "row_count", "sha256", "created_at"]
-    list_filter = ["kind"]
+    list_display = ["id", "kind", "format", "row_count", "sha256", "created_at"]
+    list_filter = ["kind", "format"]
 
     def get_readonly_fields(self, request, obj=None):
         # Snapshots are immutable once written.

@@ -342,12 +342,20 @@ class SnapshotKind(models.TextChoices):
     PROMPTS = "prompts", "Prompts"
 
 
+class SnapshotFormat(models.TextChoices):
+    """How a snapshot writes its texts: plain strings, or TRL's conversational format (chat messages)."""
+
+    STANDARD = "standard", "Standard (texts as strings)"
+    CONVERSATIONAL = "conversational", "Conversational (texts as chat messages)"
+
+
 class DatasetSnapshot(models.Model):
     """An exported dataset file. Immutable: a database trigger refuses updates (migration 0002)."""
 
     Kind = SnapshotKind
 
     kind = models.CharField(max_length=20, choices=Kind.choices)
+    format = models.CharField(max_length=20, choices=SnapshotFormat.choices, default=SnapshotFormat.STANDARD)
     filters = models.JSONField(default=dict, blank=True)
     row_count = models.PositiveIntegerField()
     sha256 = models.CharField(max_length=64)
@@ -357,7 +365,10 @@ class DatasetSnapshot(models.Model):
 
     class Meta:
         constraints = [
-            models.CheckConstraint(condition=Q(kind__in=SnapshotKind.values), name="snapshot_kind_valid")
+            models.CheckConstraint(condition=Q(kind__in=SnapshotKind.values), name="snapshot_kind_valid"),
+            models.CheckConstraint(
+                condition=Q(format__in=SnapshotFormat.values), name="snapshot_format_valid"
+            ),
         ]
 
     def save(self, *args, **kwargs):
@@ -366,4 +377,5 @@ class DatasetSnapshot(models.Model):
         super().save(*args, **kwargs)
 
     def __str__(self) -> str:
-        return f"{self.kind} snapshot {self.pk} ({self.row_count} rows)"
+        variant = "" if self.format == SnapshotFormat.STANDARD else f" {self.format}"
+        return f"{self.kind}{variant} snapshot {self.pk} ({self.row_count} rows)"

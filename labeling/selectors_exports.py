@@ -8,6 +8,9 @@ One query per kind (`*_source`) selects plain columns. Two writers serialise it 
 Postgres's to_json escapes strings exactly as json.dumps(ensure_ascii=False) does (\\" \\\\ \\b \\f \\n \\r \\t,
 other control characters as \\u00XX), keys are written in sorted order, and the separators are ", "
 and ": ", so both writers give identical bytes; tests/labeling/test_exports.py checks it on nasty text.
+
+Both writers also write the conversational format (TRL's): every text in MESSAGE_ROLES becomes a list of
+one chat message, {"content": text, "role": role}; rm_rankings' completions become one such list each.
 """
 
 import hashlib
@@ -24,6 +27,14 @@ from django.db import connection
 
 CHUNK_ROWS = 2000
 BLOCK_BYTES = 1 << 20
+# The conversational format: who speaks each text (keys absent from a kind are passed over).
+MESSAGE_ROLES = {
+    "prompt": "user",
+    "completion": "assistant",
+    "chosen": "assistant",
+    "rejected": "assistant",
+    "completions": "assistant",
+}
 
 
 def labeler_pseudonym(user_id: int | None) -> str | None:
@@ -239,35 +250,62 @@ def rows_of(source: Source) -> Iterator[dict]:
         yield out
 
 
+def _messages(text, role: str) -> list[dict]:
+    return [{"content": text, "role": role}]
+
+
+def as_conversation(obj: dict) -> dict:
+    """The row in the conversational format: its texts as chat messages, every other key as it was."""
+    out = dict(obj)
+    for key, role in MESSAGE_ROLES.items():
+        if key in out:
+            value = out[key]
+            out[key] = (
+                [_messages(v, role) for v in value] if isinstance(value, list) else _messages(value, role)
+            )
+    return out
+
+
 def json_line(obj: dict) -> bytes:
     return (json.dumps(obj, sort_keys=True, ensure_ascii=False) + "\n").encode("utf-8")
 
 
-def json_lines(source: Source) -> Iterator[bytes]:
+def json_lines(source: Source, *, conversational: bool = False) -> Iterator[bytes]:
     """The generic writer: any database."""
     for obj in rows_of(source):
-        yield json_line(obj)
+        yield json_line(as_conversation(obj) if conversational else obj)
 
 
-def _json_expr(column: Column) -> str:
+def _messages_expr(text: str, role: str) -> str:
+    """SQL building _messages' JSON text (keys sorted, json.dumps's separators) around a JSON string."""
+    return f"""'[{{"content": ' || {text} || ', "role": "{role}"}}]'"""
+
+
+def _json_expr(column: Column, role: str | None = None) -> str:
     if column.type == "pseudonym":
         return "COALESCE(to_json(pseudo.name)::text, 'null')"
     if column.type == "int":
         return f"COALESCE(r.{column.name}::text, 'null')"
     if column.type == "list":
+        item = "to_json(e)::text" if role is None else _messages_expr("to_json(e)::text", role)
         return (
-            f"COALESCE((SELECT '[' || string_agg(to_json(e)::text, ', ' ORDER BY i) || ']'"
+            f"COALESCE((SELECT '[' || string_agg({item}, ', ' ORDER BY i) || ']'"
             f" FROM unnest(r.{column.key}) WITH ORDINALITY AS u(e, i)), '[]')"
         )
-    return f"COALESCE(to_json(r.{column.name})::text, 'null')"
+    text = f"COALESCE(to_json(r.{column.name})::text, 'null')"
+    return text if role is None else _messages_expr(text, role)
 
 
-def json_lines_copy(source: Source) -> Iterator[bytes]:
+def json_lines_copy(source: Source, *, conversational: bool = False) -> Iterator[bytes]:
     """The Postgres writer: the same bytes as json_lines, built by Postgres and streamed by COPY."""
     columns = sorted(source.columns + source.lists, key=lambda c: c.key)
+    roles = MESSAGE_ROLES if conversational else {}
     pieces = [("{" if i == 0 else ", ") + json.dumps(c.key) + ": " for i, c in enumerate(columns)]
     text = (
-        " || ".join(f"'{piece}' || {_json_expr(c)}" for piece, c in zip(pieces, columns, strict=True))
+        " || ".join(
+            f"'{piece}' || {_json_expr(c, roles.get(c.key))}"
+            for piece, c in zip(pieces, columns, strict=True)
+        )
         + " || '}'"
     )
     inner = source.sql

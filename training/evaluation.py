@@ -35,7 +35,7 @@ def win_rate_interval(
     return float(values.mean()), float(low), float(high)
 
 
-def _prompts(prompts_file: str, split: str, max_prompts: int) -> list[str]:
+def _prompts(prompts_file: str, split: str, max_prompts: int) -> list:
     from training.ml.data import load_rows
     from training.ml.errors import DatasetError
 
@@ -46,28 +46,38 @@ def _prompts(prompts_file: str, split: str, max_prompts: int) -> list[str]:
 
 
 class _Sampler:
-    """A causal LM with its tokenizer: samples responses and scores log-probabilities of responses."""
+    """A causal LM with its tokenizer: samples responses and scores log-probabilities of responses.
+    Prompts are rendered as the training stages render them (training.ml.render), and samples are
+    drawn from softmax(logits / T) alone, as in PPO."""
 
-    def __init__(self, path: str, device, dtype) -> None:
+    def __init__(self, path: str, device, precision: str, prompt_template: str, chat_template: str) -> None:
+        from training.ml.render import Renderer, stop_token_ids
         from training.ml.runtime import load_causal_lm, load_tokenizer
 
         self.tokenizer = load_tokenizer(path)
-        self.model = load_causal_lm(path, dtype=dtype).to(device).eval()
+        self.renderer = Renderer.for_tokenizer(self.tokenizer, prompt_template, chat_template)
+        self.model = load_causal_lm(path, trainable=False, precision=precision).to(device)
+        self.stop_ids = stop_token_ids(self.tokenizer, self.model.generation_config)
         self.device = device
 
-    def encode(self, texts: list[str], max_prompt_tokens: int):
+    def encode(self, prompts: list, max_prompt_tokens: int):
         from training.ml.rollout import left_pad
 
-        ids = [seq[-max_prompt_tokens:] for seq in self.tokenizer(texts)["input_ids"]]
+        ids = [self.renderer.prompt_ids(p, max_prompt_tokens) for p in prompts]
         return (t.to(self.device) for t in left_pad(ids, self.tokenizer.pad_token_id))  # (B, P) x2
 
     def sample(self, query, mask, max_new_tokens: int, temperature: float):
         from training.ml.rollout import sample
 
-        tok = self.tokenizer
-        return sample(
-            self.model, query, mask, max_new_tokens, temperature, tok.pad_token_id, tok.eos_token_id
-        )
+        pad = self.tokenizer.pad_token_id
+        return sample(self.model, query, mask, max_new_tokens, temperature, pad, self.stop_ids)
+
+    def decode(self, response, response_mask) -> list[str]:
+        import torch
+
+        stops = torch.isin(response, torch.tensor(self.stop_ids, device=response.device))
+        content = response.masked_fill((response_mask * ~stops) == 0, self.tokenizer.pad_token_id)
+        return self.tokenizer.batch_decode(content, skip_special_tokens=True)
 
     def logprobs(self, query, query_mask, response, response_mask, temperature: float):
         """Summed log-probability of each response given its prompt. -> (B,)"""
@@ -103,22 +113,39 @@ RM_KEYS = (
 
 
 def _rm_figures(
-    reward_model_dir: str, texts: list[str], policy: list[str], parent: list[str], device, dtype, seed: int
+    reward_model_dir: str,
+    renderer,
+    prompts: list,
+    policy: list[str],
+    parent: list[str],
+    device,
+    precision,
+    seed,
 ) -> dict[str, Any]:
-    """Score both models' responses with the reward model (bias included): win rate and mean scores."""
-    from training.ml.checkpoints import read_metrics
-    from training.ml.reward_model import reward_bias, score_texts
-    from training.ml.runtime import load_scalar_model, load_tokenizer
+    """Score both models' responses with the reward model as it was trained (its own tokenizer and
+    prompt rendering, bias included): win rate and mean scores."""
+    import torch
 
-    tokenizer = load_tokenizer(reward_model_dir)
-    model = load_scalar_model(reward_model_dir, tokenizer.pad_token_id, dtype=dtype).to(device).eval()
-    bias = reward_bias(model)
-    policy_scores = (
-        score_texts(model, tokenizer, [t + r for t, r in zip(texts, policy, strict=True)]) + bias
-    )  # (N,)
-    parent_scores = (
-        score_texts(model, tokenizer, [t + r for t, r in zip(texts, parent, strict=True)]) + bias
-    )  # (N,)
+    from training.ml.checkpoints import read_metrics
+    from training.ml.ppo_models import RewardScorer
+    from training.ml.progress import Reporter
+    from training.ml.reward_model import score_ids
+
+    scorer = RewardScorer.from_folder(
+        reward_model_dir, renderer, precision=precision, device=device, reporter=Reporter(echo=False)
+    )
+    pairs_policy = [
+        scorer.renderer.scored_ids(p, r, scorer.max_length) for p, r in zip(prompts, policy, strict=True)
+    ]
+    pairs_parent = [
+        scorer.renderer.scored_ids(p, r, scorer.max_length) for p, r in zip(prompts, parent, strict=True)
+    ]
+    pad = scorer.renderer.tokenizer.pad_token_id
+    policy_scores = score_ids(scorer.model, pairs_policy, pad) + scorer.bias  # (N,)
+    parent_scores = score_ids(scorer.model, pairs_parent, pad) + scorer.bias  # (N,)
+    del scorer
+    if torch.cuda.is_available():
+        torch.cuda.empty_cache()
     outcomes = [
         1.0 if a > b else 0.5 if a == b else 0.0
         for a, b in zip(policy_scores.tolist(), parent_scores.tolist(), strict=True)
@@ -150,6 +177,7 @@ def auto_evaluate(
     max_prompt_tokens: int = 256,
     temperature: float = 1.0,
     prompt_template: str = "{prompt}\n",
+    chat_template: str = "auto",
     batch_size: int = 16,
     seed: int = 0,
 ) -> dict[str, Any]:
@@ -158,14 +186,15 @@ def auto_evaluate(
     Without a reward model (a DPO round) or an SFT folder, the figures that need it are None."""
     import torch
 
-    from training.ml.data import format_prompt
     from training.ml.runtime import seed_everything
 
     prompts = _prompts(prompts_file, split, max_prompts)
-    texts = [format_prompt(prompt_template, p) for p in prompts]
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    dtype = torch.bfloat16 if device.type == "cuda" and torch.cuda.is_bf16_supported() else None
-    batches = [texts[i : i + batch_size] for i in range(0, len(texts), batch_size)]
+    precision = "bf16" if device.type == "cuda" and torch.cuda.is_bf16_supported() else "no"
+    batches = [prompts[i : i + batch_size] for i in range(0, len(prompts), batch_size)]
+
+    def sampler(path: str) -> _Sampler:
+        return _Sampler(path, device, precision, prompt_template, chat_template)
 
     def samples_of(model: _Sampler, kl_against: _Sampler | None = None) -> tuple[list[str], list[float]]:
         """One response per prompt (seeded), and log pi(y|x) - log pi_ref(y|x) of each when asked."""
@@ -174,17 +203,17 @@ def auto_evaluate(
         for part in batches:
             query, mask = model.encode(part, max_prompt_tokens)  # (B, P)
             response, response_mask = model.sample(query, mask, max_new_tokens, temperature)  # (B, R)
-            responses += model.tokenizer.batch_decode(response, skip_special_tokens=True)
+            responses += model.decode(response, response_mask)
             if kl_against is not None:
                 own = model.logprobs(query, mask, response, response_mask, temperature)  # (B,)
                 ref = kl_against.logprobs(query, mask, response, response_mask, temperature)  # (B,)
                 kls += (own - ref).tolist()
         return responses, kls
 
-    policy = _Sampler(policy_dir, device, dtype)
+    policy = sampler(policy_dir)
     sft = None
     if sft_dir:
-        sft = policy if sft_dir == policy_dir else _Sampler(sft_dir, device, dtype)
+        sft = policy if sft_dir == policy_dir else sampler(sft_dir)
         if sft.tokenizer.get_vocab() != policy.tokenizer.get_vocab():
             sft.free()
             sft = None  # KL needs one vocabulary; leave it out rather than compare unrelated tokens
@@ -197,11 +226,12 @@ def auto_evaluate(
     else:
         if parent_dir != policy_dir:
             policy.free()
-            policy = _Sampler(parent_dir, device, dtype)
+            policy = sampler(parent_dir)
         parent_responses, _ = samples_of(policy)
+        renderer = policy.renderer
         policy.free()  # one model in memory at a time: the reward model comes next
         figures = _rm_figures(
-            reward_model_dir, texts, policy_responses, parent_responses, device, dtype, seed
+            reward_model_dir, renderer, prompts, policy_responses, parent_responses, device, precision, seed
         )
     return {
         "split": split,

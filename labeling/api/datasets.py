@@ -8,9 +8,9 @@ from rest_framework.decorators import action
 from rest_framework.response import Response
 from rest_framework.reverse import reverse
 
-from ..models import DatasetSnapshot, SnapshotKind
+from ..models import DatasetSnapshot, SnapshotFormat, SnapshotKind
 from ..roles import is_researcher
-from ..services.exports import snapshot_create, snapshot_delete, snapshot_path
+from ..services.exports import snapshot_create, snapshot_delete, snapshot_download_name, snapshot_path
 from .base import ApiMixin, admin_or_researcher
 
 
@@ -20,7 +20,17 @@ class SnapshotOutput(serializers.ModelSerializer):
 
     class Meta:
         model = DatasetSnapshot
-        fields = ["id", "kind", "filters", "row_count", "sha256", "created_by", "created_at", "download_url"]
+        fields = [
+            "id",
+            "kind",
+            "format",
+            "filters",
+            "row_count",
+            "sha256",
+            "created_by",
+            "created_at",
+            "download_url",
+        ]
 
     def get_download_url(self, snapshot) -> str:
         return reverse("api:dataset-download", args=[snapshot.pk], request=self.context.get("request"))
@@ -28,9 +38,11 @@ class SnapshotOutput(serializers.ModelSerializer):
 
 class SnapshotInput(serializers.Serializer):
     """filters: batches (ids), split, category, created_after, created_before, labelers (ids or usernames),
-    rankings ("all" or "consensus", rm kinds), min_agreement (0..1, rm kinds), include_pii (bool)."""
+    rankings ("all" or "consensus", rm kinds), min_agreement (0..1, rm kinds), include_pii (bool).
+    format: "standard" (texts as strings) or "conversational" (TRL's conversational format: chat messages)."""
 
     kind = serializers.ChoiceField(choices=SnapshotKind.choices)
+    format = serializers.ChoiceField(choices=SnapshotFormat.choices, default=SnapshotFormat.STANDARD)
     filters = serializers.DictField(required=False, default=dict)
 
 
@@ -70,7 +82,7 @@ class DatasetViewSet(ApiMixin, viewsets.ReadOnlyModelViewSet):
         response = FileResponse(
             path.open("rb"),
             as_attachment=True,
-            filename=f"{snapshot.kind}-{snapshot.pk}.jsonl",
+            filename=snapshot_download_name(snapshot),
             content_type="application/jsonl",
         )
         response["X-Checksum-SHA256"] = snapshot.sha256

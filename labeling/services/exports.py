@@ -6,6 +6,11 @@ Kinds (one JSON object per line; every line also carries ids, the labeler's pseu
     rm_rankings  {"prompt", "completions", "ranks"}       one per ranking; rank 0 is the best, ties share
     prompts      {"prompt"}                               prompts (PPO)
 
+Formats: "standard" writes the texts as strings (above); "conversational" writes TRL's conversational format,
+each text as a list of chat messages ({"content", "role"}: the prompt spoken by the user, completions by the
+assistant; rm_rankings' "completions" one list per completion), so a chat model trains with its own chat
+template. Every other key is the same in both.
+
 The same filters over the same data give the same bytes: a fixed order and
 json.dumps(sort_keys=True, ensure_ascii=False). The file is written to a temporary name, its sha256
 and row count taken on the way, and renamed into MEDIA_ROOT/datasets/ only when complete; on any
@@ -33,7 +38,7 @@ from audit.services import Action, audit_record
 
 from .. import selectors_exports as rows
 from ..errors import ServiceError
-from ..models import Batch, DatasetSnapshot, SnapshotKind
+from ..models import Batch, DatasetSnapshot, SnapshotFormat, SnapshotKind
 from ..quality import selectors as quality
 from ..storable import unstorable
 from ..vocab import Category, Split
@@ -71,6 +76,16 @@ def datasets_folder() -> Path:
 def snapshot_path(snapshot: DatasetSnapshot) -> Path:
     """Where the snapshot's JSONL file lies."""
     return Path(settings.MEDIA_ROOT) / snapshot.file
+
+
+def _name(kind: str, format: str) -> str:
+    """The start of a snapshot's file names: its kind, and its format unless standard."""
+    return kind if format == SnapshotFormat.STANDARD else f"{kind}-{format}"
+
+
+def snapshot_download_name(snapshot: DatasetSnapshot) -> str:
+    """The file name a download of the snapshot is offered under."""
+    return f"{_name(snapshot.kind, snapshot.format)}-{snapshot.pk}.jsonl"
 
 
 # --- filters -----------------------------------------------------------------------------------------
@@ -292,32 +307,45 @@ def _consensus_rows(kind: str, f: rows.ExportFilters) -> Iterator[dict]:
                 }
 
 
-def dataset_lines(*, kind: str, filters: dict, writer: str = "auto") -> Iterator[bytes]:
-    """The snapshot's bytes, line by line. `filters` must be clean (filters_clean).
+def dataset_lines(
+    *, kind: str, filters: dict, format: str = SnapshotFormat.STANDARD, writer: str = "auto"
+) -> Iterator[bytes]:
+    """The snapshot's bytes, line by line. `filters` must be clean (filters_clean), `format` known.
 
     writer: "auto" (COPY on Postgres, else Python), "python" or "copy"; all give the same bytes.
     """
     f = _query_filters(filters)
+    conversational = format == SnapshotFormat.CONVERSATIONAL
     if kind in RANKING_KINDS and filters.get("rankings") == "consensus":
-        return (rows.json_line(obj) for obj in _consensus_rows(kind, f))
+        return (
+            rows.json_line(rows.as_conversation(obj) if conversational else obj)
+            for obj in _consensus_rows(kind, f)
+        )
     source = SOURCES[kind](f)
     use_copy = writer == "copy" or (writer == "auto" and connection.vendor == "postgresql")
-    return rows.json_lines_copy(source) if use_copy else rows.json_lines(source)
+    write = rows.json_lines_copy if use_copy else rows.json_lines
+    return write(source, conversational=conversational)
 
 
 # --- snapshots ---------------------------------------------------------------------------------------
 
 
-def snapshot_create(*, kind: str, filters: dict | None, created_by=None) -> DatasetSnapshot:
+def snapshot_create(
+    *, kind: str, filters: dict | None, created_by=None, format: str = SnapshotFormat.STANDARD
+) -> DatasetSnapshot:
     """Export a dataset to MEDIA_ROOT/datasets/ and record it, all or nothing. A file system failure
     (disk full, MEDIA_ROOT not a writable folder) is a ServiceError with code "storage_unavailable"."""
     if kind not in SnapshotKind.values:
         raise ServiceError(
             f"unknown kind '{kind}'; choose one of: {', '.join(SnapshotKind.values)}.", field="kind"
         )
+    if format not in SnapshotFormat.values:
+        raise ServiceError(
+            f"unknown format {format!r}; choose one of: {', '.join(SnapshotFormat.values)}.", field="format"
+        )
     clean = filters_clean(kind=kind, filters=filters)
     try:
-        return _snapshot_write(kind=kind, clean=clean, created_by=created_by)
+        return _snapshot_write(kind=kind, format=format, clean=clean, created_by=created_by)
     except OSError as exc:
         log.warning("dataset export failed: %s", exc)  # the full path, for whoever fixes the disk
         raise ServiceError(
@@ -327,27 +355,29 @@ def snapshot_create(*, kind: str, filters: dict | None, created_by=None) -> Data
         ) from exc
 
 
-def _snapshot_write(*, kind: str, clean: dict, created_by) -> DatasetSnapshot:
+def _snapshot_write(*, kind: str, format: str, clean: dict, created_by) -> DatasetSnapshot:
     folder = datasets_folder()
     folder.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{kind}-", suffix=".part", dir=folder)
+    name = _name(kind, format)
+    fd, tmp_name = tempfile.mkstemp(prefix=f".{name}-", suffix=".part", dir=folder)
     tmp, final = Path(tmp_name), None
     try:
         digest, row_count = hashlib.sha256(), 0
         # In a savepoint when the caller has a transaction (a round's export step): a stream that dies
         # midway (disk full) cancels its COPY, which then aborts the savepoint, not the caller's transaction.
         with os.fdopen(fd, "wb") as out, transaction.atomic():
-            for chunk in dataset_lines(kind=kind, filters=clean):
+            for chunk in dataset_lines(kind=kind, filters=clean, format=format):
                 out.write(chunk)
                 digest.update(chunk)
                 row_count += chunk.count(b"\n")
             out.flush()
             os.fsync(out.fileno())
         sha256 = digest.hexdigest()
-        final = folder / f"{kind}-{timezone.now():%Y%m%dT%H%M%S}-{sha256[:12]}-{uuid4().hex[:6]}.jsonl"
+        final = folder / f"{name}-{timezone.now():%Y%m%dT%H%M%S}-{sha256[:12]}-{uuid4().hex[:6]}.jsonl"
         with transaction.atomic():
             snapshot = DatasetSnapshot.objects.create(
                 kind=kind,
+                format=format,
                 filters=clean,
                 row_count=row_count,
                 sha256=sha256,
@@ -358,7 +388,13 @@ def _snapshot_write(*, kind: str, clean: dict, created_by) -> DatasetSnapshot:
                 actor=created_by,
                 action=Action.SNAPSHOT_CREATED,
                 target=snapshot,
-                details={"kind": kind, "filters": clean, "row_count": row_count, "sha256": sha256},
+                details={
+                    "kind": kind,
+                    "format": format,
+                    "filters": clean,
+                    "row_count": row_count,
+                    "sha256": sha256,
+                },
             )
             os.replace(tmp, final)
     except BaseException:
@@ -378,7 +414,12 @@ def snapshot_delete(*, snapshot: DatasetSnapshot, actor=None) -> None:
                 actor=actor,
                 action=Action.SNAPSHOT_DELETED,
                 target=snapshot,
-                details={"kind": snapshot.kind, "row_count": snapshot.row_count, "sha256": snapshot.sha256},
+                details={
+                    "kind": snapshot.kind,
+                    "format": snapshot.format,
+                    "row_count": snapshot.row_count,
+                    "sha256": snapshot.sha256,
+                },
             )
             snapshot.delete()
     except ProtectedError as exc:

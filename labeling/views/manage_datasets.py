@@ -9,7 +9,7 @@ from django.views.decorators.http import require_POST
 from ..errors import ServiceError
 from ..models import DatasetSnapshot
 from ..roles import is_researcher
-from ..services.exports import snapshot_create, snapshot_delete, snapshot_path
+from ..services.exports import snapshot_create, snapshot_delete, snapshot_download_name, snapshot_path
 from .manage_access import reader_required, researcher_required
 from .manage_forms import SnapshotForm, add_service_error
 
@@ -23,12 +23,18 @@ def datasets(request):
         if form.is_valid():
             try:
                 snapshot = snapshot_create(
-                    kind=form.cleaned_data["kind"], filters=form.filters(), created_by=request.user
+                    kind=form.cleaned_data["kind"],
+                    format=form.cleaned_data["format"],
+                    filters=form.filters(),
+                    created_by=request.user,
                 )
             except ServiceError as exc:
                 add_service_error(form, exc)
             else:
-                messages.success(request, f"Snapshot {snapshot.pk}: {snapshot.row_count} rows exported.")
+                messages.success(
+                    request,
+                    f"Snapshot {snapshot.pk} ({snapshot.format}): {snapshot.row_count} rows exported.",
+                )
                 return redirect("manage:datasets")
     snapshots = list(DatasetSnapshot.objects.select_related("created_by").order_by("-pk")[:200])
     for snapshot in snapshots:
@@ -53,7 +59,7 @@ def download(request, pk: int):
     return FileResponse(
         path.open("rb"),
         as_attachment=True,
-        filename=f"{snapshot.kind}-{snapshot.pk}.jsonl",
+        filename=snapshot_download_name(snapshot),
         content_type="application/jsonl",
     )
 

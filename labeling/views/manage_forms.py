@@ -7,7 +7,7 @@ from django.contrib.auth.models import Group
 from training.models import ModelVersion
 
 from ..errors import ServiceError
-from ..models import Batch, SnapshotKind
+from ..models import Batch, SnapshotFormat, SnapshotKind
 from ..services.imports import PII_MODES
 from ..vocab import ROLE_LABELER, Category, PromptSource, Split
 
@@ -169,6 +169,12 @@ class CompletionImportForm(forms.Form):
 
 class SnapshotForm(forms.Form):
     kind = forms.ChoiceField(choices=SnapshotKind.choices)
+    format = forms.ChoiceField(
+        choices=SnapshotFormat.choices,
+        initial=SnapshotFormat.STANDARD,
+        required=False,
+        help_text="Conversational: texts as chat messages, for chat models trained with their chat template.",
+    )
     batches = forms.ModelMultipleChoiceField(
         Batch.objects.order_by("-pk"),
         required=False,
@@ -198,6 +204,9 @@ class SnapshotForm(forms.Form):
         required=False, min_value=0, max_value=1, label="Minimum agreement (0 to 1)"
     )
     include_pii = forms.BooleanField(required=False, label="Include prompts flagged for PII")
+
+    def clean_format(self) -> str:
+        return self.cleaned_data["format"] or SnapshotFormat.STANDARD
 
     def filters(self) -> dict:
         d = self.cleaned_data

@@ -28,6 +28,28 @@ def test_export_then_download_the_same_bytes(world, client_as):
     assert [s["id"] for s in listed] == [created.data["id"]]
 
 
+def test_export_a_conversational_snapshot_and_see_its_format(world, client_as):
+    client = client_as("researcher")
+    created = client.post("/api/datasets/", {"kind": "sft", "format": "conversational"}, format="json")
+    assert created.status_code == 201 and created.data["format"] == "conversational"
+    download = client.get(created.data["download_url"])
+    assert "sft-conversational-" in download["Content-Disposition"]
+    rows = [json.loads(line) for line in b"".join(download.streaming_content).decode().splitlines()]
+    assert rows and all(r["prompt"][0]["role"] == "user" for r in rows)
+    assert all(
+        r["completion"] == [{"content": r["completion"][0]["content"], "role": "assistant"}] for r in rows
+    )
+    detail = client.get(f"/api/datasets/{created.data['id']}/").data
+    listed = {s["id"]: s["format"] for s in client.get("/api/datasets/").data["results"]}
+    assert detail["format"] == "conversational" and listed[world["snapshot"].pk] == "standard"
+
+
+def test_an_unknown_format_is_a_400_naming_the_field(world, client_as):
+    bad = client_as("researcher").post("/api/datasets/", {"kind": "sft", "format": "chatml"}, format="json")
+    assert bad.status_code == 400 and bad.data["field"] == "format"
+    assert client_as("researcher").get("/api/datasets/").data["results"][0]["id"] == world["snapshot"].pk
+
+
 def test_bad_filters_and_protected_deletes_are_400s(world, client_as):
     client = client_as("researcher")
     bad = client.post("/api/datasets/", {"kind": "sft", "filters": {"split": "everything"}}, format="json")

@@ -32,6 +32,7 @@ def test_an_export_records_who_exported_what(media, researcher, events):
     event = AuditEvent.objects.get()
     assert event.details == {
         "kind": "sft",
+        "format": "standard",
         "filters": {"split": ["train"]},
         "row_count": 0,
         "sha256": snapshot.sha256,

@@ -56,6 +56,29 @@ def test_a_researcher_exports_and_downloads(client, researcher, ranked):
     assert reverse("manage:dataset_download", args=[snapshot.pk]) in page
 
 
+def test_a_researcher_exports_a_conversational_snapshot_from_the_page(client, researcher, ranked):
+    client.force_login(researcher)
+    response = client.post(
+        reverse("manage:datasets"), {"kind": "rm_pairs", "format": "conversational", "rankings": "all"}
+    )
+    assert response.status_code == 302
+    snapshot = DatasetSnapshot.objects.get()
+    assert snapshot.format == "conversational" and snapshot.row_count == 3
+    download = client.get(reverse("manage:dataset_download", args=[snapshot.pk]))
+    assert f"rm_pairs-conversational-{snapshot.pk}.jsonl" in download["Content-Disposition"]
+    row = json.loads(b"".join(download.streaming_content).splitlines()[0])
+    assert row["chosen"][0]["role"] == "assistant" and row["prompt"][0]["role"] == "user"
+    page = client.get(reverse("manage:datasets")).content.decode()
+    assert "<td>conversational</td>" in page and 'name="format"' in page
+
+
+def test_the_page_refuses_an_unknown_format_on_its_field(client, researcher, ranked):
+    client.force_login(researcher)
+    response = client.post(reverse("manage:datasets"), {"kind": "sft", "format": "chatml", "rankings": "all"})
+    assert response.status_code == 400 and "format" in response.context["form"].errors
+    assert DatasetSnapshot.objects.count() == 0
+
+
 def test_a_batch_admin_cannot_export(client, batch_admin, ranked):
     client.force_login(batch_admin)
     client.post(reverse("manage:datasets"), {"kind": "rm_pairs", "rankings": "all"})
@@ -69,3 +92,13 @@ def test_export_dataset_command_writes_the_file_and_records_it(ranked, labeler, 
     assert snapshot.filters == {"labelers": [labeler.pk], "rankings": "all"}
     rows = [json.loads(line) for line in out.read_text().splitlines()]
     assert len(rows) == 3 and f"snapshot {snapshot.pk}: 3 rows" in capsys.readouterr().out
+
+
+def test_export_dataset_command_writes_a_conversational_snapshot(ranked, tmp_path, capsys):
+    out = tmp_path / "rankings.jsonl"
+    call_command("export_dataset", "--kind", "rm_rankings", "--format", "conversational", "--out", str(out))
+    snapshot = DatasetSnapshot.objects.get()
+    assert snapshot.format == "conversational" and "conversational" in capsys.readouterr().out
+    (row,) = [json.loads(line) for line in out.read_text().splitlines()]
+    assert row["prompt"] == [{"content": ranked.prompt.text, "role": "user"}]
+    assert [c[0]["role"] for c in row["completions"]] == ["assistant"] * 3 and row["ranks"] == [0, 1, 2]

@@ -69,3 +69,31 @@ def rm_run(sft_model, data_dir, tmp_path_factory) -> tuple[Path, dict]:
         **FAST,
     }
     return out, run_stage("rm", config, echo=False)
+
+
+# A tiny checkpoint with what real ones bring: bf16 weights, absolute positions (GPT-2), a chat template
+# that writes its own BOS beside a tokenizer that adds one too, eos != pad, two stop tokens, and a
+# generation_config full of sampling settings that a rollout must not pick up.
+CHECKPOINT_SAMPLING = {
+    "do_sample": True,
+    "temperature": 0.6,
+    "top_k": 5,
+    "top_p": 0.8,
+    "repetition_penalty": 1.8,
+    "no_repeat_ngram_size": 1,
+}
+
+
+@pytest.fixture(scope="session")
+def chat_model(tmp_path_factory) -> Path:
+    from training.ml.tiny import build_tiny_chat_model
+
+    return build_tiny_chat_model(tmp_path_factory.mktemp("chat"), arch="gpt2", generation=CHECKPOINT_SAMPLING)
+
+
+@pytest.fixture(scope="session")
+def llama_model(tmp_path_factory) -> Path:
+    """Rotary positions and an attention dropout rate that the attention code reads at call time."""
+    from training.ml.tiny import build_tiny_chat_model
+
+    return build_tiny_chat_model(tmp_path_factory.mktemp("llama"), arch="llama", attention_dropout=0.5)

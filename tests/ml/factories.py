@@ -74,3 +74,24 @@ def prompt_rows() -> list[dict]:
         {"id": i, "prompt": f"What colour is the {a}?", "split": "test" if i == 0 else "train"}
         for i, a in enumerate(_ANIMALS)
     ]
+
+
+def conversational(rows: list[dict]) -> list[dict]:
+    """The same rows in TRL's conversational format (as the conversational exports write them)."""
+
+    def user(text):
+        return [{"role": "user", "content": text}]
+
+    def assistant(text):
+        return [{"role": "assistant", "content": text}]
+
+    out = []
+    for row in rows:
+        row = {**row, "prompt": user(row["prompt"])}
+        for key in ("completion", "chosen", "rejected"):
+            if key in row:
+                row[key] = assistant(row[key])
+        if "completions" in row:
+            row["completions"] = [assistant(c) for c in row["completions"]]
+        out.append(row)
+    return out

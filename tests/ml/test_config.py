@@ -71,4 +71,4 @@ def test_the_cli_reports_a_bad_dataset_line(tmp_path, tiny_model, capsys):
 def test_help_lists_every_field_with_its_help(capsys):
     assert main(["ppo", "--help"]) == 0
     out = capsys.readouterr().out
-    assert "--kl_coef (float, default 0.02)" in out and "--ptx_coef (float, default 27.8)" in out
+    assert "--kl_coef (float, default 0.02)" in out and "--ptx_coef (float, default 0.2)" in out

@@ -60,3 +60,28 @@ def test_tied_completions_make_no_pair():
     ranking = {"prompt": "p", "completions": ["a", "b", "c", "d"], "ranks": [1, 0, 1, 2]}
     assert sorted(ranking_pairs(ranking)) == [("a", "d"), ("b", "a"), ("b", "c"), ("b", "d"), ("c", "d")]
     assert len(as_pairs([ranking])) == 5
+
+
+def test_pairs_of_one_ranking_become_one_element_again():
+    """The rm_pairs export writes one line per comparison; the reward model must see a ranking's
+    comparisons together, as InstructGPT does, not as C(K,2) separate elements."""
+    from training.ml.data import preference_groups
+
+    rows = [
+        {"prompt": "p", "chosen": "a", "rejected": "b", "ranking_id": 7, "split": "train"},
+        {"prompt": "p", "chosen": "a", "rejected": "c", "ranking_id": 7, "split": "train"},
+        {"prompt": "p", "chosen": "b", "rejected": "c", "ranking_id": 7, "split": "train"},
+        {"prompt": "p", "chosen": "c", "rejected": "a", "ranking_id": 8, "split": "train"},
+        {"prompt": "q", "chosen": "x", "rejected": "y", "split": "train"},  # public data: no ranking known
+    ]
+    groups = preference_groups(rows)
+    assert [g["completions"] for g in groups] == [["a", "b", "c"], ["c", "a"], ["x", "y"]]
+    assert groups[0]["pairs"] == [(0, 1), (0, 2), (1, 2)] and groups[1]["pairs"] == [(0, 1)]
+    assert ranking_pairs(groups[0]) == [("a", "b"), ("a", "c"), ("b", "c")]
+
+
+def test_dpo_can_draw_one_pair_per_ranking():
+    ranking = {"prompt": "p", "completions": ["a", "b", "c", "d"], "ranks": [0, 1, 2, 3], "split": "train"}
+    assert len(as_pairs([ranking])) == 6
+    drawn = [as_pairs([ranking], "one", seed=s) for s in range(20)]
+    assert all(len(d) == 1 for d in drawn) and len({(d[0]["chosen"], d[0]["rejected"]) for d in drawn}) > 2

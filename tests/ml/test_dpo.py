@@ -30,3 +30,17 @@ def test_it_accepts_rankings_as_every_non_tied_pair(sft_model, data_dir, tmp_pat
     }
     metrics = run_stage("dpo", config, echo=False)
     assert metrics["train_pairs"] > 3 * 96  # about 4-5 non-tied pairs per ranking of 4
+
+
+def test_one_pair_per_ranking_gives_every_ranking_the_same_weight(sft_model, data_dir, tmp_path):
+    config = {
+        "model": str(sft_model),
+        "dataset": str(data_dir / "rankings.jsonl"),
+        "output_dir": str(tmp_path),
+        "max_steps": 1,
+        "num_train_epochs": 2,
+        "pairs_per_ranking": "one",
+        **FAST,
+    }
+    metrics = run_stage("dpo", config, echo=False)
+    assert metrics["train_pairs"] == 2 * 96  # one pair of each of the 96 train rankings, drawn per epoch

@@ -113,7 +113,7 @@ def test_reward_model_value_init_ptx_ema_and_adaptive_kl(sft_model, rm_run, data
         reward_model=str(rm_run[0]),
         ptx_dataset=str(data_dir / "sft.jsonl"),
         ptx_coef=1.0,
-        ptx_batch_size=4,
+        ptx_ratio=0.5,
         ema_decay=0.9,
         adaptive_kl=True,
         kl_target=0.5,

@@ -6,8 +6,10 @@ from transformers import AutoModelForCausalLM, AutoModelForSequenceClassificatio
 from tests.ml.conftest import FAST
 from training.ml import run_stage
 from training.ml.checkpoints import read_config
+from training.ml.data import preference_groups
+from training.ml.render import Renderer
 from training.ml.reward import RankingCollator, grouped_scores, listwise_loss
-from training.ml.reward_model import reward_bias, score_texts
+from training.ml.reward_model import reward_bias, score_pairs
 
 TEMPLATE = "{prompt}\n"
 RANKING = {
@@ -35,10 +37,30 @@ def rm(rm_run):
     )
 
 
-def batch_loss(model, tokenizer, rankings):
-    batch = RankingCollator(tokenizer, TEMPLATE, 128)(rankings)
+def batch_loss(model, tokenizer, rankings, normalization="pairs"):
+    batch = RankingCollator(Renderer(tokenizer, TEMPLATE), 128)(preference_groups(rankings))
     with torch.no_grad():
-        return listwise_loss(grouped_scores(model, batch), batch["ranks"])[0].item()
+        scores = grouped_scores(model, batch)
+        return listwise_loss(scores, batch["better"], batch["sizes"], normalization)[0].item()
+
+
+def loss_of(scores, ranks, normalization="pairs"):
+    """The listwise loss of score rows (B, K) under rankings given as rank rows (-1: no completion)."""
+    rows = [
+        {
+            "prompt": "p",
+            "completions": [str(k) for k, r in enumerate(row) if r >= 0],
+            "ranks": [r for r in row if r >= 0],
+        }
+        for row in ranks.tolist()
+    ]
+    groups = preference_groups(rows)
+    better = torch.zeros(len(groups), scores.shape[1], scores.shape[1], dtype=torch.bool)
+    for b, group in enumerate(groups):
+        for w, lo in group["pairs"]:
+            better[b, w, lo] = True
+    sizes = torch.tensor([float(len(g["completions"])) for g in groups])
+    return listwise_loss(scores, better, sizes, normalization)
 
 
 def test_held_out_accuracy_is_well_above_chance(rm_run):
@@ -56,17 +78,16 @@ def test_the_listwise_loss_is_the_mean_of_the_pairwise_losses(rm):
             if rank_a == rank_b:
                 continue
             better, worse = (a, b) if rank_a < rank_b else (b, a)
-            scores = score_texts(
+            scores = score_pairs(
                 model,
-                tokenizer,
-                [
-                    TEMPLATE.format(prompt=RANKING["prompt"]) + better,
-                    TEMPLATE.format(prompt=RANKING["prompt"]) + worse,
-                ],
+                Renderer(tokenizer, TEMPLATE),
+                [(RANKING["prompt"], better), (RANKING["prompt"], worse)],
             )
             pair_losses.append(-F.logsigmoid(scores[0] - scores[1]).item())
     assert len(pair_losses) == 5  # C(4,2) = 6 pairs, one of them tied
     assert batch_loss(model, tokenizer, [RANKING]) == pytest.approx(sum(pair_losses) / 5, rel=1e-4)
+    paper = batch_loss(model, tokenizer, [RANKING], normalization="all_pairs")
+    assert paper == pytest.approx(sum(pair_losses) / 6, rel=1e-4)  # the paper's 1 / C(K,2)
 
 
 def test_tied_pairs_do_not_change_the_loss(rm):
@@ -76,9 +97,9 @@ def test_tied_pairs_do_not_change_the_loss(rm):
     scores = torch.tensor([[2.0, 1.0, 5.0]])
     tie_moved = torch.tensor([[2.0, 1.0, -7.0]])  # the third completion ties with the second
     ranks = torch.tensor([[0, 1, 1]])
-    assert listwise_loss(scores, ranks)[0].item() != listwise_loss(tie_moved, ranks)[0].item()
+    assert loss_of(scores, ranks)[0].item() != loss_of(tie_moved, ranks)[0].item()
     only_ties = torch.tensor([[0, 0, -1]])
-    assert listwise_loss(scores.requires_grad_(), only_ties)[0].item() == 0.0
+    assert loss_of(scores.requires_grad_(), only_ties)[0].item() == 0.0
 
 
 def test_the_listwise_loss_averages_prompts_not_pairs():
@@ -86,7 +107,7 @@ def test_the_listwise_loss_averages_prompts_not_pairs():
     ranks = torch.tensor([[0, 1, 2], [0, 1, -1]])  # 3 pairs and 1 pair
     first = (-F.logsigmoid(torch.tensor([1.0, 1.0, 0.0]))).mean()
     second = -F.logsigmoid(torch.tensor(-1.0))
-    assert listwise_loss(scores, ranks)[0].item() == pytest.approx(((first + second) / 2).item())
+    assert loss_of(scores, ranks)[0].item() == pytest.approx(((first + second) / 2).item())
 
 
 def test_training_changed_the_parameters_and_kept_a_scalar_head(sft_model, rm):
@@ -109,11 +130,9 @@ def test_the_bias_centres_the_best_completions_on_zero(rm_run, rm, data_dir):
         if row["split"] == "train":
             top = min(row["ranks"])
             best += [
-                TEMPLATE.format(prompt=row["prompt"]) + c
-                for c, r in zip(row["completions"], row["ranks"], strict=True)
-                if r == top
+                (row["prompt"], c) for c, r in zip(row["completions"], row["ranks"], strict=True) if r == top
             ]
-    centred = score_texts(model, tokenizer, best) + reward_bias(model)
+    centred = score_pairs(model, Renderer(tokenizer, TEMPLATE), best) + reward_bias(model)
     assert abs(centred.mean().item()) < 1e-3
 
 
@@ -130,3 +149,11 @@ def test_it_trains_on_pairs_and_centres_on_demonstrations(sft_model, data_dir, t
     metrics = run_stage("rm", config, echo=False)
     assert metrics["steps"] == 6 and metrics["eval_pairs"] == metrics["valid_rankings"]
     assert metrics["reward_bias"] != 0.0
+
+
+def test_a_score_tie_counts_half_in_training_as_in_evaluation():
+    from training.ml.reward_model import pairwise_accuracy
+
+    _, accuracy = loss_of(torch.tensor([[1.0, 1.0, 0.0]]), torch.tensor([[0, 1, 2]]))
+    assert accuracy.item() == pytest.approx((0.5 + 1 + 1) / 3)
+    assert pairwise_accuracy(torch.tensor([0.0, 1.0, 1.0])).item() == pytest.approx(accuracy.item())

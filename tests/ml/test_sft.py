@@ -1,4 +1,5 @@
 import difflib
+import json
 
 import pytest
 import torch
@@ -72,3 +73,48 @@ def test_a_checkpoint_cut_off_while_saving_is_not_resumed_from(tmp_path):
     (tmp_path / "checkpoint-6").mkdir()  # the worker died before trainer_state.json was written
     (tmp_path / "checkpoint-6" / "model.safetensors").write_bytes(b"partial")
     assert last_checkpoint(tmp_path) == tmp_path / "checkpoint-4"
+
+
+def test_the_reward_model_picks_the_epoch_that_is_kept(tiny_model, data_dir, rm_run, tmp_path):
+    """InstructGPT keeps the SFT epoch whose valid samples its reward model scores best, not the last one."""
+    from training.ml.checkpoints import read_history as history_of
+    from training.ml.progress import Reporter
+    from training.ml.render import Renderer
+    from training.ml.runtime import load_causal_lm, load_tokenizer
+    from training.ml.selection import RewardSelection
+
+    config = {
+        "model": str(tiny_model),
+        "dataset": str(data_dir / "sft.jsonl"),
+        "output_dir": str(tmp_path),
+        "learning_rate": 3e-3,
+        "num_train_epochs": 3,
+        "selection_reward_model": str(rm_run[0]),
+        "selection_prompts": 6,
+        "selection_max_new_tokens": 8,
+        **FAST,
+    }
+    metrics = run_stage("sft", config, echo=False)
+    per_epoch = {
+        row["epoch"]: row["eval_select_reward"] for row in history_of(tmp_path) if "eval_select_reward" in row
+    }
+    assert set(per_epoch) >= {1.0, 2.0, 3.0}
+    best = max((e for e in per_epoch if e > 0), key=per_epoch.get)
+    assert metrics["selected_epoch"] == best and metrics["selected_reward"] == pytest.approx(per_epoch[best])
+    tokenizer = load_tokenizer(str(tmp_path))
+    rows = [json.loads(line) for line in (data_dir / "sft.jsonl").read_text().splitlines()]
+    valid = [r["prompt"] for r in rows if r["split"] == "valid"][:6]
+    again = RewardSelection(
+        str(rm_run[0]),
+        valid,
+        Renderer(tokenizer),
+        None,
+        max_new_tokens=8,
+        max_prompt_length=504,
+        seed=0,
+        precision="no",
+        reporter=Reporter(echo=False),
+    )
+    assert again.mean_reward(load_causal_lm(str(tmp_path), trainable=False)) == pytest.approx(
+        per_epoch[best], abs=1e-4
+    )

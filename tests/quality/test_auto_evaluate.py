@@ -17,13 +17,13 @@ def folders(tmp_path_factory):
     root = tmp_path_factory.mktemp("auto_eval")
     policy = build_tiny_model(root / "policy", seed=0)
     tokenizer = load_tokenizer(str(policy))
-    parent = load_causal_lm(str(policy))
+    parent = load_causal_lm(str(policy), trainable=False)
     with torch.no_grad():
         for p in parent.parameters():
             p.add_(0.5 * torch.randn_like(p))
     parent.save_pretrained(root / "parent")
     tokenizer.save_pretrained(root / "parent")
-    rm = load_scalar_model(str(policy), tokenizer.pad_token_id)
+    rm = load_scalar_model(str(policy), tokenizer.pad_token_id, trainable=False)
     rm.save_pretrained(root / "rm")
     tokenizer.save_pretrained(root / "rm")
     (root / "rm" / "metrics.json").write_text(json.dumps({"eval_accuracy": 0.7}))

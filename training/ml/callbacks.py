@@ -10,6 +10,8 @@ from transformers import TrainerCallback
 from training.ml.checkpoints import save_config
 from training.ml.errors import TrainingCancelled
 from training.ml.progress import Reporter
+from training.ml.ranks import any_rank
+from training.ml.runtime import refuse_half_trainables
 
 
 class ReporterCallback(TrainerCallback):
@@ -27,7 +29,7 @@ class ReporterCallback(TrainerCallback):
 
     def on_step_end(self, args, state, control, **kwargs):
         self.reporter.update(state.global_step, state.max_steps, dict(self.last))
-        if self.reporter.stop_requested():
+        if any_rank(self.reporter.stop_requested()):  # every rank stops at the same step
             self.cancelled_at = state.global_step
             control.should_save = True  # so a restart resumes from this step
             control.should_training_stop = True
@@ -35,6 +37,14 @@ class ReporterCallback(TrainerCallback):
     def raise_if_cancelled(self, output_dir: str) -> None:
         if self.cancelled_at is not None:
             raise TrainingCancelled(self.cancelled_at, output_dir)
+
+
+class MasterWeightsGuard(TrainerCallback):
+    """Refuses to start when a trainable parameter is bf16/fp16 and no engine keeps an fp32 master copy."""
+
+    def on_train_begin(self, args, state, control, model=None, **kwargs):
+        if model is not None:
+            refuse_half_trainables(model, engine_keeps_master=bool(args.deepspeed))
 
 
 class ConfigSaver(TrainerCallback):
@@ -53,4 +63,4 @@ def stage_callbacks(
 ) -> tuple[ReporterCallback, list[TrainerCallback]]:
     """The progress/cancel bridge, and the full callback list to hand to a Trainer."""
     bridge = ReporterCallback(reporter)
-    return bridge, [bridge, ConfigSaver(kind, cfg)]
+    return bridge, [bridge, ConfigSaver(kind, cfg), MasterWeightsGuard()]

@@ -32,12 +32,35 @@ class StageConfig:
     """Fields every stage shares: where the model, the data and the output live."""
 
     model: str = _f("", "Model folder or Hugging Face hub id to start from.")
-    dataset: str = _f("", "JSONL dataset file in the exports format.")
+    dataset: str = _f(
+        "",
+        "Dataset: a JSONL or Parquet file, a `datasets` save_to_disk folder, or a hub dataset id "
+        "(when online or cached). Our exports' formats, TRL's standard and conversational formats, "
+        "implicit-prompt pairs (HH-RLHF) and `messages` rows are all read.",
+    )
+    splits: str = _f(
+        "",
+        "Which named splits of a hub/save_to_disk dataset to read and how they map to train/valid/test: "
+        "'' all (train* -> train; valid*, dev*, eval*, test* -> valid), 'train_prefs,test_prefs', or "
+        "'train_prefs=train,test_prefs=valid'.",
+    )
     output_dir: str = _f("", "Output folder: checkpoints, final model, training_config.yaml, metrics.json.")
     seed: int = _f(0, "Random seed (python, numpy, torch, data order, sampling).")
     prompt_template: str = _f(
         "{prompt}\n",
-        "How a prompt is written before its completion; must contain {prompt}. Keep it equal across stages.",
+        "How a plain-text prompt is written before its completion; must contain {prompt}. Keep it equal "
+        "across stages. Not used when the chat template renders the prompts.",
+    )
+    chat_template: str = _f(
+        "auto",
+        "'auto': when the tokenizer has a chat template, every prompt and completion is rendered with it "
+        "(a plain prompt becomes one user turn); 'none': always prompt_template. Conversational rows "
+        "need a chat template.",
+    )
+    hub_kernels: bool = _f(
+        False,
+        "Let transformers fetch optimised kernels from the hub (kernels-community/*) on a GPU. Off: "
+        "the stage never needs the network for a local model folder.",
     )
     valid_fraction: float = _f(
         0.05, "Share of train rows held out for evaluation when the file has no 'valid' rows."
@@ -81,6 +104,14 @@ class SFTConfig(TrainConfig):
     num_train_epochs: float = _f(
         3.0, "Number of passes over the demonstrations (the paper used 16 with 13k)."
     )
+    selection_reward_model: str = _f(
+        "",
+        "Reward model folder that picks the final checkpoint: at each epoch's end one response per valid "
+        "prompt is sampled and scored, and the epoch with the best mean reward is kept (the paper picks "
+        "its SFT model this way, not by validation loss). Empty: the last epoch.",
+    )
+    selection_prompts: int = _f(64, "Valid prompts sampled per epoch for the selection.")
+    selection_max_new_tokens: int = _f(64, "Maximum tokens of each selection response.")
 
 
 @dataclass
@@ -98,6 +129,11 @@ class RewardConfig(TrainConfig):
     bias_samples: int = _f(2048, "At most this many demonstrations are scored to set the bias.")
     disable_dropout: bool = _f(
         True, "Turn dropout off, as reward models usually are (TRL's RewardTrainer too)."
+    )
+    pair_normalization: str = _f(
+        "all_pairs",
+        "A ranking's loss is its pairs' summed loss divided by C(K,2) ('all_pairs', the paper: a ranking "
+        "with ties weighs less) or by its number of non-tied pairs ('pairs': every ranking weighs the same).",
     )
 
 
@@ -118,7 +154,13 @@ class PPOConfig(StageConfig):
     generation_batch_size: int = _f(0, "Prompts per generate call in the rollout; 0: mini_batch_size.")
     learning_rate: float = _f(5e-6, "Policy learning rate.")
     value_learning_rate: float | None = _f(None, "Value model learning rate; default: learning_rate.")
-    max_grad_norm: float = _f(1.0, "Gradient clipping norm.")
+    max_grad_norm: float = _f(1.0, "Gradient clipping norm of the policy.")
+    value_max_grad_norm: float | None = _f(
+        None, "Gradient clipping norm of the value model; default: max_grad_norm."
+    )
+    weight_decay: float = _f(
+        0.0, "AdamW weight decay of both models (torch's AdamW would apply 0.01 if we did not set it)."
+    )
     kl_coef: float = _f(0.02, "beta: per-token KL penalty coefficient against the reference (SFT) model.")
     adaptive_kl: bool = _f(False, "Adapt beta towards kl_target (Ziegler et al. 2019).")
     kl_target: float = _f(6.0, "Target KL per episode for the adaptive controller.")
@@ -134,9 +176,22 @@ class PPOConfig(StageConfig):
     missing_eos_penalty: float | None = _f(
         None, "If set, subtract this from the score of responses with no EOS."
     )
-    ptx_dataset: str = _f("", "SFT or text JSONL for PPO-ptx; empty turns ptx off.")
-    ptx_coef: float = _f(27.8, "gamma of PPO-ptx: weight of the pretraining log-likelihood (paper: 27.8).")
-    ptx_batch_size: int = _f(8, "ptx sequences mixed into each micro-batch.")
+    ptx_dataset: str = _f("", "SFT or text dataset for PPO-ptx; empty turns ptx off.")
+    ptx_coef: float = _f(
+        0.2,
+        "Weight of the ptx term: the mean token NLL of pretraining/SFT text, next to the mean token "
+        "clipped PPO loss on whitened advantages. Not the paper's gamma = 27.8, which on this scale "
+        "gives ptx 60-100x the PPO gradient; watch ptx/grad_ratio (README: PPO-ptx).",
+    )
+    ptx_ratio: float = _f(
+        1.0,
+        "ptx sequences per RL episode (paper: 8). Both terms are means, so this lowers the variance of "
+        "the ptx term, not its weight; it costs ptx_ratio x micro_batch_size sequences per micro-step.",
+    )
+    eval_steps: int = _f(
+        0, "Every N iterations, sample valid prompts (no update) and log eval/reward and eval/kl; 0: off."
+    )
+    eval_prompts: int = _f(64, "At most this many valid prompts per held-out evaluation.")
     ema_decay: float = _f(
         0.0, "Policy weight EMA decay (paper: 0.992); 0 turns it off. The EMA is what is saved."
     )
@@ -155,6 +210,11 @@ class DPOConfig(TrainConfig):
     ref_model: str = _f("", "Reference model folder; empty: the starting model.")
     beta: float = _f(0.1, "DPO beta.")
     dataset_format: str = _f("auto", "'rm_pairs', 'rm_rankings' (every non-tied pair) or 'auto'.")
+    pairs_per_ranking: str = _f(
+        "all",
+        "'all': every non-tied pair of a ranking; 'one': one pair drawn per ranking and epoch, so a "
+        "ranking weighs the same whatever its K (pairs of one ranking are grouped by ranking_id).",
+    )
 
 
 @dataclass
@@ -288,9 +348,11 @@ def _validate(kind: str, cfg: Any) -> None:
     if not cfg.model:
         raise ConfigError(f"stage {kind!r} needs model (a model folder or hub id: --model PATH)")
     if not cfg.dataset:
-        raise ConfigError(f"stage {kind!r} needs dataset (a JSONL file: --dataset FILE)")
+        raise ConfigError(f"stage {kind!r} needs dataset (a file, folder or hub id: --dataset PATH)")
     if "{prompt}" not in cfg.prompt_template:
         raise ConfigError(f"prompt_template must contain {{prompt}}, got {cfg.prompt_template!r}")
+    if cfg.chat_template not in {"auto", "none"}:
+        raise ConfigError(f"chat_template must be auto or none, got {cfg.chat_template!r}")
     if getattr(cfg, "mixed_precision", "no") not in {"auto", "no", "bf16", "fp16"}:
         raise ConfigError(f"mixed_precision must be auto, no, bf16 or fp16, got {cfg.mixed_precision!r}")
     if kind == "ppo":
@@ -299,6 +361,12 @@ def _validate(kind: str, cfg: Any) -> None:
                 "ppo needs batch_size divisible by mini_batch_size, and mini_batch_size by micro_batch_size; got "
                 f"{cfg.batch_size}, {cfg.mini_batch_size}, {cfg.micro_batch_size}"
             )
+        if cfg.ptx_ratio <= 0:
+            raise ConfigError(f"ptx_ratio must be above 0, got {cfg.ptx_ratio}")
+    if kind == "dpo" and cfg.pairs_per_ranking not in {"all", "one"}:
+        raise ConfigError(f"pairs_per_ranking must be all or one, got {cfg.pairs_per_ranking!r}")
+    if kind == "rm" and cfg.pair_normalization not in {"all_pairs", "pairs"}:
+        raise ConfigError(f"pair_normalization must be all_pairs or pairs, got {cfg.pair_normalization!r}")
 
 
 def config_dict(cfg: Any) -> dict[str, Any]:

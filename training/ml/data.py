@@ -1,4 +1,4 @@
-"""Read the exports' JSONL files, check every line, and pick the train / valid rows.
+"""Pick the train / valid rows of a dataset and shape preference data for the reward model and DPO.
 
 Formats (one object per line, each may carry ids and "split": "train" | "valid" | "test"):
     sft          {"prompt", "completion"}
@@ -12,97 +12,14 @@ from __future__ import annotations
 import hashlib
 import itertools
 import json
-from pathlib import Path
+import random
 from typing import Any
 
 from training.ml.errors import DatasetError
+from training.ml.render import format_prompt
+from training.ml.sources import SPLITS, load_rows
 
-SPLITS = ("train", "valid", "test")
-_STRING_FIELDS = {
-    "sft": ("prompt", "completion"),
-    "rm_pairs": ("prompt", "chosen", "rejected"),
-    "rm_rankings": ("prompt",),
-    "prompts": ("prompt",),
-    "text": ("text",),
-}
-
-
-def read_jsonl(path: str | Path) -> list[tuple[int, dict[str, Any]]]:
-    """(line number, object) for every non-blank line; a line that is not a JSON object raises DatasetError."""
-    path = Path(path)
-    if not path.is_file():
-        raise DatasetError(f"dataset file {path} does not exist")
-    rows = []
-    with path.open(encoding="utf-8") as handle:
-        for number, line in enumerate(handle, start=1):
-            if not line.strip():
-                continue
-            try:
-                row = json.loads(line)
-            except json.JSONDecodeError as exc:
-                raise DatasetError(f"{path}: line {number}: not valid JSON ({exc.msg})") from exc
-            if not isinstance(row, dict):
-                raise DatasetError(f"{path}: line {number}: must be a JSON object, got {type(row).__name__}")
-            rows.append((number, row))
-    if not rows:
-        raise DatasetError(f"dataset file {path} has no rows")
-    return rows
-
-
-def detect_format(row: dict[str, Any]) -> str:
-    if "completions" in row:
-        return "rm_rankings"
-    if "chosen" in row:
-        return "rm_pairs"
-    if "completion" in row:
-        return "sft"
-    if "prompt" in row:
-        return "prompts"
-    if "text" in row:
-        return "text"
-    raise DatasetError(
-        "cannot tell the dataset format: the first row has none of prompt, completion, chosen, completions"
-    )
-
-
-def _check(path: Path, number: int, row: dict[str, Any], fmt: str) -> None:
-    where = f"{path}: line {number}"
-    for name in _STRING_FIELDS[fmt]:
-        if not isinstance(row.get(name), str):
-            got = "nothing" if name not in row else type(row[name]).__name__
-            raise DatasetError(f"{where}: field {name!r} must be a string, got {got}")
-    split = row.get("split", "train")
-    if split not in SPLITS:
-        raise DatasetError(f"{where}: field 'split' must be one of {', '.join(SPLITS)}, got {split!r}")
-    if fmt == "rm_rankings":
-        completions, ranks = row.get("completions"), row.get("ranks")
-        if not isinstance(completions, list) or len(completions) < 2:
-            raise DatasetError(f"{where}: field 'completions' must be a list of at least 2 strings")
-        if not all(isinstance(c, str) for c in completions):
-            raise DatasetError(f"{where}: field 'completions' must hold strings only")
-        if not isinstance(ranks, list) or len(ranks) != len(completions):
-            raise DatasetError(
-                f"{where}: field 'ranks' must be a list as long as 'completions' ({len(completions)})"
-            )
-        if not all(isinstance(r, int) and not isinstance(r, bool) and r >= 0 for r in ranks):
-            raise DatasetError(f"{where}: field 'ranks' must hold integers >= 0 (0 is the best), got {ranks}")
-
-
-def load_rows(
-    path: str | Path, fmt: str = "auto", allowed: tuple[str, ...] | None = None
-) -> list[dict[str, Any]]:
-    """All rows of a JSONL file, checked against `fmt` ('auto' detects it from the first row)."""
-    numbered = read_jsonl(path)
-    if fmt == "auto":
-        fmt = detect_format(numbered[0][1])
-    if fmt not in _STRING_FIELDS:
-        raise DatasetError(f"unknown dataset format {fmt!r}; use one of {', '.join(_STRING_FIELDS)}")
-    if allowed is not None and fmt not in allowed:
-        raise DatasetError(f"{path} holds {fmt} rows; this stage needs {' or '.join(allowed)}")
-    for number, row in numbered:
-        _check(Path(path), number, row, fmt)
-        row.setdefault("split", "train")
-    return [row for _, row in numbered]
+__all__ = ["SPLITS", "format_prompt", "load_rows"]
 
 
 def _bucket(row: dict[str, Any]) -> float:
@@ -127,38 +44,79 @@ def train_valid(rows: list[dict[str, Any]], valid_fraction: float) -> tuple[list
     return train, valid
 
 
-def as_rankings(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """rm_pairs rows become rankings of K=2; rm_rankings rows pass through."""
-    out = []
-    for row in rows:
+def _key(value: Any) -> str:
+    """A completion (text or messages) as a hashable key."""
+    return value if isinstance(value, str) else json.dumps(value, sort_keys=True)
+
+
+def _group_of(row: dict[str, Any], index: int) -> tuple[str, Any]:
+    """Which ranking an rm_pairs row came from: its ranking, else its task (consensus exports), else
+    none known (public pair data: each pair is its own prompt's comparison)."""
+    if row.get("ranking_id") is not None:
+        return ("ranking", row["ranking_id"])
+    if row.get("task_id") is not None:
+        return ("task", row["task_id"])
+    return ("row", index)
+
+
+def preference_groups(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """One element per ranking: its prompt, its K distinct completions and the (better, worse) index
+    pairs between them. rm_rankings rows give their non-tied pairs; rm_pairs rows that came from one
+    ranking (same ranking_id, or task_id) are put back together, so the reward model sees all of a
+    ranking's comparisons in one batch element, as InstructGPT does, instead of each pair apart (each
+    completion then gets K-1 updates per epoch and overfits)."""
+    groups: dict[tuple[str, Any], dict[str, Any]] = {}
+    for index, row in enumerate(rows):
         if "completions" in row:
-            out.append(row)
-        else:
-            out.append({**row, "completions": [row["chosen"], row["rejected"]], "ranks": [0, 1]})
-    return out
-
-
-def ranking_pairs(ranking: dict[str, Any]) -> list[tuple[str, str]]:
-    """Every (better, worse) pair of a ranking; tied completions make no pair."""
-    items = list(zip(ranking["completions"], ranking["ranks"], strict=True))
-    return [
-        (a, b) if ra < rb else (b, a) for (a, ra), (b, rb) in itertools.combinations(items, 2) if ra != rb
-    ]
-
-
-def as_pairs(rows: list[dict[str, Any]]) -> list[dict[str, str]]:
-    """rm_rankings rows become their C(K,2) non-tied pairs; rm_pairs rows pass through."""
+            ranks = row["ranks"]
+            pairs = [
+                (i, j) if ranks[i] < ranks[j] else (j, i)
+                for i, j in _index_pairs(len(ranks))
+                if ranks[i] != ranks[j]
+            ]
+            groups[("row", index)] = {**row, "pairs": pairs}
+            continue
+        group = groups.setdefault(_group_of(row, index), {**row, "completions": [], "pairs": []})
+        seen = {_key(c): k for k, c in enumerate(group["completions"])}
+        ends = []
+        for text in (row["chosen"], row["rejected"]):
+            if _key(text) not in seen:
+                seen[_key(text)] = len(group["completions"])
+                group["completions"].append(text)
+            ends.append(seen[_key(text)])
+        if tuple(ends) not in group["pairs"] and ends[0] != ends[1]:
+            group["pairs"].append(tuple(ends))
     out = []
-    for row in rows:
-        if "chosen" in row:
-            out.append({"prompt": row["prompt"], "chosen": row["chosen"], "rejected": row["rejected"]})
-        else:
-            out += [{"prompt": row["prompt"], "chosen": w, "rejected": lo} for w, lo in ranking_pairs(row)]
+    for group in groups.values():
+        group.pop("chosen", None)
+        group.pop("rejected", None)
+        out.append(group)
     return out
 
 
-def format_prompt(template: str, prompt: str) -> str:
-    return template.replace("{prompt}", prompt)
+def _index_pairs(k: int) -> list[tuple[int, int]]:
+    return list(itertools.combinations(range(k), 2))
+
+
+def ranking_pairs(ranking: dict[str, Any]) -> list[tuple[Any, Any]]:
+    """Every (better, worse) pair of completions of one group (preference_groups) or rm_rankings row."""
+    pairs = ranking["pairs"] if "pairs" in ranking else preference_groups([ranking])[0]["pairs"]
+    return [(ranking["completions"][w], ranking["completions"][lo]) for w, lo in pairs]
+
+
+def as_pairs(rows: list[dict[str, Any]], per_ranking: str = "all", seed: int = 0) -> list[dict[str, Any]]:
+    """Preference pairs for DPO: every pair of every ranking ('all'), or one pair drawn per ranking
+    ('one', seeded), which gives each ranking the same weight whatever its K."""
+    if per_ranking not in {"all", "one"}:
+        raise DatasetError(f"pairs per ranking must be 'all' or 'one', got {per_ranking!r}")
+    rng = random.Random(seed)
+    out = []
+    for group in preference_groups(rows):
+        pairs = ranking_pairs(group)
+        if per_ranking == "one" and pairs:
+            pairs = [rng.choice(pairs)]
+        out += [{"prompt": group["prompt"], "chosen": w, "rejected": lo} for w, lo in pairs]
+    return out
 
 
 def prompt_id(row: dict[str, Any]) -> Any:

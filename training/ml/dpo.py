@@ -1,11 +1,14 @@
 """Stage 3 (alternative), direct preference optimisation on pairs with TRL's DPOTrainer.
 
 The reference model is loaded from a folder on disk (the starting model unless ref_model is given):
-TRL reloads the reference by path, which fails for a model that was never saved.
+TRL reloads the reference by path, which fails for a model that was never saved. The policy trains in
+fp32 (mixed precision through autocast); the frozen reference is loaded in the run's half precision.
+Pairs of one ranking are grouped (by ranking_id): all of them, or one drawn per ranking and epoch.
 """
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import torch
@@ -13,31 +16,38 @@ import torch
 from training.ml.callbacks import stage_callbacks
 from training.ml.checkpoints import last_checkpoint, save_config, save_metrics
 from training.ml.config import DPOConfig
-from training.ml.data import as_pairs, format_prompt, load_rows, train_valid
+from training.ml.data import as_pairs, load_rows, train_valid
 from training.ml.errors import DatasetError
 from training.ml.progress import Reporter
+from training.ml.render import Renderer, Text, as_messages
 from training.ml.reward_model import pad_right
-from training.ml.runtime import load_causal_lm, load_tokenizer, seed_everything, trainer_arguments
+from training.ml.runtime import (
+    load_causal_lm,
+    load_tokenizer,
+    resolve_precision,
+    save_trained_model,
+    seed_everything,
+    trainer_arguments,
+)
 
 
 @torch.no_grad()
 def completion_logprobs(
-    model: Any, tokenizer: Any, prompts: list[str], completions: list[str], batch_size: int = 16
+    model: Any, renderer: Renderer, items: list[tuple[Text, Text]], max_length: int, batch_size: int = 16
 ) -> torch.Tensor:
-    """Summed log-probability of each completion given its (formatted) prompt. -> (N,) on the CPU"""
+    """Summed log-probability of each completion given its prompt (cut to max_length as the reward
+    model path cuts: the prompt gives way first). -> (N,) on the CPU"""
     device = next(model.parameters()).device
     was_training = model.training
     model.eval()
     out = []
-    for start in range(0, len(prompts), batch_size):
+    for start in range(0, len(items), batch_size):
         seqs, starts = [], []
-        for prompt, completion in zip(
-            prompts[start : start + batch_size], completions[start : start + batch_size], strict=True
-        ):
-            prompt_ids = tokenizer(prompt)["input_ids"]
-            seqs.append(prompt_ids + tokenizer(completion, add_special_tokens=False)["input_ids"])
-            starts.append(len(prompt_ids))
-        ids, mask = pad_right(seqs, tokenizer.pad_token_id)  # (b, T)
+        for prompt, completion in items[start : start + batch_size]:
+            ids, begin = renderer.split_ids(prompt, completion, max_length)
+            seqs.append(ids)
+            starts.append(begin)
+        ids, mask = pad_right(seqs, renderer.tokenizer.pad_token_id)  # (b, T)
         logits = model(input_ids=ids.to(device), attention_mask=mask.to(device)).logits.float()  # (b, T, V)
         logp = (
             torch.log_softmax(logits[:, :-1], -1).gather(2, ids[:, 1:].to(device).unsqueeze(-1)).squeeze(-1)
@@ -51,12 +61,41 @@ def completion_logprobs(
     return torch.cat(out)
 
 
-def chosen_margin(model: Any, tokenizer: Any, pairs: list[dict[str, str]], batch_size: int) -> float:
+def chosen_margin(
+    model: Any, renderer: Renderer, pairs: list[dict[str, Any]], max_length: int, batch_size: int
+) -> float:
     """Mean of log p(chosen) - log p(rejected) over pairs."""
-    prompts = [p["prompt"] for p in pairs]
-    chosen = completion_logprobs(model, tokenizer, prompts, [p["chosen"] for p in pairs], batch_size)
-    rejected = completion_logprobs(model, tokenizer, prompts, [p["rejected"] for p in pairs], batch_size)
+    chosen = completion_logprobs(
+        model, renderer, [(p["prompt"], p["chosen"]) for p in pairs], max_length, batch_size
+    )
+    rejected = completion_logprobs(
+        model, renderer, [(p["prompt"], p["rejected"]) for p in pairs], max_length, batch_size
+    )
     return (chosen - rejected).mean().item()
+
+
+def trl_rows(pairs: list[dict[str, Any]], renderer: Renderer) -> list[dict[str, Any]]:
+    """TRL's preference format: conversations for the chat template, else text with our prompt_template."""
+    if renderer.chat:
+        return [
+            {
+                "prompt": as_messages(p["prompt"], "user"),
+                "chosen": as_messages(p["chosen"], "assistant"),
+                "rejected": as_messages(p["rejected"], "assistant"),
+            }
+            for p in pairs
+        ]
+    return [{**p, "prompt": renderer.prompt_text(p["prompt"])} for p in pairs]
+
+
+def train_pairs(cfg: DPOConfig, rows: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], float]:
+    """The train pairs and the epochs to run over them. With one pair per ranking, each epoch draws its
+    own pair of every ranking: the draws of ceil(epochs) epochs are laid end to end and run once."""
+    if cfg.pairs_per_ranking == "all":
+        return as_pairs(rows), cfg.num_train_epochs
+    draws = max(1, math.ceil(cfg.num_train_epochs))
+    pairs = [p for epoch in range(draws) for p in as_pairs(rows, "one", seed=cfg.seed + epoch)]
+    return pairs, cfg.num_train_epochs / draws
 
 
 def run_dpo(cfg: DPOConfig, reporter: Reporter) -> dict[str, Any]:
@@ -66,22 +105,26 @@ def run_dpo(cfg: DPOConfig, reporter: Reporter) -> dict[str, Any]:
     seed_everything(cfg.seed)
     if cfg.dataset_format not in {"auto", "rm_pairs", "rm_rankings"}:
         raise DatasetError(f"the dpo stage reads rm_pairs or rm_rankings files, not {cfg.dataset_format!r}")
-    rows = load_rows(cfg.dataset, cfg.dataset_format, allowed=("rm_pairs", "rm_rankings"))
+    rows = load_rows(cfg.dataset, cfg.dataset_format, allowed=("rm_pairs", "rm_rankings"), splits=cfg.splits)
     train_rows, valid_rows = train_valid(rows, cfg.valid_fraction)
-
-    def pairs_of(part: list[dict[str, Any]]) -> list[dict[str, str]]:
-        return [{**p, "prompt": format_prompt(cfg.prompt_template, p["prompt"])} for p in as_pairs(part)]
-
-    train, valid = pairs_of(train_rows), pairs_of(valid_rows)
+    train, epochs = train_pairs(cfg, train_rows)
+    valid = as_pairs(valid_rows)
     if not train:
         raise DatasetError(f"{cfg.dataset} has no non-tied pairs in its train split")
     reporter.log(f"dpo: {len(train)} train and {len(valid)} valid pairs from {cfg.dataset}")
     tokenizer = load_tokenizer(cfg.model)
-    model = load_causal_lm(cfg.model)
-    ref_model = load_causal_lm(cfg.ref_model or cfg.model)
+    renderer = Renderer.for_tokenizer(tokenizer, cfg.prompt_template, cfg.chat_template)
+    reporter.log(f"dpo: prompts rendered with {renderer.describe()}")
+    precision = resolve_precision(cfg.mixed_precision)
+    model = load_causal_lm(cfg.model, trainable=True)
+    ref_model = load_causal_lm(cfg.ref_model or cfg.model, trainable=False, precision=precision)
     args = trl.DPOConfig(
         **trainer_arguments(
-            cfg, beta=cfg.beta, max_length=cfg.max_length, eval_strategy="epoch" if valid else "no"
+            cfg,
+            beta=cfg.beta,
+            max_length=cfg.max_length,
+            num_train_epochs=epochs,
+            eval_strategy="epoch" if valid else "no",
         )
     )
     callback, callbacks = stage_callbacks("dpo", cfg, reporter)
@@ -89,8 +132,8 @@ def run_dpo(cfg: DPOConfig, reporter: Reporter) -> dict[str, Any]:
         model=model,
         ref_model=ref_model,
         args=args,
-        train_dataset=Dataset.from_list(train),
-        eval_dataset=Dataset.from_list(valid) if valid else None,
+        train_dataset=Dataset.from_list(trl_rows(train, renderer)),
+        eval_dataset=Dataset.from_list(trl_rows(valid, renderer)) if valid else None,
         processing_class=tokenizer,
         callbacks=callbacks,
     )
@@ -101,17 +144,19 @@ def run_dpo(cfg: DPOConfig, reporter: Reporter) -> dict[str, Any]:
     probe = valid or train
     metrics: dict[str, Any] = {"train_pairs": len(train), "valid_pairs": len(valid)}
     if resume_from is None:
-        metrics["margin_start"] = chosen_margin(model, tokenizer, probe, batch)
+        metrics["margin_start"] = chosen_margin(model, renderer, probe, cfg.max_length, batch)
     result = trainer.train(resume_from_checkpoint=str(resume_from) if resume_from else None)
     callback.raise_if_cancelled(cfg.output_dir)
     metrics.update(
-        margin=chosen_margin(trainer.accelerator.unwrap_model(trainer.model), tokenizer, probe, batch),
+        margin=chosen_margin(
+            trainer.accelerator.unwrap_model(trainer.model), renderer, probe, cfg.max_length, batch
+        ),
         train_loss=result.training_loss,
         steps=trainer.state.global_step,
         epochs=trainer.state.epoch,
         train_runtime=result.metrics.get("train_runtime"),
     )
-    trainer.save_model(cfg.output_dir)
+    save_trained_model(trainer, cfg.model)
     if trainer.is_world_process_zero():
         tokenizer.save_pretrained(cfg.output_dir)
         save_config(cfg.output_dir, "dpo", cfg)

@@ -18,11 +18,12 @@ from tqdm.auto import tqdm
 
 from training.ml.checkpoints import save_config, save_metrics
 from training.ml.config import GenerateConfig
-from training.ml.data import format_prompt, load_rows, prompt_id
+from training.ml.data import load_rows, prompt_id
 from training.ml.errors import ConfigError, DatasetError, TrainingCancelled
 from training.ml.progress import Reporter
-from training.ml.rollout import left_pad, response_mask
-from training.ml.runtime import load_causal_lm, load_tokenizer, seed_everything
+from training.ml.render import Renderer, Text, stop_token_ids
+from training.ml.rollout import left_pad, sample
+from training.ml.runtime import load_causal_lm, load_generation_config, load_tokenizer, seed_everything
 
 COMPLETIONS = "completions.jsonl"
 
@@ -37,64 +38,85 @@ def want_vllm(choice: str) -> bool:
 
 
 class HFSampler:
-    """Batched sampling with transformers: left-padded prompts, K samples each."""
+    """Batched sampling with transformers: left-padded prompts, K samples each, drawn from
+    softmax(logits / temperature) within top_p and nothing else (the checkpoint's generation_config
+    sampling settings do not apply: the labelers see what the config asked for)."""
 
     def __init__(self, cfg: GenerateConfig) -> None:
         self.cfg = cfg
         self.tokenizer = load_tokenizer(cfg.model)
+        self.renderer = Renderer.for_tokenizer(self.tokenizer, cfg.prompt_template, cfg.chat_template)
         self.device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
-        dtype = torch.bfloat16 if self.device.type == "cuda" and torch.cuda.is_bf16_supported() else None
-        self.model = load_causal_lm(cfg.model, dtype=dtype).to(self.device).eval()
+        precision = "bf16" if self.device.type == "cuda" and torch.cuda.is_bf16_supported() else "no"
+        model = load_causal_lm(cfg.model, trainable=False, precision=precision)
+        self.model = model.to(self.device)
+        self.stop_ids = stop_token_ids(self.tokenizer, model.generation_config)
 
     @torch.no_grad()
-    def __call__(self, texts: list[str]) -> list[list[str]]:
-        from transformers import GenerationConfig
-
+    def __call__(self, prompts: list[Text]) -> list[list[str]]:
         cfg, tok = self.cfg, self.tokenizer
-        ids = [seq[-cfg.max_prompt_length :] for seq in tok(texts)["input_ids"]]
+        ids = [self.renderer.prompt_ids(p, cfg.max_prompt_length) for p in prompts]
         query, mask = (t.to(self.device) for t in left_pad(ids, tok.pad_token_id))  # (B, P)
-        config = GenerationConfig(
-            do_sample=True,
-            temperature=cfg.temperature,
+        response, response_mask = sample(
+            self.model,
+            query,
+            mask,
+            cfg.max_new_tokens,
+            cfg.temperature,
+            tok.pad_token_id,
+            self.stop_ids,
             top_p=cfg.top_p,
-            top_k=0,
-            max_new_tokens=cfg.max_new_tokens,
             num_return_sequences=cfg.num_samples,
-            pad_token_id=tok.pad_token_id,
-            eos_token_id=tok.eos_token_id,
+        )  # (B*K, R)
+        content = response_mask * ~torch.isin(response, torch.tensor(self.stop_ids, device=response.device))
+        decoded = tok.batch_decode(
+            response.masked_fill(content == 0, tok.pad_token_id), skip_special_tokens=True
         )
-        out = self.model.generate(
-            input_ids=query, attention_mask=mask, generation_config=config
-        )  # (B*K, P+R)
-        response = out[:, query.shape[1] :]
-        response = response.masked_fill(response_mask(response, tok.eos_token_id) == 0, tok.pad_token_id)
-        decoded = tok.batch_decode(response, skip_special_tokens=True)
         k = cfg.num_samples
-        return [decoded[i * k : (i + 1) * k] for i in range(len(texts))]
+        return [decoded[i * k : (i + 1) * k] for i in range(len(prompts))]
 
 
 class VLLMSampler:
-    """Sampling with vLLM (continuous batching, paged attention): much faster on a GPU."""
+    """Sampling with vLLM (continuous batching, paged attention): much faster on a GPU. It is given the
+    prompts' token ids, rendered as everywhere else (vLLM would add a second BOS to chat text)."""
 
     def __init__(self, cfg: GenerateConfig) -> None:
         from vllm import LLM, SamplingParams
 
+        self.cfg = cfg
         self.llm = LLM(model=cfg.model, seed=cfg.seed)
+        tokenizer = load_tokenizer(cfg.model)
+        self.renderer = Renderer.for_tokenizer(tokenizer, cfg.prompt_template, cfg.chat_template)
         self.params = SamplingParams(
             n=cfg.num_samples,
             temperature=cfg.temperature,
             top_p=cfg.top_p,
             max_tokens=cfg.max_new_tokens,
-            truncate_prompt_tokens=cfg.max_prompt_length,
+            stop_token_ids=stop_token_ids(tokenizer, load_generation_config(cfg.model)),
         )
 
-    def __call__(self, texts: list[str]) -> list[list[str]]:
-        return [[o.text for o in result.outputs] for result in self.llm.generate(texts, self.params)]
+    def __call__(self, prompts: list[Text]) -> list[list[str]]:
+        inputs = [
+            {"prompt_token_ids": self.renderer.prompt_ids(p, self.cfg.max_prompt_length)} for p in prompts
+        ]
+        return [[o.text for o in result.outputs] for result in self.llm.generate(inputs, self.params)]
+
+
+def completed_lines(path: Path) -> int:
+    """Lines a previous run finished; a last line cut short by a kill is removed, so its prompts are
+    sampled again instead of being counted as done."""
+    if not path.exists():
+        return 0
+    data = path.read_bytes()
+    keep = data[: data.rfind(b"\n") + 1]
+    if len(keep) != len(data):
+        path.write_bytes(keep)
+    return sum(1 for line in keep.decode("utf-8").splitlines() if line.strip())
 
 
 def run_generate(cfg: GenerateConfig, reporter: Reporter) -> dict[str, Any]:
     seed_everything(cfg.seed)
-    rows = load_rows(cfg.dataset)
+    rows = load_rows(cfg.dataset, splits=cfg.splits)
     if "prompt" not in rows[0]:
         raise DatasetError(f"{cfg.dataset} rows have no 'prompt' field")
     if cfg.split:
@@ -102,11 +124,9 @@ def run_generate(cfg: GenerateConfig, reporter: Reporter) -> dict[str, Any]:
     out = Path(cfg.output_dir)
     out.mkdir(parents=True, exist_ok=True)
     path = out / COMPLETIONS
-    done = 0
-    if cfg.resume and path.exists():
-        done = sum(1 for line in path.read_text(encoding="utf-8").splitlines() if line.strip())
-    elif path.exists():
-        path.unlink()
+    if not cfg.resume:
+        path.unlink(missing_ok=True)
+    done = completed_lines(path)
     use_vllm = want_vllm(cfg.use_vllm)
     sampler = VLLMSampler(cfg) if use_vllm else HFSampler(cfg)
     name = cfg.model_name or Path(cfg.model.rstrip("/")).name
@@ -120,7 +140,7 @@ def run_generate(cfg: GenerateConfig, reporter: Reporter) -> dict[str, Any]:
     with path.open("a", encoding="utf-8") as handle:
         for start in range(done, len(rows), batch):
             part = rows[start : start + batch]
-            samples = sampler([format_prompt(cfg.prompt_template, r["prompt"]) for r in part])
+            samples = sampler([r["prompt"] for r in part])
             for row, completions in zip(part, samples, strict=True):
                 line = {
                     "prompt": row["prompt"],

@@ -1,8 +1,10 @@
 """Stage 2, the listwise reward model of InstructGPT, on transformers' Trainer.
 
-A batch element is one prompt with all its K completions. Each completion goes through the model once;
-the prompt's loss is the mean of -log sigmoid(r_w - r_l) over its C(K,2) non-tied pairs (tied pairs add
-nothing), and the batch loss is the mean over prompts. K forward passes per prompt instead of 2*C(K,2).
+A batch element is one ranking: a prompt with all its K completions and the (better, worse) pairs
+between them. Each completion goes through the model once; the element's loss is the sum of
+-log sigmoid(r_w - r_l) over its pairs divided by C(K,2) (the paper's normaliser; tied pairs add
+nothing) or by its number of pairs (pair_normalization 'pairs'); the batch loss is the mean over
+elements. K forward passes per prompt instead of 2*C(K,2).
 """
 
 from __future__ import annotations
@@ -16,62 +18,82 @@ from transformers import Trainer, TrainingArguments
 from training.ml.callbacks import stage_callbacks
 from training.ml.checkpoints import last_checkpoint, save_config, save_metrics
 from training.ml.config import RewardConfig
-from training.ml.data import as_rankings, format_prompt, load_rows, train_valid
+from training.ml.data import load_rows, preference_groups, train_valid
 from training.ml.errors import DatasetError
 from training.ml.progress import Reporter
-from training.ml.reward_model import encode, evaluate_rankings, score_texts, sequence_scores
+from training.ml.render import Renderer
+from training.ml.reward_model import (
+    evaluate_rankings,
+    pad_right,
+    pairwise_accuracy,
+    score_pairs,
+    sequence_scores,
+)
 from training.ml.runtime import (
     disable_dropout,
     load_scalar_model,
     load_tokenizer,
+    save_trained_model,
     seed_everything,
     trainer_arguments,
 )
 
 
-def listwise_loss(scores: torch.Tensor, ranks: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """Mean over prompts of the mean pairwise loss of each prompt.
+def listwise_loss(
+    scores: torch.Tensor, better: torch.Tensor, sizes: torch.Tensor, normalization: str = "all_pairs"
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Mean over elements of each element's pairwise loss.
 
-    scores: (B, K) float, ranks: (B, K) long with 0 the best, ties equal and -1 for padding.
-    Returns the loss () and the pairwise accuracy () of the batch.
+    scores: (B, K) float; better: (B, K, K) bool, better[b, i, j] when completion i beats j;
+    sizes: (B,) the K of each element. Returns the loss () and the pairwise accuracy () of the batch
+    (an exact score tie counts half, as in evaluation).
     """
-    valid = ranks >= 0  # (B, K)
-    better = (ranks[:, :, None] < ranks[:, None, :]) & valid[:, :, None] & valid[:, None, :]  # (B, K, K)
     margin = scores[:, :, None] - scores[:, None, :]  # (B, K, K): r_i - r_j
     pair_loss = -F.logsigmoid(margin) * better  # (B, K, K)
     pairs = better.sum(dim=(1, 2))  # (B,)
     has_pairs = pairs > 0
     if not has_pairs.any():  # only ties: no gradient signal, keep the graph
         return scores.sum() * 0.0, scores.new_tensor(float("nan"))
-    per_prompt = pair_loss.sum(dim=(1, 2)) / pairs.clamp(min=1)  # (B,)
-    accuracy = ((margin > 0) & better).sum() / better.sum()
-    return per_prompt[has_pairs].mean(), accuracy.detach()
+    if normalization == "all_pairs":
+        denominator = sizes * (sizes - 1) / 2  # C(K,2)
+    else:
+        denominator = pairs
+    per_element = pair_loss.sum(dim=(1, 2)) / denominator.clamp(min=1)  # (B,)
+    accuracy = pairwise_accuracy(margin[better])
+    return per_element[has_pairs].mean(), accuracy.detach()
 
 
 class RankingCollator:
-    """Rankings -> every completion tokenized once, plus the (B, K) map from rankings to rows."""
+    """Groups -> every completion tokenized once, plus the (B, K) map from groups to rows and the
+    (B, K, K) matrix of which completion beats which."""
 
-    def __init__(self, tokenizer: Any, template: str, max_length: int) -> None:
-        self.tokenizer, self.template, self.max_length = tokenizer, template, max_length
+    def __init__(self, renderer: Renderer, max_length: int) -> None:
+        self.renderer, self.max_length = renderer, max_length
 
-    def __call__(self, rankings: list[dict[str, Any]]) -> dict[str, torch.Tensor]:
-        width = max(len(r["completions"]) for r in rankings)
-        index = torch.full((len(rankings), width), -1, dtype=torch.long)  # (B, K) row of each completion
-        ranks = torch.full((len(rankings), width), -1, dtype=torch.long)  # (B, K)
-        texts: list[str] = []
-        for b, ranking in enumerate(rankings):
-            prompt = format_prompt(self.template, ranking["prompt"])
-            for k, (completion, rank) in enumerate(
-                zip(ranking["completions"], ranking["ranks"], strict=True)
-            ):
-                index[b, k], ranks[b, k] = len(texts), rank
-                texts.append(prompt + completion)
-        input_ids, attention_mask = encode(self.tokenizer, texts, self.max_length)  # (N, T)
-        return {"input_ids": input_ids, "attention_mask": attention_mask, "index": index, "ranks": ranks}
+    def __call__(self, groups: list[dict[str, Any]]) -> dict[str, torch.Tensor]:
+        width = max(len(g["completions"]) for g in groups)
+        index = torch.full((len(groups), width), -1, dtype=torch.long)  # (B, K) row of each completion
+        better = torch.zeros((len(groups), width, width), dtype=torch.bool)  # (B, K, K)
+        sequences: list[list[int]] = []
+        for b, group in enumerate(groups):
+            for k, completion in enumerate(group["completions"]):
+                index[b, k] = len(sequences)
+                sequences.append(self.renderer.scored_ids(group["prompt"], completion, self.max_length))
+            for w, lo in group["pairs"]:
+                better[b, w, lo] = True
+        input_ids, attention_mask = pad_right(sequences, self.renderer.tokenizer.pad_token_id)  # (N, T)
+        sizes = torch.tensor([len(g["completions"]) for g in groups], dtype=torch.float)
+        return {
+            "input_ids": input_ids,
+            "attention_mask": attention_mask,
+            "index": index,
+            "better": better,
+            "sizes": sizes,
+        }
 
 
 def grouped_scores(model: Any, batch: dict[str, torch.Tensor]) -> torch.Tensor:
-    """Score every completion once and lay the scores out per prompt. -> (B, K), 0 where padded"""
+    """Score every completion once and lay the scores out per element. -> (B, K), 0 where padded"""
     flat = sequence_scores(model, batch["input_ids"], batch["attention_mask"])  # (N,)
     index = batch["index"]
     return flat[index.clamp(min=0)] * (index >= 0)
@@ -80,14 +102,15 @@ def grouped_scores(model: Any, batch: dict[str, torch.Tensor]) -> torch.Tensor:
 class ListwiseRewardTrainer(Trainer):
     """transformers' Trainer with the listwise loss; logs the running pairwise accuracy too."""
 
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
+    def __init__(self, *args: Any, normalization: str = "all_pairs", **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.loss_is_scaled_for_ga = False  # our loss is a mean: let the Trainer divide by accumulation steps
+        self.normalization = normalization
         self._accuracies: list[float] = []
 
     def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
         scores = grouped_scores(model, inputs)  # (B, K)
-        loss, accuracy = listwise_loss(scores, inputs["ranks"])
+        loss, accuracy = listwise_loss(scores, inputs["better"], inputs["sizes"], self.normalization)
         if not torch.isnan(accuracy):
             self._accuracies.append(accuracy.item())
         return (loss, {"scores": scores}) if return_outputs else loss
@@ -99,33 +122,31 @@ class ListwiseRewardTrainer(Trainer):
         super().log(logs, *args, **kwargs)
 
 
-def demonstration_texts(cfg: RewardConfig, train: list[dict[str, Any]]) -> list[str]:
-    """Texts whose mean reward is set to 0: the SFT demonstrations, or else the best completions."""
+def demonstrations(cfg: RewardConfig, train: list[dict[str, Any]]) -> list[tuple[Any, Any]]:
+    """(prompt, completion) pairs whose mean reward is set to 0: the SFT demonstrations, or else the
+    best completions of each ranking (those that lose no pair)."""
     if cfg.demonstrations:
-        rows = [r for r in load_rows(cfg.demonstrations, allowed=("sft",)) if r["split"] == "train"]
-        texts = [format_prompt(cfg.prompt_template, r["prompt"]) + r["completion"] for r in rows]
+        rows = load_rows(cfg.demonstrations, allowed=("sft",), splits=cfg.splits)
+        items = [(r["prompt"], r["completion"]) for r in rows if r["split"] == "train"]
     else:
-        texts = []
-        for r in train:
-            best = min(r["ranks"])
-            texts += [
-                format_prompt(cfg.prompt_template, r["prompt"]) + c
-                for c, k in zip(r["completions"], r["ranks"], strict=True)
-                if k == best
-            ]
-    return texts[: cfg.bias_samples]
+        items = []
+        for group in train:
+            losers = {lo for _, lo in group["pairs"]}
+            items += [(group["prompt"], c) for k, c in enumerate(group["completions"]) if k not in losers]
+    return items[: cfg.bias_samples]
 
 
 def run_reward(cfg: RewardConfig, reporter: Reporter) -> dict[str, Any]:
     seed_everything(cfg.seed)
-    fmt = cfg.dataset_format
-    if fmt not in {"auto", "rm_rankings", "rm_pairs"}:
-        raise DatasetError(f"the rm stage reads rm_rankings or rm_pairs files, not {fmt!r}")
-    rows = load_rows(cfg.dataset, fmt, allowed=("rm_rankings", "rm_pairs"))
-    train, valid = train_valid(as_rankings(rows), cfg.valid_fraction)
+    if cfg.dataset_format not in {"auto", "rm_rankings", "rm_pairs"}:
+        raise DatasetError(f"the rm stage reads rm_rankings or rm_pairs files, not {cfg.dataset_format!r}")
+    rows = load_rows(cfg.dataset, cfg.dataset_format, allowed=("rm_rankings", "rm_pairs"), splits=cfg.splits)
+    train, valid = train_valid(preference_groups(rows), cfg.valid_fraction)
     reporter.log(f"rm: {len(train)} train and {len(valid)} valid rankings from {cfg.dataset}")
     tokenizer = load_tokenizer(cfg.model)
-    model = load_scalar_model(cfg.model, tokenizer.pad_token_id)
+    renderer = Renderer.for_tokenizer(tokenizer, cfg.prompt_template, cfg.chat_template)
+    reporter.log(f"rm: prompts rendered with {renderer.describe()}")
+    model = load_scalar_model(cfg.model, tokenizer.pad_token_id, trainable=True)
     if cfg.disable_dropout:
         disable_dropout(model)
     args = TrainingArguments(**trainer_arguments(cfg, remove_unused_columns=False))
@@ -134,9 +155,10 @@ def run_reward(cfg: RewardConfig, reporter: Reporter) -> dict[str, Any]:
         model=model,
         args=args,
         train_dataset=train,
-        data_collator=RankingCollator(tokenizer, cfg.prompt_template, cfg.max_length),
+        data_collator=RankingCollator(renderer, cfg.max_length),
         processing_class=tokenizer,
         callbacks=callbacks,
+        normalization=cfg.pair_normalization,
     )
     resume_from = last_checkpoint(cfg.output_dir) if cfg.resume else None
     if resume_from:
@@ -155,17 +177,17 @@ def run_reward(cfg: RewardConfig, reporter: Reporter) -> dict[str, Any]:
         "train_runtime": result.metrics.get("train_runtime"),
     }
     if valid:
-        held_out = evaluate_rankings(model, tokenizer, valid, cfg.prompt_template, cfg.max_length, batch)
+        held_out = evaluate_rankings(model, renderer, valid, cfg.max_length, batch)
         metrics.update(
             eval_accuracy=held_out["accuracy"],
             eval_log_loss=held_out["log_loss"],
             eval_pairs=held_out["pairs"],
         )
-    demos = demonstration_texts(cfg, train)
-    bias = -score_texts(model, tokenizer, demos, cfg.max_length, batch).mean().item() if demos else 0.0
+    demos = demonstrations(cfg, train)
+    bias = -score_pairs(model, renderer, demos, cfg.max_length, batch).mean().item() if demos else 0.0
     model.config.reward_bias = bias
     metrics["reward_bias"] = bias
-    trainer.save_model(cfg.output_dir)
+    save_trained_model(trainer, cfg.model)
     if trainer.is_world_process_zero():
         tokenizer.save_pretrained(cfg.output_dir)
         save_config(cfg.output_dir, "rm", cfg, {"reward_bias": bias})

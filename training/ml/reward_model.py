@@ -1,4 +1,10 @@
-"""Using a trained reward model: batch texts, read the score at the last real token, add the bias.
+"""Using a reward model: read the score at the last real token, add the bias, evaluate on rankings.
+
+The score is pooled here, explicitly, at the last token the attention mask keeps, with position ids
+that ignore left padding (as TRL's get_reward does): the library's own pooling looks for the last
+token that is not the pad id, which is wrong when pad == eos or the row is left-padded (before
+transformers PR #35911), and it passes no position ids, so a model with absolute positions scores a
+left-padded row at the wrong positions.
 
 The bias (set after training so that demonstrations score 0 on average) lives in the checkpoint's
 config.json as `reward_bias` and in training_config.json.
@@ -12,7 +18,8 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
-from training.ml.data import format_prompt, ranking_pairs
+from training.ml.render import Renderer, Text
+from training.ml.runtime import position_ids
 
 
 def pad_right(sequences: list[list[int]], pad_id: int) -> tuple[torch.Tensor, torch.Tensor]:
@@ -26,15 +33,28 @@ def pad_right(sequences: list[list[int]], pad_id: int) -> tuple[torch.Tensor, to
     return ids, mask
 
 
-def encode(tokenizer: Any, texts: list[str], max_length: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """Tokenize, keep the last max_length tokens (the end of the completion is where the score is read)."""
-    ids = tokenizer(texts, add_special_tokens=True)["input_ids"]
-    return pad_right([seq[-max_length:] or [tokenizer.pad_token_id] for seq in ids], tokenizer.pad_token_id)
+def last_token_index(attention_mask: torch.Tensor) -> torch.Tensor:
+    """Index of the last position the mask keeps, for left or right padding. (N, T) -> (N,)"""
+    positions = torch.arange(attention_mask.shape[1], device=attention_mask.device)
+    return (positions * (attention_mask != 0)).argmax(-1)
 
 
 def sequence_scores(model: Any, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
-    """Scalar score of each sequence, read by the model at its last non-pad token. (N, T) -> (N,)"""
-    return model(input_ids=input_ids, attention_mask=attention_mask).logits[:, 0].float()
+    """Scalar score of each sequence at its last real token. (N, T) -> (N,) float32
+
+    The forward goes through `model` itself (which may be wrapped by DDP), and the head is applied to
+    the last hidden state at the pooled position."""
+    inner = getattr(model, "module", model)
+    out = model(
+        input_ids=input_ids,
+        attention_mask=attention_mask,
+        position_ids=position_ids(attention_mask),
+        output_hidden_states=True,
+    )
+    hidden = out.hidden_states[-1]  # (N, T, H)
+    rows = torch.arange(hidden.shape[0], device=hidden.device)
+    pooled = hidden[rows, last_token_index(attention_mask)]  # (N, H)
+    return inner.score(pooled).squeeze(-1).float()
 
 
 def reward_bias(model: Any) -> float:
@@ -42,41 +62,57 @@ def reward_bias(model: Any) -> float:
 
 
 @torch.no_grad()
-def score_texts(
-    model: Any, tokenizer: Any, texts: list[str], max_length: int = 512, batch_size: int = 16
-) -> torch.Tensor:
-    """Raw scores (no bias) of full texts. -> (N,) on the CPU"""
+def score_ids(model: Any, sequences: list[list[int]], pad_id: int, batch_size: int = 16) -> torch.Tensor:
+    """Raw scores (no bias) of token id sequences. -> (N,) on the CPU"""
     device = next(model.parameters()).device
     was_training = model.training
     model.eval()
     out = []
-    for start in range(0, len(texts), batch_size):
-        ids, mask = encode(tokenizer, texts[start : start + batch_size], max_length)
+    for start in range(0, len(sequences), batch_size):
+        ids, mask = pad_right(sequences[start : start + batch_size], pad_id)
         out.append(sequence_scores(model, ids.to(device), mask.to(device)).cpu())
     model.train(was_training)
     return torch.cat(out) if out else torch.zeros(0)
 
 
+def score_pairs(
+    model: Any,
+    renderer: Renderer,
+    pairs: list[tuple[Text, Text]],
+    max_length: int = 512,
+    batch_size: int = 16,
+) -> torch.Tensor:
+    """Raw scores (no bias) of (prompt, completion) pairs, rendered as the reward model was trained."""
+    sequences = [renderer.scored_ids(prompt, completion, max_length) for prompt, completion in pairs]
+    return score_ids(model, sequences, renderer.tokenizer.pad_token_id, batch_size)
+
+
+def pairwise_accuracy(margin: torch.Tensor) -> torch.Tensor:
+    """Share of pairs whose better completion scores higher; an exact score tie counts half (train and
+    eval count it the same way)."""
+    return ((margin > 0).float() + 0.5 * (margin == 0).float()).mean()
+
+
 def evaluate_rankings(
     model: Any,
-    tokenizer: Any,
+    renderer: Renderer,
     rankings: list[dict[str, Any]],
-    template: str,
     max_length: int = 512,
     batch_size: int = 16,
 ) -> dict[str, float]:
-    """Held-out pairwise accuracy (score ties count half) and log loss over every non-tied pair."""
-    texts, pairs = [], []
+    """Held-out pairwise accuracy and log loss over every (better, worse) pair of the rankings."""
+    items, pairs = [], []
     for ranking in rankings:
-        prompt = format_prompt(template, ranking["prompt"])
-        offset = len(texts)
-        position = {c: offset + k for k, c in enumerate(ranking["completions"])}
-        texts += [prompt + c for c in ranking["completions"]]
-        pairs += [(position[w], position[lo]) for w, lo in ranking_pairs(ranking)]
+        offset = len(items)
+        items += [(ranking["prompt"], c) for c in ranking["completions"]]
+        pairs += [(offset + w, offset + lo) for w, lo in ranking["pairs"]]
     if not pairs:
         return {"accuracy": math.nan, "log_loss": math.nan, "pairs": 0}
-    scores = score_texts(model, tokenizer, texts, max_length, batch_size)
+    scores = score_pairs(model, renderer, items, max_length, batch_size)
     winners, losers = torch.tensor(pairs).T
     margin = scores[winners] - scores[losers]  # (P,)
-    accuracy = ((margin > 0).float() + 0.5 * (margin == 0).float()).mean().item()
-    return {"accuracy": accuracy, "log_loss": (-F.logsigmoid(margin)).mean().item(), "pairs": len(pairs)}
+    return {
+        "accuracy": pairwise_accuracy(margin).item(),
+        "log_loss": (-F.logsigmoid(margin)).mean().item(),
+        "pairs": len(pairs),
+    }

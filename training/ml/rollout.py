@@ -5,6 +5,7 @@ Shapes: B episodes, P prompt tokens (left-padded), R response tokens (right-padd
 
 from __future__ import annotations
 
+from contextlib import contextmanager
 from dataclasses import dataclass, fields
 
 import torch
@@ -37,6 +38,29 @@ class Episodes:
             }
         )
 
+    @classmethod
+    def concat(cls, parts: list[Episodes], pad_id: int) -> Episodes:
+        """Chunks sampled apart (each padded to its own longest prompt and response) as one batch:
+        prompts left-padded, responses right-padded to the longest of all."""
+        prompt_width = max(p.query.shape[1] for p in parts)
+        width = max(p.response.shape[1] for p in parts)
+
+        def joined(name: str) -> torch.Tensor:
+            tensors = []
+            for part in parts:
+                tensor = getattr(part, name)
+                if name in ("query", "query_mask"):
+                    fill = pad_id if name == "query" else 0
+                    tensor = F.pad(tensor, (prompt_width - tensor.shape[1], 0), value=fill)
+                elif tensor.dim() == 2:
+                    fill = pad_id if name == "response" else 0
+                    tensor = F.pad(tensor, (0, width - tensor.shape[1]), value=fill)
+                tensors.append(tensor)
+            return torch.cat(tensors)
+
+        names = [f.name for f in fields(cls) if getattr(parts[0], f.name) is not None]
+        return cls(**{name: joined(name) for name in names})
+
     @property
     def full(self) -> tuple[torch.Tensor, torch.Tensor]:
         """Prompt + response ids and attention mask. -> (B, P + R) each"""
@@ -55,11 +79,27 @@ def left_pad(sequences: list[list[int]], pad_id: int) -> tuple[torch.Tensor, tor
     return ids, mask
 
 
-def response_mask(response: torch.Tensor, eos_id: int) -> torch.Tensor:
-    """1 for tokens up to and including the first EOS. (B, R) -> (B, R)"""
-    is_eos = (response == eos_id).long()
-    before_first_eos = (is_eos.cumsum(1) - is_eos) == 0
-    return before_first_eos.long()
+def response_mask(response: torch.Tensor, stop_ids: list[int]) -> torch.Tensor:
+    """1 for tokens up to and including the first stop token. (B, R) -> (B, R)"""
+    is_stop = torch.isin(response, torch.tensor(stop_ids, device=response.device)).long()
+    before_first_stop = (is_stop.cumsum(1) - is_stop) == 0
+    return before_first_stop.long()
+
+
+@contextmanager
+def plain_generation_config(model):
+    """generate() fills every field our GenerationConfig leaves unset from the checkpoint's
+    generation_config (repetition_penalty, no_repeat_ngram_size, top_k, min_p, ...), so a rollout would
+    be drawn from something other than softmax(logits / T), while the PPO ratio and KL assume exactly
+    that. During the call the model's own generation_config is a blank one."""
+    from transformers import GenerationConfig
+
+    saved = model.generation_config
+    model.generation_config = GenerationConfig()
+    try:
+        yield
+    finally:
+        model.generation_config = saved
 
 
 @torch.no_grad()
@@ -70,23 +110,28 @@ def sample(
     max_new_tokens: int,
     temperature: float,
     pad_id: int,
-    eos_id: int,
+    stop_ids: list[int],
+    top_p: float = 1.0,
+    num_return_sequences: int = 1,
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """Sample one response per prompt at the given temperature (no top-k/top-p). -> response, mask (B, R)"""
+    """Sample from softmax(logits / temperature) (and top_p when < 1), nothing else: no processor of
+    the checkpoint's generation_config applies. -> response, mask (B * num_return_sequences, R)"""
     from transformers import GenerationConfig
 
     config = GenerationConfig(
         do_sample=True,
         temperature=temperature,
         top_k=0,
-        top_p=1.0,
+        top_p=top_p,
         max_new_tokens=max_new_tokens,
+        num_return_sequences=num_return_sequences,
         pad_token_id=pad_id,
-        eos_token_id=eos_id,
+        eos_token_id=list(stop_ids),
     )
-    out = model.generate(input_ids=query, attention_mask=query_mask, generation_config=config)  # (B, P + R)
+    with plain_generation_config(model):
+        out = model.generate(input_ids=query, attention_mask=query_mask, generation_config=config)  # (B, P+R)
     response = out[:, query.shape[1] :]
-    mask = response_mask(response, eos_id)
+    mask = response_mask(response, stop_ids)
     return response.masked_fill(mask == 0, pad_id), mask
 
 

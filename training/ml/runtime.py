@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import os
 import random
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -66,12 +68,23 @@ def trainer_arguments(cfg: TrainConfig, **overrides: Any) -> dict[str, Any]:
     return args
 
 
+def use_hub_kernels(enabled: bool) -> None:
+    """transformers (v5) with `kernels` installed fetches kernels-community/* from the hub on CUDA, which
+    dies on an offline GPU box; our stages keep them off unless `hub_kernels: true` asks for them."""
+    os.environ["USE_HUB_KERNELS"] = "YES" if enabled else "NO"
+
+
+def _local(path: str) -> dict[str, Any]:
+    """A model folder on disk is read from disk only: never a call to the hub for it."""
+    return {"local_files_only": True} if Path(path).is_dir() else {}
+
+
 def load_tokenizer(path: str):
     """The tokenizer of a model folder, with a pad token (eos if it has none)."""
     from transformers import AutoTokenizer
 
     try:
-        tokenizer = AutoTokenizer.from_pretrained(path)
+        tokenizer = AutoTokenizer.from_pretrained(path, **_local(path))
     except (OSError, ValueError) as exc:
         raise CheckpointError(f"cannot load a tokenizer from {path!r}: {exc}") from exc
     if tokenizer.pad_token is None:
@@ -81,32 +94,122 @@ def load_tokenizer(path: str):
     return tokenizer
 
 
-def load_causal_lm(path: str, **kwargs: Any):
-    from transformers import AutoModelForCausalLM
+def frozen_dtype(precision: str) -> torch.dtype:
+    """Weights of a model that only runs forward: in the run's half precision, else fp32."""
+    return {"bf16": torch.bfloat16, "fp16": torch.float16}.get(precision, torch.float32)
 
+
+def _load(auto_class: Any, path: str, what: str, trainable: bool, precision: str, **kwargs: Any):
+    """A trainable model loads in fp32, whatever the checkpoint's dtype: since transformers v5
+    from_pretrained keeps a bf16 checkpoint in bf16, and AdamW on bf16 weights (no fp32 master copy)
+    drops most small updates. Speed comes from autocast (mixed_precision), as in TRL and the Trainer."""
+    dtype = torch.float32 if trainable else frozen_dtype(precision)
     try:
-        return AutoModelForCausalLM.from_pretrained(path, **kwargs)
+        model = auto_class.from_pretrained(path, dtype=dtype, **_local(path), **kwargs)
     except (OSError, ValueError) as exc:
-        raise CheckpointError(f"cannot load a causal language model from {path!r}: {exc}") from exc
-
-
-def load_scalar_model(path: str, pad_token_id: int, **kwargs: Any):
-    """A sequence model with one output (reward or value); a new head if the folder is a causal LM."""
-    from transformers import AutoModelForSequenceClassification
-
-    try:
-        model = AutoModelForSequenceClassification.from_pretrained(path, num_labels=1, **kwargs)
-    except (OSError, ValueError) as exc:
-        raise CheckpointError(f"cannot load a model with a scalar head from {path!r}: {exc}") from exc
-    model.config.pad_token_id = pad_token_id  # the score is read at the last non-pad token
+        raise CheckpointError(f"cannot load {what} from {path!r}: {exc}") from exc
+    if not trainable:
+        model.eval()
+        model.requires_grad_(False)
     return model
 
 
+def load_causal_lm(path: str, *, trainable: bool, precision: str = "no", **kwargs: Any):
+    from transformers import AutoModelForCausalLM
+
+    return _load(AutoModelForCausalLM, path, "a causal language model", trainable, precision, **kwargs)
+
+
+def load_scalar_model(path: str, pad_token_id: int, *, trainable: bool, precision: str = "no"):
+    """A sequence model with one output (reward or value); a new head if the folder is a causal LM."""
+    from transformers import AutoModelForSequenceClassification
+
+    model = _load(
+        AutoModelForSequenceClassification,
+        path,
+        "a model with a scalar head",
+        trainable,
+        precision,
+        num_labels=1,
+    )
+    model.config.pad_token_id = pad_token_id
+    if not isinstance(getattr(model, "score", None), torch.nn.Module):
+        raise CheckpointError(
+            f"{type(model).__name__} from {path!r} has no 'score' head; reward and value models must be "
+            "a causal LM's *ForSequenceClassification (GPT-2, Llama, Qwen, Mistral, Gemma... have one)"
+        )
+    return model
+
+
+def load_generation_config(path: str) -> Any:
+    """The checkpoint's generation_config (its stop tokens), or None when it has none."""
+    from transformers import GenerationConfig
+
+    try:
+        return GenerationConfig.from_pretrained(path, **_local(path))
+    except (OSError, ValueError):
+        return None
+
+
+def checkpoint_dtype(path: str) -> torch.dtype | None:
+    """The dtype a checkpoint was saved in (config.json), so a stage can save its result the same way."""
+    from transformers import AutoConfig
+
+    try:
+        config = AutoConfig.from_pretrained(path, **_local(path))
+    except (OSError, ValueError):
+        return None
+    dtype = getattr(config, "dtype", None)
+    if isinstance(dtype, str):
+        dtype = getattr(torch, dtype, None)
+    return dtype if isinstance(dtype, torch.dtype) else None
+
+
+def refuse_half_trainables(model: torch.nn.Module, engine_keeps_master: bool = False) -> None:
+    """Refuse to train a bf16/fp16 parameter unless an engine (DeepSpeed) keeps an fp32 master copy."""
+    if engine_keeps_master:
+        return
+    half = [
+        name
+        for name, p in model.named_parameters()
+        if p.requires_grad and p.dtype in (torch.bfloat16, torch.float16)
+    ]
+    if half:
+        raise CheckpointError(
+            f"{len(half)} trainable parameters are {dict(model.named_parameters())[half[0]].dtype} "
+            f"(first: {half[0]}): AdamW would update them with no fp32 master copy and lose most small "
+            "updates. Load trainable models in fp32 and train with mixed_precision bf16 (autocast)."
+        )
+
+
+_DROPOUT_ATTRIBUTES = (
+    "attention_dropout",
+    "attn_dropout",
+    "attn_pdrop",
+    "resid_pdrop",
+    "embd_pdrop",
+    "hidden_dropout",
+    "hidden_dropout_prob",
+    "attention_probs_dropout_prob",
+    "activation_dropout",
+    "classifier_dropout",
+    "summary_first_dropout",
+    "dropout",
+)
+
+
 def disable_dropout(model: torch.nn.Module) -> None:
-    """Set every dropout to 0 (reward and value models, and PPO, whose ratios must start at 1)."""
-    for module in model.modules():
+    """Every dropout off: nn.Dropout modules, and the float rates that attention code reads from the
+    config or its module at call time (Llama's `self.attention_dropout`), which no nn.Dropout shows.
+    Reward and value models, and PPO, whose ratios must start at exactly 1."""
+    config = getattr(model, "config", None)
+    for module in [*model.modules(), *([config] if config is not None else [])]:
         if isinstance(module, torch.nn.Dropout):
             module.p = 0.0
+        for name in _DROPOUT_ATTRIBUTES:
+            value = getattr(module, name, None)
+            if isinstance(value, float) and not isinstance(value, bool) and value > 0:
+                setattr(module, name, 0.0)
 
 
 def position_ids(attention_mask: torch.Tensor) -> torch.Tensor:
@@ -120,7 +223,7 @@ def position_limit(path: str) -> int | None:
     from transformers import AutoConfig
 
     try:
-        config = AutoConfig.from_pretrained(path)
+        config = AutoConfig.from_pretrained(path, **_local(path))
     except (OSError, ValueError):
         return None  # the stage's own loading reports a bad path properly
     for name in ("n_positions", "max_position_embeddings", "n_ctx", "seq_length"):
@@ -149,3 +252,14 @@ def fit_lengths(cfg: Any) -> list[str]:
             )
             cfg.max_prompt_length = room
     return notes
+
+
+def save_trained_model(trainer: Any, source: str) -> None:
+    """Write a Trainer's model in the dtype of the checkpoint it started from (a bf16 checkpoint stays
+    bf16 on disk: half the size of the fp32 copy it trained as). Sharded engines save as they are."""
+    dtype = checkpoint_dtype(source)
+    model = trainer.accelerator.unwrap_model(trainer.model)
+    sharded = getattr(trainer, "is_deepspeed_enabled", False) or getattr(trainer, "is_fsdp_enabled", False)
+    if dtype in (torch.bfloat16, torch.float16) and not sharded:
+        model.to(dtype)
+    trainer.save_model(trainer.args.output_dir)

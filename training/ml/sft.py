@@ -1,4 +1,10 @@
-"""Stage 1, supervised fine-tuning on demonstrations with TRL's SFTTrainer (loss on completion tokens only)."""
+"""Stage 1, supervised fine-tuning on demonstrations with TRL's SFTTrainer (loss on completion tokens only).
+
+Rows go to TRL as plain prompt/completion text (our prompt_template; TRL appends the eos) or, when the
+chat template renders them, as conversations that TRL renders with it (no double BOS: TRL tokenizes
+chat text without adding special tokens). With selection_reward_model the final model is the epoch
+whose samples the reward model scores best on the valid prompts (selection.py), as in the paper.
+"""
 
 from __future__ import annotations
 
@@ -7,18 +13,38 @@ from typing import Any
 from training.ml.callbacks import stage_callbacks
 from training.ml.checkpoints import last_checkpoint, save_config, save_metrics
 from training.ml.config import SFTConfig
-from training.ml.data import format_prompt, load_rows, train_valid
+from training.ml.data import load_rows, train_valid
+from training.ml.errors import DatasetError
 from training.ml.progress import Reporter
-from training.ml.runtime import load_causal_lm, load_tokenizer, seed_everything, trainer_arguments
+from training.ml.render import Renderer, as_messages, is_conversation
+from training.ml.runtime import (
+    load_causal_lm,
+    load_tokenizer,
+    resolve_precision,
+    save_trained_model,
+    seed_everything,
+    trainer_arguments,
+)
+from training.ml.selection import SELECT_METRIC, RewardSelection
 
 
-def sft_dataset(rows: list[dict[str, Any]], template: str):
-    """TRL's prompt-completion format: the completion-only loss comes from it."""
+def sft_dataset(rows: list[dict[str, Any]], renderer: Renderer):
+    """TRL's prompt-completion format, standard or conversational: the completion-only loss comes from it."""
     from datasets import Dataset
 
-    return Dataset.from_list(
-        [{"prompt": format_prompt(template, r["prompt"]), "completion": r["completion"]} for r in rows]
-    )
+    if renderer.chat:
+        items = [
+            {
+                "prompt": as_messages(r["prompt"], "user"),
+                "completion": as_messages(r["completion"], "assistant"),
+            }
+            for r in rows
+        ]
+    else:
+        if any(is_conversation(r["prompt"]) for r in rows[:1]):
+            renderer.prompt_text(rows[0]["prompt"])  # raises the DatasetError that explains it
+        items = [{"prompt": renderer.prompt_text(r["prompt"]), "completion": r["completion"]} for r in rows]
+    return Dataset.from_list(items)
 
 
 def _last_eval_loss(history: list[dict[str, Any]]) -> float | None:
@@ -30,12 +56,25 @@ def run_sft(cfg: SFTConfig, reporter: Reporter) -> dict[str, Any]:
     import trl
 
     seed_everything(cfg.seed)
-    train_rows, valid_rows = train_valid(load_rows(cfg.dataset, allowed=("sft",)), cfg.valid_fraction)
+    rows = load_rows(cfg.dataset, allowed=("sft",), splits=cfg.splits)
+    train_rows, valid_rows = train_valid(rows, cfg.valid_fraction)
     reporter.log(
         f"sft: {len(train_rows)} train and {len(valid_rows)} valid demonstrations from {cfg.dataset}"
     )
+    if cfg.selection_reward_model and not valid_rows:
+        raise DatasetError("selection_reward_model needs valid prompts: the dataset has no valid rows")
     tokenizer = load_tokenizer(cfg.model)
-    model = load_causal_lm(cfg.model)
+    renderer = Renderer.for_tokenizer(tokenizer, cfg.prompt_template, cfg.chat_template)
+    reporter.log(f"sft: prompts rendered with {renderer.describe()}")
+    model = load_causal_lm(cfg.model, trainable=True)
+    selecting = {}
+    if cfg.selection_reward_model:  # the Trainer keeps the best epoch's checkpoint and loads it at the end
+        selecting = {
+            "save_strategy": "epoch",
+            "load_best_model_at_end": True,
+            "metric_for_best_model": SELECT_METRIC,
+            "greater_is_better": True,
+        }
     args = trl.SFTConfig(
         **trainer_arguments(
             cfg,
@@ -43,14 +82,29 @@ def run_sft(cfg: SFTConfig, reporter: Reporter) -> dict[str, Any]:
             completion_only_loss=True,
             packing=False,
             eval_strategy="epoch" if valid_rows else "no",
+            **selecting,
         )
     )
     callback, callbacks = stage_callbacks("sft", cfg, reporter)
+    if cfg.selection_reward_model:
+        callbacks.append(
+            RewardSelection(
+                cfg.selection_reward_model,
+                [r["prompt"] for r in valid_rows[: cfg.selection_prompts]],
+                renderer,
+                model.generation_config,
+                max_new_tokens=cfg.selection_max_new_tokens,
+                max_prompt_length=max(cfg.max_length - cfg.selection_max_new_tokens, 1),
+                seed=cfg.seed,
+                precision=resolve_precision(cfg.mixed_precision),
+                reporter=reporter,
+            )
+        )
     trainer = trl.SFTTrainer(
         model=model,
         args=args,
-        train_dataset=sft_dataset(train_rows, cfg.prompt_template),
-        eval_dataset=sft_dataset(valid_rows, cfg.prompt_template) if valid_rows else None,
+        train_dataset=sft_dataset(train_rows, renderer),
+        eval_dataset=sft_dataset(valid_rows, renderer) if valid_rows else None,
         processing_class=tokenizer,
         callbacks=callbacks,
     )
@@ -66,13 +120,16 @@ def run_sft(cfg: SFTConfig, reporter: Reporter) -> dict[str, Any]:
     if valid_rows:
         final = _last_eval_loss(history)
         metrics["eval_loss"] = final if final is not None else trainer.evaluate()["eval_loss"]
+    if cfg.selection_reward_model:
+        selection = next(c for c in callbacks if isinstance(c, RewardSelection))
+        metrics.update(selection.summary())
     metrics.update(
         train_loss=result.training_loss,
         steps=trainer.state.global_step,
         epochs=trainer.state.epoch,
         train_runtime=result.metrics.get("train_runtime"),
     )
-    trainer.save_model(cfg.output_dir)
+    save_trained_model(trainer, cfg.model)
     if trainer.is_world_process_zero():
         tokenizer.save_pretrained(cfg.output_dir)
         save_config(cfg.output_dir, "sft", cfg)

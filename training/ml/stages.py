@@ -48,8 +48,9 @@ def run_stage(
         raise ConfigError("reward_fn is only used by the ppo stage")
     reporter = Reporter(progress, should_stop, is_main=_is_main_process(), echo=echo)
     if kind != "tiny":
-        from training.ml.runtime import fit_lengths
+        from training.ml.runtime import fit_lengths, use_hub_kernels
 
+        use_hub_kernels(cfg.hub_kernels)
         for note in fit_lengths(cfg):
             reporter.log(f"note: {note}")
     reporter.log(format_config(kind, cfg))

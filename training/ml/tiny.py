@@ -109,3 +109,130 @@ def run_tiny(cfg) -> dict:
         cfg.output_dir, texts, cfg.vocab_size, cfg.n_layer, cfg.n_embd, cfg.n_head, cfg.n_positions, cfg.seed
     )
     return {"output_dir": str(out)}
+
+
+# ---- a tiny model shaped like a real chat checkpoint ----------------------------------------------
+BOS, PAD, TURN_START, TURN_END = "<|bos|>", "<|endoftext|>", "<|im_start|>", "<|im_end|>"
+CHAT_TEMPLATE = (
+    "{{ bos_token }}{% for message in messages %}"
+    "<|im_start|>{{ message['role'] }}\n{{ message['content'] }}<|im_end|>\n{% endfor %}"
+    "{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}"
+)
+
+
+def train_chat_tokenizer(texts: Iterable[str], vocab_size: int = 512):
+    """Like a Llama 3 / Qwen tokenizer: it adds a BOS of its own to plain text, its chat template writes
+    the BOS too, the end of a turn is the eos, and pad is yet another token."""
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, processors, trainers
+    from transformers import PreTrainedTokenizerFast
+
+    specials = [PAD, BOS, TURN_START, TURN_END]
+    bpe = Tokenizer(models.BPE())
+    bpe.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    bpe.decoder = decoders.ByteLevel()
+    trainer = trainers.BpeTrainer(
+        vocab_size=vocab_size,
+        special_tokens=specials,
+        initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
+        show_progress=False,
+    )
+    bpe.train_from_iterator(list(texts), trainer=trainer)
+    bos_id = bpe.token_to_id(BOS)
+    bpe.post_processor = processors.TemplateProcessing(
+        single=f"{BOS} $A", pair=f"{BOS} $A {BOS} $B", special_tokens=[(BOS, bos_id)]
+    )
+    tokenizer = PreTrainedTokenizerFast(
+        tokenizer_object=bpe,
+        bos_token=BOS,
+        eos_token=TURN_END,
+        pad_token=PAD,
+        unk_token=PAD,
+        additional_special_tokens=[TURN_START],
+        padding_side="left",
+        model_max_length=1_000_000,
+    )
+    tokenizer.chat_template = CHAT_TEMPLATE
+    return tokenizer
+
+
+def build_tiny_chat_model(
+    out_dir: str | Path,
+    arch: str = "gpt2",
+    dtype: str = "bfloat16",
+    generation: dict | None = None,
+    attention_dropout: float = 0.0,
+    vocab_size: int = 512,
+    seed: int = 0,
+) -> Path:
+    """A tiny model with what real checkpoints bring: weights saved in bf16, a chat template, a BOS the
+    tokenizer adds, eos != pad, several stop tokens, and a generation_config full of sampling settings
+    (`generation`). arch 'gpt2' has absolute positions; 'llama' has rotary positions and an attention
+    dropout rate read at call time."""
+    import torch
+    from transformers import GenerationConfig, GPT2Config, GPT2LMHeadModel, LlamaConfig, LlamaForCausalLM
+
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    chats = [f"{TURN_START}user\n{q}{TURN_END}\n{TURN_START}assistant\n{a}{TURN_END}\n" for q, a in _pairs()]
+    tokenizer = train_chat_tokenizer(default_corpus() + chats, vocab_size)
+    ids = {name: tokenizer.convert_tokens_to_ids(name) for name in (BOS, PAD, TURN_END)}
+    common = {"vocab_size": len(tokenizer), "bos_token_id": ids[BOS], "eos_token_id": ids[TURN_END]}
+    common["pad_token_id"] = ids[PAD]
+    if arch == "gpt2":
+        config = GPT2Config(
+            n_positions=256, n_embd=64, n_layer=2, n_head=4, attn_pdrop=attention_dropout, **common
+        )
+        model_class = GPT2LMHeadModel
+    elif arch == "llama":
+        config = LlamaConfig(
+            hidden_size=64,
+            intermediate_size=128,
+            num_hidden_layers=2,
+            num_attention_heads=4,
+            num_key_value_heads=2,
+            max_position_embeddings=256,
+            attention_dropout=attention_dropout,
+            tie_word_embeddings=True,
+            **common,
+        )
+        model_class = LlamaForCausalLM
+    else:
+        raise ValueError(f"arch must be gpt2 or llama, got {arch!r}")
+    torch.manual_seed(seed)
+    model = model_class(config).to(getattr(torch, dtype))
+    model.generation_config = GenerationConfig(
+        bos_token_id=ids[BOS],
+        eos_token_id=[ids[TURN_END], ids[PAD]],
+        pad_token_id=ids[PAD],
+        **(generation or {}),
+    )
+    model.save_pretrained(out)
+    tokenizer.save_pretrained(out)
+    return out
+
+
+def _pairs() -> list[tuple[str, str]]:
+    """(question, answer) pairs of the built-in corpus."""
+    return [tuple(text.split("\n", 1)) for text in default_corpus() if "\n" in text]  # type: ignore[misc]
+
+
+def build_gpt2_small_shape(tokenizer_folder: str | Path, out: str | Path) -> Path:
+    """GPT-2 small's shape (124M parameters) with random weights and the tokenizer of another folder
+    (ids beyond it decode to nothing): the benchmarks' stand-in for a real model, nothing downloaded."""
+    from transformers import AutoTokenizer, GPT2Config, GPT2LMHeadModel
+
+    tokenizer = AutoTokenizer.from_pretrained(tokenizer_folder)
+    eos = tokenizer.eos_token_id
+    config = GPT2Config(
+        vocab_size=50257,
+        n_positions=1024,
+        n_embd=768,
+        n_layer=12,
+        n_head=12,
+        bos_token_id=eos,
+        eos_token_id=eos,
+        pad_token_id=eos,
+    )
+    GPT2LMHeadModel(config).save_pretrained(out)
+    tokenizer.save_pretrained(out)
+    return Path(out)

@@ -4,7 +4,7 @@ from pathlib import Path
 from django.core.management.base import BaseCommand, CommandError
 
 from labeling.errors import ServiceError
-from labeling.models import SnapshotKind
+from labeling.models import SnapshotFormat, SnapshotKind
 from labeling.services.exports import RANKING_MODES, snapshot_create, snapshot_path
 
 
@@ -16,6 +16,12 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser):
         parser.add_argument("--kind", required=True, choices=SnapshotKind.values)
+        parser.add_argument(
+            "--format",
+            choices=SnapshotFormat.values,
+            default=SnapshotFormat.STANDARD,
+            help="conversational: TRL's conversational format (texts as chat messages); default standard",
+        )
         parser.add_argument("--out", type=Path, help="where to copy the JSONL file")
         parser.add_argument(
             "--batch", action="append", type=int, default=[], metavar="ID", help="repeat for more"
@@ -45,7 +51,7 @@ class Command(BaseCommand):
         }
         filters = {k: v for k, v in filters.items() if v not in (None, [], False)}
         try:
-            snapshot = snapshot_create(kind=options["kind"], filters=filters)
+            snapshot = snapshot_create(kind=options["kind"], format=options["format"], filters=filters)
         except ServiceError as exc:
             raise CommandError(f"{exc.field}: {exc.message}" if exc.field else exc.message) from exc
         path = snapshot_path(snapshot)
@@ -54,5 +60,5 @@ class Command(BaseCommand):
             shutil.copyfile(path, options["out"])
             path = options["out"]
         self.stdout.write(
-            f"snapshot {snapshot.pk}: {snapshot.row_count} rows, sha256 {snapshot.sha256}, {path}"
+            f"snapshot {snapshot.pk}: {snapshot.row_count} rows, {snapshot.format}, sha256 {snapshot.sha256}, {path}"
         )
