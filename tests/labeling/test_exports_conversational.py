@@ -2,9 +2,6 @@
 standard format, the same bytes every time, from both writers, on Postgres and SQLite."""
 
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -17,6 +14,7 @@ from labeling.models import DatasetSnapshot, Demonstration
 from labeling.services.exports import dataset_lines, filters_clean, snapshot_create, snapshot_path
 from labeling.services.rankings import ranking_submit
 from tests.factories import BatchFactory, PromptFactory, assignment_for, ranking_task
+from tests.sqlite_demo import run_on_sqlite
 from training.ml.data import load_rows
 
 pytestmark = pytest.mark.django_db
@@ -174,19 +172,6 @@ print(json.dumps(out))
 
 def test_sqlite_writes_conversational_lines_and_keeps_snapshots_immutable(tmp_path):
     """The local demo's database: the Python writer, and migration 0011's SQLite trigger (format included)."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("DATABASE_URL", "DJANGO_", "CELERY_"))}
-    env.update(
-        DATABASE_URL=f"sqlite:///{tmp_path / 'demo.sqlite3'}",
-        DJANGO_SETTINGS_MODULE="config.settings",
-        SECRET_KEY="test-only-secret",
-        DEBUG="1",
-        ALLOWED_HOSTS="testserver",
-        MEDIA_ROOT=str(tmp_path / "media"),
-    )
-    done = subprocess.run(
-        [sys.executable, "-c", SQLITE_SCRIPT], cwd=ROOT, env=env, capture_output=True, text=True, timeout=600
-    )
-    assert done.returncode == 0, done.stderr[-3000:]
-    out = json.loads(done.stdout.strip().splitlines()[-1])
+    out = run_on_sqlite(SQLITE_SCRIPT, tmp_path)
     assert out["standard"] and out["conversational"] == [as_messages(row) for row in out["standard"]]
     assert out["changed"] is False

@@ -2,11 +2,9 @@
 hot paths' SQL (labeling.rows, services.assignment, services.rankings) and the migrations' SQLite branches
 run there too. The rest of the suite runs on Postgres."""
 
-import json
-import os
-import subprocess
-import sys
 from pathlib import Path
+
+from tests.sqlite_demo import run_on_sqlite
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -58,24 +56,7 @@ print(json.dumps(out))
 
 
 def test_labelers_rank_a_demo_batch_to_the_end_on_sqlite(tmp_path):
-    env = {
-        key: value
-        for key, value in os.environ.items()
-        if not key.startswith(("DATABASE_URL", "DJANGO_", "CELERY_"))
-    }
-    env.update(
-        DATABASE_URL=f"sqlite:///{tmp_path / 'demo.sqlite3'}",
-        DJANGO_SETTINGS_MODULE="config.settings",
-        SECRET_KEY="test-only-secret",
-        DEBUG="1",
-        ALLOWED_HOSTS="testserver",
-        MEDIA_ROOT=str(tmp_path / "media"),
-    )
-    done = subprocess.run(
-        [sys.executable, "-c", SCRIPT], cwd=ROOT, env=env, capture_output=True, text=True, timeout=600
-    )
-    assert done.returncode == 0, done.stderr[-3000:]
-    out = json.loads(done.stdout.strip().splitlines()[-1])
+    out = run_on_sqlite(SCRIPT, tmp_path)
     submits = out["submits"]
     assert out["nothing_left"] == out["labelers"] >= 2  # each asked until nothing was left
     per_task = {}
