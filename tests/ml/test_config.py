@@ -72,3 +72,8 @@ def test_help_lists_every_field_with_its_help(capsys):
     assert main(["ppo", "--help"]) == 0
     out = capsys.readouterr().out
     assert "--kl_coef (float, default 0.02)" in out and "--ptx_coef (float, default 0.2)" in out
+
+
+def test_a_renamed_key_says_what_replaced_it():
+    with pytest.raises(ConfigError, match="'ptx_batch_size' is gone; use ptx_ratio"):
+        load_config("ppo", overrides={"model": "m", "dataset": "d", "output_dir": "o", "ptx_batch_size": 8})

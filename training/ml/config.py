@@ -258,6 +258,10 @@ CONFIGS: dict[str, type] = {
     "tiny": TinyConfig,
 }
 ALIASES = {"out": "output_dir"}
+RENAMED = {
+    "ptx_batch_size": "ptx_ratio: ptx sequences per RL episode (ptx_batch_size / micro_batch_size gives the "
+    "same count); both terms are means, so it never set the weight of ptx: ptx_coef does",
+}
 _TRUE = {"true", "yes", "1", "on"}
 _FALSE = {"false", "no", "0", "off"}
 
@@ -330,6 +334,8 @@ def load_config(kind: str, path: str | Path | None = None, overrides: dict[str, 
     kwargs: dict[str, Any] = {}
     for raw_key, value in values.items():
         key = ALIASES.get(str(raw_key).replace("-", "_"), str(raw_key).replace("-", "_"))
+        if key in RENAMED and key not in known:
+            raise ConfigError(f"config key {raw_key!r} is gone; use {RENAMED[key]}")
         if key not in known:
             close = difflib.get_close_matches(key, known, n=1)
             hint = f"; did you mean {close[0]!r}?" if close else f"; known keys: {', '.join(known)}"
