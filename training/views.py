@@ -53,7 +53,8 @@ def run_new(request):
                 created_by=request.user,
             )
         except ServiceError as exc:
-            form.add_error(exc.field if exc.field in form.fields else None, exc.message)
+            field = (exc.field or "").split(".")[0]  # "config.learning_rate" belongs to the config box
+            form.add_error(field if field in form.fields else None, exc.message)
         else:
             messages.success(request, f"Run {run.pk} queued.")
             return redirect("training:run", pk=run.pk)

@@ -67,11 +67,11 @@ def test_a_second_round_is_refused_while_one_is_running(media, demo_data):
 
 
 def test_a_failed_step_stops_the_round_and_retry_goes_on_from_there(media, demo_data, inline_tasks):
-    stages = {**FAST_STAGES, "rm": {**FAST_STAGES["rm"], "no_such_option": 1}}
+    stages = {**FAST_STAGES, "rm": {**FAST_STAGES["rm"], "splits": "no_such_split"}}  # fails as it runs
     rnd = round_start(method="ppo", config=fast(stage_config=stages))
     rnd.refresh_from_db()
     assert rnd.status == RoundStatus.FAILED and rnd.step == "rm"
-    assert "no_such_option" in rnd.error
+    assert "no_such_split" in rnd.error
     sft_run = TrainingRun.objects.get(round=rnd, kind="sft")
 
     # Fix the config and retry: the SFT step is not redone.

@@ -48,10 +48,10 @@ def test_a_run_without_the_data_it_needs_is_refused(media, demo_data):
 def test_a_failing_stage_marks_the_run_failed_and_registers_nothing(media, demo_data, inline_tasks):
     base = base_model_get_or_create()
     snap = snapshot_create(kind="sft", filters={})
-    run = run_start(kind="sft", base_model=base, snapshots=[snap], config={"no_such_option": 1})
+    run = run_start(kind="sft", base_model=base, snapshots=[snap], config={"splits": "no_such_split"})
     run.refresh_from_db()
     assert run.status == RunStatus.FAILED
-    assert "no_such_option" in run.error
+    assert "no_such_split" in run.error
     assert ModelVersion.objects.filter(kind="sft").count() == 0
 
 

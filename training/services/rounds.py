@@ -26,6 +26,7 @@ from labeling.vocab import K_MAX, K_MIN, ROLE_LABELER
 
 from .. import dispatch
 from ..models import ModelVersion, Round, RoundStatus, RunStatus, TrainingRun
+from . import run_settings
 from .registry import base_model_get_or_create
 from .runs import run_start
 
@@ -66,6 +67,7 @@ def round_start(*, method: str = "ppo", created_by=None, config: dict | None = N
         raise RoundRefused(f"k must be {K_MIN} to {K_MAX}, got {config['k']!r}.", field="k")
     if config["batch_status"] not in (Batch.Status.DRAFT, Batch.Status.ACTIVE):
         raise RoundRefused("batch_status must be draft or active.", field="batch_status")
+    config["stage_config"] = run_settings.stage_settings_clean(stage_config=config["stage_config"])
     running = Round.objects.filter(status=RoundStatus.RUNNING).first()
     if running:
         raise RoundRefused(f"round {running.number} is still running; wait for it or let it fail first.")
@@ -213,12 +215,12 @@ def _await_runs(rnd: Round, step: str, run_ids: list[int]) -> bool | None:
     return all(r.status == RunStatus.SUCCEEDED for r in runs)
 
 
-KEPT_ON_RETRY = ("output_dir", "num_samples", "max_prompts")
+KEPT_ON_RETRY = ("num_samples", "max_prompts")
 
 
 def _rerun(rnd: Round, step: str, failed: TrainingRun) -> TrainingRun:
     """A failed step's run again, with the round's current stage settings (an admin may have fixed
-    them) and the failed run's output folder, so training resumes from its last checkpoint."""
+    them) in the failed run's output folder (retry_of), so training resumes from its last checkpoint."""
     config = {k: v for k, v in failed.config.items() if k in KEPT_ON_RETRY}
     config.update(rnd.config["stage_config"].get(step, {}))
     return run_start(
@@ -229,6 +231,7 @@ def _rerun(rnd: Round, step: str, failed: TrainingRun) -> TrainingRun:
         config=config,
         created_by=rnd.created_by,
         round=rnd,
+        retry_of=failed,
     )
 
 

@@ -26,7 +26,7 @@ from labeling.services.exports import snapshot_path
 
 from .. import dispatch
 from ..models import ModelKind, ModelVersion, RunKind, RunStatus, TrainingRun
-from . import stages
+from . import run_settings, stages
 
 log = logging.getLogger(__name__)
 
@@ -54,28 +54,24 @@ def run_start(
     retry_of: TrainingRun | None = None,
 ) -> TrainingRun:
     """Validate the inputs, store a queued run and send it to the gpu queue once committed.
+    `config` holds the client's hyperparameters only (run_settings); the run's folder is the server's:
+    MEDIA_ROOT/runs/run-<id>, or the folder of the run it retries, so that it resumes.
     `created_by` is who started it (for a round's runs, who started the round; None: a schedule)."""
-    stages.validate_inputs(
-        kind=kind,
-        base_model=base_model,
-        snapshots=snapshots,
-        reward_model=reward_model,
-        overrides=config or {},
-    )
+    stages.validate_inputs(kind=kind, base_model=base_model, snapshots=snapshots, reward_model=reward_model)
+    settings = run_settings.settings_clean(kind=kind, settings=config if config is not None else {})
     dispatch.check_queue()
     with transaction.atomic():
         run = TrainingRun.objects.create(
             kind=kind,
             base_model=base_model,
             reward_model=reward_model,
-            config=dict(config or {}),
+            config=settings,
             created_by=created_by,
             round=round,
         )
         run.snapshots.set(snapshots)
-        if "output_dir" not in run.config:
-            run.config["output_dir"] = str(run_folder(run))
-            run.save(update_fields=["config"])
+        run.config["output_dir"] = retry_of.config["output_dir"] if retry_of else str(run_folder(run))
+        run.save(update_fields=["config"])
         audit_record(
             actor=created_by,
             action=Action.RUN_RETRIED if retry_of else Action.RUN_STARTED,
@@ -133,7 +129,7 @@ def run_retry(*, run: TrainingRun, created_by=None) -> TrainingRun:
         base_model=run.base_model,
         snapshots=list(run.snapshots.all()),
         reward_model=run.reward_model,
-        config=dict(run.config),
+        config={k: v for k, v in run.config.items() if k != "output_dir"},
         created_by=created_by or run.created_by,
         round=run.round,
         retry_of=run,

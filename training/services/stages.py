@@ -37,7 +37,6 @@ def validate_inputs(
     base_model: ModelVersion,
     snapshots: Sequence[DatasetSnapshot],
     reward_model: ModelVersion | None,
-    overrides: dict,
 ) -> None:
     if kind not in RunKind.values:
         raise ServiceError(
@@ -56,8 +55,6 @@ def validate_inputs(
             "a reward model starts from a policy (SFT or base), not from another reward model.",
             field="base_model",
         )
-    if not isinstance(overrides, dict):
-        raise ServiceError("config overrides must be an object of key: value pairs.", field="config")
 
 
 def _first_rows(source: Path, target: Path, n: int) -> Path:
