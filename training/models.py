@@ -94,6 +94,9 @@ class TrainingRun(models.Model):
     log_tail = models.TextField(blank=True)
     error = models.TextField(blank=True)
     worker_task_id = models.CharField(max_length=200, blank=True)
+    worker = models.CharField(
+        max_length=300, blank=True, help_text="host:pid of the process running it, so the reaper can ask."
+    )
     cancel_requested = models.BooleanField(default=False)
     heartbeat_at = models.DateTimeField(null=True, blank=True)
     created_by = models.ForeignKey(User, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")

@@ -21,7 +21,7 @@ import pytest
 
 from tests.training.conftest import wait_for
 
-from .servers import PG_BIN, ROOT, Cluster, Gunicorn, run
+from .servers import ROOT, Gunicorn, run
 
 pytestmark = pytest.mark.slow
 
@@ -54,18 +54,6 @@ call_command("import_completions", os.environ["WORLD_FILE"], "--batch-name", "re
              "--overlap", str(len(names)), *labelers)
 print(json.dumps({"batch": Batch.objects.get(name="restart").pk, "tokens": tokens}))
 """
-
-
-@pytest.fixture
-def cluster():
-    if not (PG_BIN / "initdb").exists():
-        pytest.skip(f"no Postgres server binaries in {PG_BIN} (set PG_BIN)")
-    cluster = Cluster()
-    try:
-        cluster.create()
-        yield cluster
-    finally:
-        cluster.destroy()
 
 
 @dataclass

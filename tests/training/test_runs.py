@@ -111,3 +111,42 @@ def test_an_unreachable_queue_is_reported_and_nothing_is_stored(media, demo_data
     with pytest.raises(QueueUnavailable):
         round_start(method="ppo")
     assert TrainingRun.objects.count() == 0 and Round.objects.count() == 0
+
+
+def stale_run(base, worker: str, task_id: str = "") -> TrainingRun:
+    return TrainingRun.objects.create(
+        kind="sft",
+        base_model=base,
+        status=RunStatus.RUNNING,
+        heartbeat_at=timezone.now() - timezone.timedelta(seconds=600),
+        worker=worker,
+        worker_task_id=task_id,
+    )
+
+
+def test_the_reaper_leaves_a_run_whose_process_is_alive(media, settings):
+    """A database outage stops the heartbeat, not the training: a stale heartbeat alone fails nothing."""
+    import os
+    import socket
+    import subprocess
+
+    settings.TRAINING_STALE_SECONDS = 60
+    settings.CELERY_BROKER_URL = ""
+    base = base_model_get_or_create()
+    alive = stale_run(base, f"{socket.gethostname()}:{os.getpid()}")
+    ended = subprocess.Popen(["true"])
+    ended.wait()  # reaped by us: its pid answers no more
+    dead = stale_run(base, f"{socket.gethostname()}:{ended.pid}")
+    assert runs_reap_stale() == [dead.pk]
+    alive.refresh_from_db()
+    assert alive.status == RunStatus.RUNNING
+
+
+def test_the_reaper_fails_nothing_it_cannot_ask_about(media, settings):
+    """A run on another host is asked about through the broker; with the broker down, nothing is reaped."""
+    settings.TRAINING_STALE_SECONDS = 60
+    settings.CELERY_BROKER_URL = "redis://127.0.0.1:1/0"
+    run = stale_run(base_model_get_or_create(), "gpu-box-7:4242", task_id="abc")
+    assert runs_reap_stale() == []
+    run.refresh_from_db()
+    assert run.status == RunStatus.RUNNING

@@ -26,7 +26,7 @@ from labeling.services.exports import snapshot_path
 
 from .. import dispatch
 from ..models import ModelKind, ModelVersion, RunKind, RunStatus, TrainingRun
-from . import run_settings, stages
+from . import liveness, outages, run_settings, stages
 
 log = logging.getLogger(__name__)
 
@@ -157,11 +157,18 @@ class _Reporter:
         self._beat.join(timeout=10)
 
     def _heartbeat(self) -> None:
+        """Beats every TRAINING_HEARTBEAT_SECONDS; after a failed beat (database down) it tries again every
+        second, so the run looks alive again as soon as the database is back."""
+        pause = settings.TRAINING_HEARTBEAT_SECONDS
         try:
-            while not self._stop.wait(settings.TRAINING_HEARTBEAT_SECONDS):
-                TrainingRun.objects.filter(pk=self.run_id, status=RunStatus.RUNNING).update(
-                    heartbeat_at=timezone.now()
+            while not self._stop.wait(pause):
+                beat = outages.attempt(
+                    f"run {self.run_id}: heartbeat",
+                    lambda: TrainingRun.objects.filter(pk=self.run_id, status=RunStatus.RUNNING).update(
+                        heartbeat_at=timezone.now()
+                    ),
                 )
+                pause = settings.TRAINING_HEARTBEAT_SECONDS if beat else min(1.0, pause)
         finally:
             close_old_connections()
 
@@ -177,9 +184,11 @@ class _Reporter:
         ):
             return
         self.last_write = now
-        self.flush(step=event.get("step"), total=event.get("total"), metrics=metrics)
+        if not self.flush(step=event.get("step"), total=event.get("total"), metrics=metrics):
+            self.last_write = now - settings.TRAINING_PROGRESS_SECONDS  # not written: try at the next event
 
-    def flush(self, *, step=None, total=None, metrics=None) -> None:
+    def flush(self, *, step=None, total=None, metrics=None) -> bool:
+        """Write the progress; False when the database failed it (training goes on)."""
         fields = {
             "log_tail": "\n".join(self.log_lines)[-LOG_TAIL_CHARS:],
             "metrics_history": self.history,
@@ -191,14 +200,20 @@ class _Reporter:
             fields["progress_total"] = int(total)
         if metrics:
             fields["metrics"] = metrics
-        TrainingRun.objects.filter(pk=self.run_id).update(**fields)
+        return outages.attempt(
+            f"run {self.run_id}: progress",
+            lambda: TrainingRun.objects.filter(pk=self.run_id).update(**fields),
+        )
 
     def should_stop(self) -> bool:
         now = time.monotonic()
         if not self.cancelled and now - self.last_cancel_check >= 1.0:
             self.last_cancel_check = now
-            self.cancelled = TrainingRun.objects.filter(pk=self.run_id, cancel_requested=True).exists()
+            outages.attempt(f"run {self.run_id}: cancel check", self._check_cancel)
         return self.cancelled
+
+    def _check_cancel(self) -> None:
+        self.cancelled = TrainingRun.objects.filter(pk=self.run_id, cancel_requested=True).exists()
 
 
 def run_execute(*, run_id: int, worker_task_id: str = "") -> TrainingRun | None:
@@ -211,7 +226,8 @@ def run_execute(*, run_id: int, worker_task_id: str = "") -> TrainingRun | None:
             return run
         run.status, run.started_at, run.heartbeat_at = RunStatus.RUNNING, timezone.now(), timezone.now()
         run.worker_task_id = worker_task_id or run.worker_task_id
-        run.save(update_fields=["status", "started_at", "heartbeat_at", "worker_task_id"])
+        run.worker = liveness.this_process()
+        run.save(update_fields=["status", "started_at", "heartbeat_at", "worker_task_id", "worker"])
 
     from training.ml import TrainingCancelled, run_stage  # torch loads here, on the worker only
 
@@ -231,24 +247,27 @@ def run_execute(*, run_id: int, worker_task_id: str = "") -> TrainingRun | None:
     finally:
         reporter.stop()
         reporter.flush()
+    # The outcome is written whatever the database is going through: training is done, only waiting is left.
     if status == RunStatus.SUCCEEDED:
         if run.kind in (RunKind.PPO, RunKind.DPO):
-            metrics = {**(metrics or {}), "auto_eval": _auto_evaluate(run, reporter)}
-        _succeed(run, metrics or {})
+            auto_eval = outages.insist(f"run {run.pk}: evaluation", lambda: _auto_evaluate(run, reporter))
+            metrics = {**(metrics or {}), "auto_eval": auto_eval}
+        outages.insist(f"run {run.pk}: registration", lambda: _succeed(run, metrics or {}))
     else:
-        with transaction.atomic():
-            TrainingRun.objects.filter(pk=run.pk).update(
-                status=status, error=error, finished_at=timezone.now()
-            )
-            if status == RunStatus.FAILED:  # a stop after a cancel was recorded when it was asked for
-                run.status = status
-                audit_record(
-                    actor=None, action=Action.RUN_FAILED, target=run, details={"error": _first_line(error)}
-                )
+        outages.insist(f"run {run.pk}: outcome", lambda: _record_end(run, status, error))
         log.warning("run %s %s", run.pk, status)
-    run.refresh_from_db()
-    _after_finish(run)
+    outages.insist(f"run {run.pk}: read back", run.refresh_from_db)
+    outages.insist(f"run {run.pk}: round", lambda: _after_finish(run))
     return run
+
+
+@transaction.atomic
+def _record_end(run: TrainingRun, status: str, error: str) -> None:
+    """A run that did not succeed: failed (with its error) or cancelled."""
+    TrainingRun.objects.filter(pk=run.pk).update(status=status, error=error, finished_at=timezone.now())
+    if status == RunStatus.FAILED:  # a stop after a cancel was recorded when it was asked for
+        run.status = status
+        audit_record(actor=None, action=Action.RUN_FAILED, target=run, details={"error": _first_line(error)})
 
 
 def _auto_evaluate(run: TrainingRun, reporter: _Reporter) -> dict:
@@ -283,8 +302,11 @@ def _auto_evaluate(run: TrainingRun, reporter: _Reporter) -> dict:
 
 @transaction.atomic
 def _succeed(run: TrainingRun, metrics: dict) -> None:
-    """Record the result: a ModelVersion with its lineage (all or nothing), then mark the run done."""
+    """Record the result: a ModelVersion with its lineage (all or nothing), then mark the run done.
+    Written once: a retry after a commit whose answer the outage swallowed finds it done."""
     run = TrainingRun.objects.select_for_update().get(pk=run.pk)
+    if run.status == RunStatus.SUCCEEDED:
+        return
     clean = {
         k: v for k, v in metrics.items() if isinstance(v, int | float | str | bool | list | dict | type(None))
     }
@@ -319,10 +341,18 @@ def _after_finish(run: TrainingRun) -> None:
 
 
 def runs_reap_stale() -> list[int]:
-    """Mark failed every running run whose heartbeat is older than TRAINING_STALE_SECONDS."""
+    """Mark failed every running run whose heartbeat is older than TRAINING_STALE_SECONDS and whose
+    process is not alive: a run that could not beat through a database outage is still training."""
     cutoff = timezone.now() - timezone.timedelta(seconds=settings.TRAINING_STALE_SECONDS)
+    stale = list(TrainingRun.objects.filter(status=RunStatus.RUNNING, heartbeat_at__lt=cutoff))
+    alive = liveness.alive_runs(stale)
     reaped = []
-    for run in TrainingRun.objects.filter(status=RunStatus.RUNNING, heartbeat_at__lt=cutoff):
+    for run in stale:
+        if run.pk in alive:
+            log.info(
+                "run %s: heartbeat is stale but its process %s is alive; left running", run.pk, run.worker
+            )
+            continue
         error = (
             f"the worker stopped responding (last heartbeat {run.heartbeat_at:%Y-%m-%d %H:%M:%S} UTC). "
             "Checkpoints written so far are kept; retry the run to resume from the last one."

@@ -1,0 +1,68 @@
+"""Is the process that runs a training run still alive? The reaper asks before failing a run whose
+heartbeat went stale: a database outage stops heartbeats, not training.
+
+A run records the host and pid of its process. On that host the pid answers for itself. Elsewhere,
+Celery's workers say which tasks they are running; when the broker cannot be asked, every stale run
+counts as alive (nothing is failed on a guess), and the next reap asks again.
+"""
+
+import logging
+import os
+import socket
+from collections.abc import Iterable
+
+from config.celery import app
+
+from .. import dispatch
+from ..models import TrainingRun
+
+log = logging.getLogger(__name__)
+
+
+def this_process() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # it exists, under another user
+    return True
+
+
+def _alive_here(worker: str) -> bool | None:
+    """True/False for a process of this host; None when it ran elsewhere (or we do not know)."""
+    host, _, pid = worker.rpartition(":")
+    if host != socket.gethostname() or not pid.isdigit():
+        return None
+    return _pid_alive(int(pid))
+
+
+def _active_task_ids() -> set[str] | None:
+    """The ids of the tasks Celery's workers are running now; None when the broker cannot be asked."""
+    try:
+        replies = app.control.inspect(timeout=2).active() or {}
+    except Exception as exc:  # kombu and redis raise several kinds of connection errors
+        log.warning("cannot ask the workers which runs they hold (%s): no run is reaped now", exc)
+        return None
+    return {task["id"] for tasks in replies.values() for task in tasks}
+
+
+def alive_runs(runs: Iterable[TrainingRun]) -> set[int]:
+    """The pks of the runs whose process is alive (or cannot be shown dead)."""
+    alive, elsewhere = set(), []
+    for run in runs:
+        here = _alive_here(run.worker)
+        if here:
+            alive.add(run.pk)
+        elif here is None:
+            elsewhere.append(run)
+    if elsewhere and dispatch.uses_broker():
+        active = _active_task_ids()
+        for run in elsewhere:
+            if active is None or (run.worker_task_id and run.worker_task_id in active):
+                alive.add(run.pk)
+    return alive
