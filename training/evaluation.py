@@ -73,11 +73,9 @@ class _Sampler:
         return sample(self.model, query, mask, max_new_tokens, temperature, pad, self.stop_ids)
 
     def decode(self, response, response_mask) -> list[str]:
-        import torch
+        from training.ml.rollout import response_content
 
-        stops = torch.isin(response, torch.tensor(self.stop_ids, device=response.device))
-        content = response.masked_fill((response_mask * ~stops) == 0, self.tokenizer.pad_token_id)
-        return self.tokenizer.batch_decode(content, skip_special_tokens=True)
+        return response_content(self.tokenizer, response, response_mask, self.stop_ids)[1]
 
     def logprobs(self, query, query_mask, response, response_mask, temperature: float):
         """Summed log-probability of each response given its prompt. -> (B,)"""
@@ -129,20 +127,18 @@ def _rm_figures(
     from training.ml.checkpoints import read_metrics
     from training.ml.ppo_models import RewardScorer
     from training.ml.progress import Reporter
-    from training.ml.reward_model import score_ids
+    from training.ml.reward_model import score_pairs
 
     scorer = RewardScorer.from_folder(
         reward_model_dir, renderer, precision=precision, device=device, reporter=Reporter(echo=False)
     )
-    pairs_policy = [
-        scorer.renderer.scored_ids(p, r, scorer.max_length) for p, r in zip(prompts, policy, strict=True)
-    ]
-    pairs_parent = [
-        scorer.renderer.scored_ids(p, r, scorer.max_length) for p, r in zip(prompts, parent, strict=True)
-    ]
-    pad = scorer.renderer.tokenizer.pad_token_id
-    policy_scores = score_ids(scorer.model, pairs_policy, pad) + scorer.bias  # (N,)
-    parent_scores = score_ids(scorer.model, pairs_parent, pad) + scorer.bias  # (N,)
+    policy_scores, parent_scores = (
+        score_pairs(
+            scorer.model, scorer.renderer, list(zip(prompts, responses, strict=True)), scorer.max_length
+        )
+        + scorer.bias
+        for responses in (policy, parent)
+    )  # (N,) each
     del scorer
     if torch.cuda.is_available():
         torch.cuda.empty_cache()

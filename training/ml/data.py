@@ -1,10 +1,6 @@
 """Pick the train / valid rows of a dataset and shape preference data for the reward model and DPO.
 
-Formats (one object per line, each may carry ids and "split": "train" | "valid" | "test"):
-    sft          {"prompt", "completion"}
-    rm_pairs     {"prompt", "chosen", "rejected"}
-    rm_rankings  {"prompt", "completions": [...], "ranks": [...]}   best rank 0, ties share a rank
-    prompts      {"prompt"}
+Reading a dataset and its formats: sources.py (load_rows is re-exported here).
 """
 
 from __future__ import annotations

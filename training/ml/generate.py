@@ -22,7 +22,7 @@ from training.ml.data import load_rows, prompt_id
 from training.ml.errors import ConfigError, DatasetError, TrainingCancelled
 from training.ml.progress import Reporter
 from training.ml.render import Renderer, Text, stop_token_ids
-from training.ml.rollout import left_pad, sample
+from training.ml.rollout import left_pad, response_content, sample
 from training.ml.runtime import load_causal_lm, load_generation_config, load_tokenizer, seed_everything
 
 COMPLETIONS = "completions.jsonl"
@@ -68,10 +68,7 @@ class HFSampler:
             top_p=cfg.top_p,
             num_return_sequences=cfg.num_samples,
         )  # (B*K, R)
-        content = response_mask * ~torch.isin(response, torch.tensor(self.stop_ids, device=response.device))
-        decoded = tok.batch_decode(
-            response.masked_fill(content == 0, tok.pad_token_id), skip_special_tokens=True
-        )
+        _, decoded = response_content(tok, response, response_mask, self.stop_ids)
         k = cfg.num_samples
         return [decoded[i * k : (i + 1) * k] for i in range(len(prompts))]
 

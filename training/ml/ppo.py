@@ -36,6 +36,7 @@ from training.ml.checkpoints import (
     prune_checkpoints,
     save_config,
     save_metrics,
+    save_model_folder,
 )
 from training.ml.config import PPOConfig
 from training.ml.data import load_rows, train_valid
@@ -54,13 +55,13 @@ from training.ml.rollout import (
     left_pad,
     logprobs_of,
     masked_mean,
+    response_content,
     response_logits,
     response_values,
     sample,
     whiten,
 )
 from training.ml.runtime import (
-    checkpoint_dtype,
     disable_dropout,
     load_causal_lm,
     load_scalar_model,
@@ -69,6 +70,7 @@ from training.ml.runtime import (
     refuse_half_trainables,
     resolve_precision,
     seed_everything,
+    to_checkpoint_dtype,
 )
 
 STATE = "ppo_state.json"
@@ -198,16 +200,12 @@ class PPOTrainer:
         return Episodes.concat(parts, self.pad_id), timings
 
     def _score(self, ep: Episodes, rows: list[dict[str, Any]]) -> torch.Tensor:
-        stops = torch.isin(ep.response, torch.tensor(self.stop_ids, device=ep.response.device))
-        content = ep.response_mask * ~stops  # the response without its stop token
+        content, responses = response_content(self.tokenizer, ep.response, ep.response_mask, self.stop_ids)
         ids = torch.cat([ep.query, ep.response], 1)
         mask = torch.cat([ep.query_mask, content], 1)  # the score is read at the last real token
-        responses = self.tokenizer.batch_decode(
-            ep.response.masked_fill(content == 0, self.pad_id), skip_special_tokens=True
-        )
         scores = self.scorer(ids, mask, [r["prompt"] for r in rows], responses)
         if self.cfg.missing_eos_penalty is not None:
-            ended = (stops & (ep.response_mask == 1)).any(1)
+            ended = (ep.response_mask - content).sum(1) > 0  # a stop token within the response
             scores = scores - self.cfg.missing_eos_penalty * (~ended).float()
         return scores
 
@@ -371,11 +369,8 @@ class PPOTrainer:
         if self.ema is not None:
             self.ema.copy_to(policy)
         if self.accelerator.is_main_process:
-            dtype = checkpoint_dtype(self.cfg.model)
-            if dtype in (torch.bfloat16, torch.float16):
-                policy.to(dtype)
-            policy.save_pretrained(self.cfg.output_dir)
-            self.tokenizer.save_pretrained(self.cfg.output_dir)
+            to_checkpoint_dtype(policy, self.cfg.model)
+            save_model_folder(self.cfg.output_dir, policy, self.tokenizer)
         self.accelerator.wait_for_everyone()
 
 

@@ -13,16 +13,10 @@ from training.ml.checkpoints import read_config
 from training.ml.errors import CheckpointError
 from training.ml.progress import Reporter
 from training.ml.render import Renderer, Text
-from training.ml.reward_model import pad_right, reward_bias, sequence_scores
+from training.ml.reward_model import reward_bias, score_pairs, sequence_scores
 from training.ml.runtime import load_scalar_model, load_tokenizer, position_ids, position_limit
 
 RewardFn = Callable[[list[Any], list[str]], list[float]]
-
-
-def freeze(model: nn.Module) -> nn.Module:
-    model.eval()
-    model.requires_grad_(False)
-    return model
 
 
 class ValueModel(nn.Module):
@@ -33,13 +27,7 @@ class ValueModel(nn.Module):
     starts out predicting what the reward model scores."""
 
     def __init__(self, scalar_model: nn.Module, bias: float = 0.0) -> None:
-        super().__init__()
-        head = getattr(scalar_model, "score", None)
-        if not isinstance(head, nn.Module):
-            raise CheckpointError(
-                f"{type(scalar_model).__name__} has no 'score' head; the value model must be a "
-                "*ForSequenceClassification model (most causal LMs have one)"
-            )
+        super().__init__()  # runtime.load_scalar_model has made sure the model has a 'score' head
         self.scalar_model = scalar_model
         self.bias = nn.Parameter(torch.tensor(float(bias)))
 
@@ -119,12 +107,8 @@ class RewardScorer:
         if self.reuse_ids and ids.shape[1] <= self.max_length:
             clean = ids.masked_fill(mask == 0, self.renderer.tokenizer.pad_token_id)
             return sequence_scores(self.model, clean, mask) + self.bias
-        sequences = [
-            self.renderer.scored_ids(p, r, self.max_length) for p, r in zip(prompts, responses, strict=True)
-        ]
-        rm_ids, rm_mask = pad_right(sequences, self.renderer.tokenizer.pad_token_id)
-        device = next(self.model.parameters()).device
-        scores = sequence_scores(self.model, rm_ids.to(device), rm_mask.to(device))
+        pairs = list(zip(prompts, responses, strict=True))
+        scores = score_pairs(self.model, self.renderer, pairs, self.max_length, batch_size=len(pairs))
         return (scores + self.bias).to(ids.device)
 
 

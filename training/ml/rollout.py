@@ -79,11 +79,28 @@ def left_pad(sequences: list[list[int]], pad_id: int) -> tuple[torch.Tensor, tor
     return ids, mask
 
 
+def is_stop(response: torch.Tensor, stop_ids: list[int]) -> torch.Tensor:
+    """Where a stop token stands. (B, R) -> (B, R) bool"""
+    return torch.isin(response, torch.tensor(stop_ids, device=response.device))
+
+
 def response_mask(response: torch.Tensor, stop_ids: list[int]) -> torch.Tensor:
     """1 for tokens up to and including the first stop token. (B, R) -> (B, R)"""
-    is_stop = torch.isin(response, torch.tensor(stop_ids, device=response.device)).long()
-    before_first_stop = (is_stop.cumsum(1) - is_stop) == 0
+    stops = is_stop(response, stop_ids).long()
+    before_first_stop = (stops.cumsum(1) - stops) == 0
     return before_first_stop.long()
+
+
+def response_content(
+    tokenizer, response: torch.Tensor, mask: torch.Tensor, stop_ids: list[int]
+) -> tuple[torch.Tensor, list[str]]:
+    """A response without its stop token: its mask (B, R), and its text (what a reward model or a
+    labeler reads)."""
+    content = mask * ~is_stop(response, stop_ids)
+    texts = tokenizer.batch_decode(
+        response.masked_fill(content == 0, tokenizer.pad_token_id), skip_special_tokens=True
+    )
+    return content, texts
 
 
 @contextmanager

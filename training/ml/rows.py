@@ -12,6 +12,8 @@ from __future__ import annotations
 import os
 from typing import Any
 
+from training.ml.render import as_messages
+
 ROLES = ("system", "user", "assistant", "tool")
 ANSWERS = {"sft": ("completion",), "rm_pairs": ("chosen", "rejected"), "rm_rankings": (), "prompts": ()}
 _ASSISTANT_TAG = "\n\nAssistant:"
@@ -89,15 +91,11 @@ def _ranking_completions(row: dict[str, Any]) -> list[Any]:
 def _make_all_conversations(row: dict[str, Any], fmt: str) -> None:
     """A row mixing strings and conversations: a string prompt becomes a user turn, a string answer an
     assistant turn, so a chat template sees one conversation."""
-    row["prompt"] = _as_turn(row["prompt"], "user")
+    row["prompt"] = as_messages(row["prompt"], "user")
     for name in ANSWERS[fmt]:
-        row[name] = _as_turn(row[name], "assistant")
+        row[name] = as_messages(row[name], "assistant")
     if fmt == "rm_rankings":
-        row["completions"] = [_as_turn(completion, "assistant") for completion in row["completions"]]
-
-
-def _as_turn(value: str | list[dict[str, Any]], role: str) -> list[dict[str, Any]]:
-    return [{"role": role, "content": value}] if isinstance(value, str) else value
+        row["completions"] = [as_messages(completion, "assistant") for completion in row["completions"]]
 
 
 def _sft_from_messages(row: dict[str, Any]) -> dict[str, Any]:

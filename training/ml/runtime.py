@@ -254,12 +254,17 @@ def fit_lengths(cfg: Any) -> list[str]:
     return notes
 
 
-def save_trained_model(trainer: Any, source: str) -> None:
-    """Write a Trainer's model in the dtype of the checkpoint it started from (a bf16 checkpoint stays
-    bf16 on disk: half the size of the fp32 copy it trained as). Sharded engines save as they are."""
+def to_checkpoint_dtype(model: torch.nn.Module, source: str) -> None:
+    """Cast a trained model back to the half precision of the checkpoint it started from (a bf16
+    checkpoint stays bf16 on disk: half the size of the fp32 copy it trained as)."""
     dtype = checkpoint_dtype(source)
-    model = trainer.accelerator.unwrap_model(trainer.model)
-    sharded = getattr(trainer, "is_deepspeed_enabled", False) or getattr(trainer, "is_fsdp_enabled", False)
-    if dtype in (torch.bfloat16, torch.float16) and not sharded:
+    if dtype in (torch.bfloat16, torch.float16):
         model.to(dtype)
+
+
+def save_trained_model(trainer: Any, source: str) -> None:
+    """Write a Trainer's model in the dtype of its starting checkpoint; sharded engines save as they are."""
+    sharded = getattr(trainer, "is_deepspeed_enabled", False) or getattr(trainer, "is_fsdp_enabled", False)
+    if not sharded:
+        to_checkpoint_dtype(trainer.accelerator.unwrap_model(trainer.model), source)
     trainer.save_model(trainer.args.output_dir)

@@ -17,7 +17,7 @@ from transformers import TrainerCallback
 from training.ml.ppo_models import RewardScorer
 from training.ml.progress import Reporter
 from training.ml.render import Renderer, Text, stop_token_ids
-from training.ml.rollout import left_pad, sample
+from training.ml.rollout import left_pad, response_content, sample
 
 SELECT_METRIC = "select_reward"
 
@@ -71,10 +71,7 @@ class RewardSelection(TrainerCallback):
             ids = [self.renderer.prompt_ids(p, self.max_prompt_length) for p in prompts]
             query, query_mask = (t.to(device) for t in left_pad(ids, pad))  # (b, P)
             response, mask = sample(model, query, query_mask, self.max_new_tokens, 1.0, pad, self.stop_ids)
-            content = mask * ~torch.isin(response, torch.tensor(self.stop_ids, device=device))
-            texts = self.renderer.tokenizer.batch_decode(
-                response.masked_fill(content == 0, pad), skip_special_tokens=True
-            )
+            content, texts = response_content(self.renderer.tokenizer, response, mask, self.stop_ids)
             full = torch.cat([query, response], 1)
             scores.append(
                 self.scorer(full, torch.cat([query_mask, content], 1), prompts, texts).float().cpu()

@@ -14,6 +14,8 @@ from labeling.errors import ServiceError
 from training.ml.config import config_class, load_config
 from training.ml.errors import ConfigError
 
+from ..models import RunKind
+
 SERVER_OWNED = frozenset(
     {
         "model",
@@ -98,15 +100,12 @@ def settings_clean(*, kind: str, settings: Any, field: str = "config") -> dict:
     return {**{k: getattr(typed, k) for k in stage}, **{k: settings[k] for k in RUN_KEYS & set(settings)}}
 
 
-STEPS_WITH_SETTINGS = ("sft", "rm", "ppo", "dpo", "generate")
-
-
 def stage_settings_clean(*, stage_config: Any) -> dict:
     """A round's per-step settings: {step: settings}. One stage_config may serve PPO and DPO rounds
     alike: each round reads the steps it has."""
     if not isinstance(stage_config, dict):
         raise ServiceError("stage_config must be an object of step: settings.", field="stage_config")
-    runnable = STEPS_WITH_SETTINGS
+    runnable = RunKind.values  # a round's steps that run are runs of these kinds
     clean = {}
     for step, settings in stage_config.items():
         if step not in runnable:
