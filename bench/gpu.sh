@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The training checks on a CUDA machine, in one go: tests/ml, then both training benchmarks (reward model
 # on the tiny and on a GPT-2-small-shaped model; PPO step split at 16x32 and 256x128). Works offline and
-# without installing the project: wheels in .whl/ (README "Training on a GPU") go to a private folder.
+# without installing the project: wheels in .whl/ (docs/training.md "Training on a GPU") go to a private folder.
 # Figures and logs land in $OUT (default /tmp/gpu-check); a summary is printed at the end.
 set -uo pipefail
 cd "$(dirname "$0")/.."

@@ -12,7 +12,7 @@ from .services.rankings import ranking_submit
 from .services.tasks import prompt_task_create, ranking_task_create
 from .vocab import ROLE_BATCH_ADMIN, ROLE_LABELER, ROLE_RESEARCHER, Category, PromptSource
 
-# Documented in README.md. Local demo only.
+# Documented in README.md (demo users). Local demo only.
 DEMO_USERS = [
     ("labeler", "labeler-demo-pass", ROLE_LABELER, False),
     ("labeler2", "labeler-demo-pass", ROLE_LABELER, False),

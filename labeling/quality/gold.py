@@ -98,7 +98,7 @@ def gold_task_candidates(*, labeler, batch: Batch) -> QuerySet[Task] | None:
 
     Hook for labeling.services.assignment.assignment_next: when this returns tasks, hand out the first
     one free of the overlap limit (gold tasks go to every labeler); otherwise hand out a normal task and
-    never a gold one (see README.md)."""
+    never a gold one (see docs/quality.md)."""
     if not batch.is_qualification and batch.gold_rate <= 0:
         return None  # the usual case, answered before building any query: it runs on every hand-out
     seed = f"gold:{batch.pk}:{labeler.pk}"

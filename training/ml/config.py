@@ -181,7 +181,7 @@ class PPOConfig(StageConfig):
         0.2,
         "Weight of the ptx term: the mean token NLL of pretraining/SFT text, next to the mean token "
         "clipped PPO loss on whitened advantages. Not the paper's gamma = 27.8, which on this scale "
-        "gives ptx 60-100x the PPO gradient; watch ptx/grad_ratio (README: PPO-ptx).",
+        "gives ptx 60-100x the PPO gradient; watch ptx/grad_ratio (docs/training.md: PPO-ptx).",
     )
     ptx_ratio: float = _f(
         1.0,
