@@ -10,10 +10,11 @@ from django.urls import reverse
 from labeling.errors import ServiceError
 from labeling.services.exports import snapshot_create
 from training.ml.config import CONFIGS
+from training.ml.recipes import recipes
 from training.models import Round, TrainingRun
 from training.services.registry import base_model_get_or_create
 from training.services.rounds import round_start
-from training.services.run_settings import HYPERPARAMETERS, SERVER_OWNED
+from training.services.run_settings import HYPERPARAMETERS, SERVER_OWNED, allowed_keys
 from training.services.runs import run_retry, run_start
 
 pytestmark = pytest.mark.django_db
@@ -117,6 +118,29 @@ def test_every_stage_setting_is_either_a_hyperparameter_or_the_servers():
     for kind, cls in CONFIGS.items():
         fields = {f.name for f in dataclasses.fields(cls)}
         assert fields <= HYPERPARAMETERS | SERVER_OWNED, (kind, fields - HYPERPARAMETERS - SERVER_OWNED)
+
+
+def test_a_recipe_is_spelled_out_in_the_runs_config_under_the_clients_values(sft_inputs):
+    run = run_start(**sft_inputs, config={"recipe": "instructgpt-sft", "num_train_epochs": 2})
+    assert run.config["recipe"] == "instructgpt-sft"
+    assert run.config["num_train_epochs"] == 2  # the client's value wins over the recipe's 16
+    assert run.config["lr_scheduler"] == "cosine" and run.config["min_lr_ratio"] == 0.1
+
+
+def test_a_rounds_step_takes_a_recipe_of_its_own_stage_only(media, settings):
+    settings.CELERY_BROKER_URL = ""
+    settings.TASKS_INLINE = False
+    with pytest.raises(ServiceError, match="recipe 'dpo' is for the dpo stage, not ppo") as refused:
+        round_start(config={"stage_config": {"ppo": {"recipe": "dpo"}}})
+    assert refused.value.field == "stage_config.ppo"
+    with pytest.raises(ServiceError, match="the rm recipes are: instructgpt-rm"):
+        round_start(config={"stage_config": {"rm": {"recipe": "../../etc/passwd"}}})
+    assert Round.objects.count() == 0
+
+
+def test_every_recipe_holds_hyperparameters_of_its_stage_only():
+    for name, shipped in recipes().items():
+        assert set(shipped.settings) <= allowed_keys(shipped.stage), name
 
 
 def test_the_shipped_image_runs_as_a_user_that_is_not_root():

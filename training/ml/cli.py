@@ -1,4 +1,7 @@
-"""Command line: python -m training.ml {sft,rm,ppo,dpo,generate,tiny} [--config FILE.yaml] [--key value ...]
+"""Command line: python -m training.ml {sft,rm,ppo,dpo,generate,tiny} [--recipe NAME] [--config FILE.yaml]
+[--key value ...], and `python -m training.ml recipes` to list the named recipes.
+
+A recipe's settings lie under the config file's, which lie under the command line's.
 
 Progress events go to OUT/progress.jsonl; SIGTERM, Ctrl-C or a file OUT/STOP stops the run after the
 current step (exit code 3, resumable); a bad config or dataset exits with code 2 and a message naming
@@ -15,9 +18,11 @@ from typing import Any
 
 from training.ml.config import CONFIGS, describe, load_config
 from training.ml.errors import ConfigError, TrainingCancelled, TrainingError
+from training.ml.recipes import describe_recipes
 
 USAGE = (
-    f"usage: python -m training.ml {{{','.join(CONFIGS)}}} [--config FILE.yaml] [--key value ...] [--help]"
+    f"usage: python -m training.ml {{{','.join(CONFIGS)}}} [--recipe NAME] [--config FILE.yaml] "
+    "[--key value ...] [--help]\n       python -m training.ml recipes"
 )
 EXIT_ERROR, EXIT_CANCELLED = 2, 3
 
@@ -80,6 +85,9 @@ def main(argv: list[str] | None = None) -> int:
         print(USAGE)
         return 0 if argv else EXIT_ERROR
     kind, rest = argv[0], argv[1:]
+    if kind == "recipes":
+        print(describe_recipes())
+        return 0
     try:
         if kind not in CONFIGS:
             raise ConfigError(f"unknown stage {kind!r}; choose one of {', '.join(CONFIGS)}")

@@ -18,6 +18,7 @@ from typing import Any
 import yaml
 
 from training.ml.errors import ConfigError
+from training.ml.recipes import recipe
 
 
 def _f(default: Any, help: str) -> Any:
@@ -45,6 +46,11 @@ class StageConfig:
         "'train_prefs=train,test_prefs=valid'.",
     )
     output_dir: str = _f("", "Output folder: checkpoints, final model, training_config.yaml, metrics.json.")
+    recipe: str = _f(
+        "",
+        "A named recipe (training/ml/configs/NAME.yaml; `python -m training.ml recipes` lists them) whose "
+        "settings lie under the config file's and the command line's.",
+    )
     seed: int = _f(0, "Random seed (python, numpy, torch, data order, sampling).")
     prompt_template: str = _f(
         "{prompt}\n",
@@ -79,7 +85,10 @@ class TrainConfig(StageConfig):
     per_device_train_batch_size: int = _f(8, "Train examples per device per micro-step.")
     per_device_eval_batch_size: int = _f(8, "Eval examples per device per step.")
     gradient_accumulation_steps: int = _f(1, "Micro-steps accumulated into one optimizer step.")
-    lr_scheduler: str = _f("cosine", "'cosine' (decays to min_lr_ratio of the peak), 'linear' or 'constant'.")
+    lr_scheduler: str = _f(
+        "cosine",
+        "'cosine' (decays to min_lr_ratio of the peak), 'linear', 'constant' or 'constant_with_warmup'.",
+    )
     min_lr_ratio: float = _f(0.1, "Final learning rate as a fraction of the peak for the cosine schedule.")
     warmup_ratio: float = _f(0.0, "Fraction of steps spent warming up the learning rate.")
     weight_decay: float = _f(0.0, "AdamW weight decay.")
@@ -329,6 +338,8 @@ def load_config(kind: str, path: str | Path | None = None, overrides: dict[str, 
             )
         values.update(loaded)
     values.update(overrides or {})
+    if values.get("recipe"):
+        values = {**recipe(str(values["recipe"]), kind).settings, **values}
     hints = typing.get_type_hints(cls)
     known = [f.name for f in dataclasses.fields(cls)]
     kwargs: dict[str, Any] = {}

@@ -129,7 +129,9 @@ class PPOTrainer:
         self.prompts, self.valid_prompts = self._prompts()
         length = cfg.max_prompt_length + cfg.max_new_tokens
         self.ptx = (
-            ptx_sequences(cfg.ptx_dataset, self.renderer, length, cfg.splits) if cfg.ptx_dataset else []
+            ptx_sequences(cfg.ptx_dataset, self.renderer, length, cfg.splits)
+            if cfg.ptx_dataset and cfg.ptx_coef > 0
+            else []  # a weight of 0 is ptx off: no sequences read, no extra forward and backward
         )
         self.pg_norm = GradNorm(policy.parameters())
         self.history: list[dict[str, Any]] = []

@@ -5,7 +5,8 @@ retry reuses its own), its models (ModelVersion rows), its data (DatasetSnapshot
 whether it reaches the hub, and any option passed through to transformers (extra_args: deepspeed or fsdp
 files, report_to, push_to_hub...) are the server's too. Every field of training.ml's stage configs is in
 exactly one of HYPERPARAMETERS and SERVER_OWNED (tests/training/test_run_settings.py checks it), so a new
-field stays closed to clients until someone decides otherwise.
+field stays closed to clients until someone decides otherwise. A named recipe (training/ml/configs/) is a
+hyperparameter too: its settings are spelled out into the run's config, under the client's own values.
 """
 
 from typing import Any
@@ -13,6 +14,7 @@ from typing import Any
 from labeling.errors import ServiceError
 from training.ml.config import config_class, load_config
 from training.ml.errors import ConfigError
+from training.ml.recipes import recipe
 
 from ..models import RunKind
 
@@ -38,7 +40,7 @@ SERVER_OWNED = frozenset(
 HYPERPARAMETERS = frozenset(
     {
         # every stage
-        "seed", "splits", "prompt_template", "chat_template", "valid_fraction", "progress_bar",
+        "recipe", "seed", "splits", "prompt_template", "chat_template", "valid_fraction", "progress_bar",
         # Trainer stages
         "learning_rate", "num_train_epochs", "max_steps", "per_device_train_batch_size",
         "per_device_eval_batch_size", "gradient_accumulation_steps", "lr_scheduler", "min_lr_ratio",
@@ -97,7 +99,9 @@ def settings_clean(*, kind: str, settings: Any, field: str = "config") -> dict:
         typed = load_config(kind, overrides={**_PLACEHOLDERS, **stage})
     except ConfigError as exc:
         raise ServiceError(f"{field}: {exc}.", field=field) from None
-    return {**{k: getattr(typed, k) for k in stage}, **{k: settings[k] for k in RUN_KEYS & set(settings)}}
+    # A recipe is stored spelled out, so the run's config shows every value it trains with.
+    keys = set(stage) | (set(recipe(typed.recipe, kind).settings) if typed.recipe else set())
+    return {**{k: getattr(typed, k) for k in keys}, **{k: settings[k] for k in RUN_KEYS & set(settings)}}
 
 
 def stage_settings_clean(*, stage_config: Any) -> dict:
