@@ -29,6 +29,11 @@ class Action(models.TextChoices):
     RUN_FAILED = "run.failed", "Training run failed"
     ROUND_STARTED = "round.started", "Round started"
     ROUND_RETRIED = "round.retried", "Round retried"
+    ADMIN_ADDED = "admin.added", "Added in the Django admin"
+    ADMIN_CHANGED = "admin.changed", "Changed in the Django admin"
+    ADMIN_DELETED = "admin.deleted", "Deleted in the Django admin"
+    TOKEN_CREATED = "token.created", "API token created"
+    TOKEN_REVOKED = "token.revoked", "API tokens revoked"
 
 
 class ImmutableEvent(Exception):

@@ -4,7 +4,9 @@ Creates its own database (loopwork_bench on the server of DATABASE_URL) and fill
 (generate_series, no ORM per row): with the default --comparisons 1,000,000 that is 50,000 prompts with
 5 completions each (K=5, so 10 comparisons per ranking), 100,000 rankings (2 per task) by 20 labelers,
 500,000 ratings and 1,000,000 comparisons. Then it times, best of --repeat runs:
-  - the export: labeling.services.exports.snapshot_create(kind="rm_pairs"), file, sha256 and record;
+  - the export as a researcher starts it: an export job (labeling.services.jobs.job_start_export,
+    kind="rm_pairs"), run inline as a worker runs it: file, sha256, record, and its progress written
+    every JOB_PROGRESS_SECONDS;
   - the reference: COPY (SELECT <the same columns, same joins, same order>) TO STDOUT into a file;
 and prints rows/s, peak RSS, both times and a last line `ratio: <export time / COPY time>`.
 Targets: ratio at most 2.0, peak RSS under 300 MB. The database is dropped at the end (--keep keeps it).
@@ -207,11 +209,14 @@ def time_reference(folder: Path) -> tuple[float, int]:
 
 
 def time_export() -> tuple[float, object]:
-    from labeling.services.exports import snapshot_create
+    from labeling.services.jobs import job_start_export
 
     start = time.perf_counter()
-    snapshot = snapshot_create(kind="rm_pairs", filters={})
-    return time.perf_counter() - start, snapshot
+    job = job_start_export(kind="rm_pairs", format="standard", filters={})
+    elapsed = time.perf_counter() - start
+    if job.status != "succeeded":
+        raise SystemExit(f"the export job {job.status}: {job.message}")
+    return elapsed, job.snapshot
 
 
 def main() -> None:
@@ -228,17 +233,20 @@ def main() -> None:
     media = Path(tempfile.mkdtemp(prefix="loopwork-bench-"))
     os.environ["DATABASE_URL"] = server_url(args.database)
     os.environ["MEDIA_ROOT"] = str(media)
+    os.environ["CELERY_BROKER_URL"] = ""  # the job runs in this process, as a worker would run it
     os.environ.setdefault("SECRET_KEY", "benchmark-only-secret")
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
     import django
 
     django.setup()
+    from django.conf import settings
     from django.core.management import call_command
     from django.db import connection
 
+    settings.TASKS_INLINE = True
     try:
+        call_command("migrate", verbosity=0)  # a database kept from an earlier run may lack newer tables
         if not args.reuse:
-            call_command("migrate", verbosity=0)
             start = time.perf_counter()
             fill(args.comparisons)
             print(f"generated {args.comparisons:,} comparisons in {time.perf_counter() - start:.1f} s (SQL)")

@@ -67,7 +67,7 @@ def build_world(*, labelers: int, tasks: int) -> tuple[int, list[str]]:
     Returns (batch id, tokens)."""
     from django.contrib.auth import get_user_model
     from django.contrib.auth.models import Group
-    from rest_framework.authtoken.models import Token
+    from knox.models import AuthToken
 
     from labeling.models import Completion, Prompt
     from labeling.services.batches import batch_create_from_completions
@@ -77,7 +77,7 @@ def build_world(*, labelers: int, tasks: int) -> tuple[int, list[str]]:
     User = get_user_model()
     users = User.objects.bulk_create(User(username=f"load-labeler-{i}") for i in range(labelers))
     Group.objects.get(name=ROLE_LABELER).user_set.add(*users)
-    tokens = Token.objects.bulk_create(Token(user=user, key=Token.generate_key()) for user in users)
+    tokens = [AuthToken.objects.create(user=user)[1] for user in users]  # each secret, shown once
     texts = [
         f"Load prompt {i}: explain item {i} to a curious child in three sentences." for i in range(tasks)
     ]
@@ -108,7 +108,7 @@ def build_world(*, labelers: int, tasks: int) -> tuple[int, list[str]]:
     batch = batch_create_from_completions(
         completions=completions, name="load benchmark", overlap=OVERLAP, labelers=users
     )
-    return batch.pk, [token.key for token in tokens]
+    return batch.pk, tokens
 
 
 # --- the server ------------------------------------------------------------------------------------
@@ -135,11 +135,14 @@ def server_env(database_url: str, port: int) -> dict[str, str]:
     return env
 
 
-def gunicorn_workers(env: dict[str, str]) -> int:
+def gunicorn_workers(env: dict[str, str]) -> str:
+    """How the production settings run gunicorn here, e.g. '2 gthread workers x 4 threads'."""
     saved = dict(os.environ)
     os.environ.update(env)
     try:
-        return runpy.run_path(str(ROOT / "config" / "gunicorn.conf.py"))["workers"]
+        conf = runpy.run_path(str(ROOT / "config" / "gunicorn.conf.py"))
+        threads = f" x {conf['threads']} threads" if conf.get("threads", 1) > 1 else ""
+        return f"{conf['workers']} {conf.get('worker_class', 'sync')} workers{threads}"
     finally:
         os.environ.clear()
         os.environ.update(saved)
@@ -604,7 +607,7 @@ def main() -> int:
         wait_until_up(proc, base)
         print(
             f"server: gunicorn -c config/gunicorn.conf.py config.wsgi:application, "
-            f"{gunicorn_workers(env)} sync workers on {os.cpu_count()} CPUs, {base}, DEBUG=0"
+            f"{gunicorn_workers(env)} on {os.cpu_count()} CPUs, {base}, DEBUG=0"
         )
 
         # Warm-up: the realistic loop, unmeasured (integrity still checked), then ANALYZE. The batch and its

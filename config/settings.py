@@ -1,7 +1,7 @@
 """Settings, all read from the environment (django-environ).
 
 Unset DATABASE_URL means the one-command local demo: a SQLite file in the project folder.
-Unset CELERY_BROKER_URL means tasks run in-process (see training.dispatch).
+Unset CELERY_BROKER_URL means tasks run in-process (see labeling.dispatch).
 """
 
 from datetime import timedelta
@@ -34,7 +34,7 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "django.contrib.staticfiles",
     "rest_framework",
-    "rest_framework.authtoken",
+    "knox",
     "django_filters",
     "drf_spectacular",
     "drf_spectacular_sidecar",
@@ -48,6 +48,8 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    # Static files, with DEBUG off too, from whatever runs the app (gunicorn alone or behind the proxy).
+    "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -55,6 +57,7 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "csp.middleware.CSPMiddleware",
+    "labeling.outage.DatabaseOutageMiddleware",  # a view's lost database connection: 503, not 500
     # Last, as django-axes requires: turns a lockout flagged during authentication into the lockout page.
     "axes.middleware.AxesMiddleware",
 ]
@@ -123,7 +126,11 @@ USE_TZ = True
 
 STATIC_URL = "static/"
 STATICFILES_DIRS = [BASE_DIR / "static"]
-STATIC_ROOT = env.path("STATIC_ROOT", default=BASE_DIR / "staticfiles")
+# WhiteNoise serves static files straight from where the finders find them (static/ and each app's), so the
+# production command alone serves them, with no collectstatic step to forget. STATIC_ROOT is only where
+# `collectstatic` would copy them, for a CDN or a proxy that wants them: unset, nothing is collected.
+STATIC_ROOT = env.str("STATIC_ROOT", default="") or None
+WHITENOISE_USE_FINDERS = True
 MEDIA_URL = "media/"
 MEDIA_ROOT = env.path("MEDIA_ROOT", default=BASE_DIR / "media")
 
@@ -133,7 +140,12 @@ LOGOUT_REDIRECT_URL = "login"
 
 # Production hardening: on whenever DEBUG is off; `manage.py check --deploy` passes.
 SECURE_SSL_REDIRECT = env.bool("SECURE_SSL_REDIRECT", default=not DEBUG)
-SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+# Whether a request came over HTTPS is gunicorn's to say (config/gunicorn.conf.py): it believes the
+# X-Forwarded-Proto header only from FORWARDED_ALLOW_IPS, the TLS proxy's address, so a client that reaches
+# gunicorn directly cannot claim https. TRUST_X_FORWARDED_PROTO=1 makes Django believe the header itself,
+# from whoever sent it: only for another server, reachable by nothing but a proxy that overwrites the header.
+if env.bool("TRUST_X_FORWARDED_PROTO", default=False):
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 SESSION_COOKIE_SECURE = not DEBUG
 CSRF_COOKIE_SECURE = not DEBUG
 SESSION_COOKIE_HTTPONLY = True
@@ -172,25 +184,47 @@ CONTENT_SECURITY_POLICY = {
 if csp_report_uri := env.str("CSP_REPORT_URI", default=""):
     CONTENT_SECURITY_POLICY["DIRECTIVES"]["report-uri"] = [csp_report_uri]
 
-# Login throttling (django-axes, on the login page, the admin's and the API token endpoint): after
-# AXES_FAILURE_LIMIT failed logins for one username from one address, that pair is refused for
-# AXES_COOLOFF_MINUTES, even with the right password. The pair, not the username alone (anyone could
-# lock a colleague out by typing their name) nor the address alone (a team of labelers behind one
-# office address would lock itself out). Behind reverse proxies set TRUSTED_PROXY_COUNT, so that the
-# address is the client's (X-Forwarded-For), not the proxy's: see config/login_throttle.py.
+# Login throttling (django-axes, with our rules in config/login_throttle.py), on the login page, the admin's
+# login, POST /api/auth/token/ and the old-password check of /accounts/password/. Failed attempts are kept
+# for AXES_COOLOFF_MINUTES after the last one; refused attempts are not counted. A client is refused when
+# - its (username, address) pair has AXES_FAILURE_LIMIT failures (until they age out),
+# - its address has LOGIN_ADDRESS_FAILURE_LIMIT failures across all usernames (until they age out),
+# - or its username has LOGIN_USERNAME_FAILURE_LIMIT or more failures from any addresses: then each attempt
+#   waits 1, 2, 4, ... seconds after the last failure, at most LOGIN_USERNAME_MAX_WAIT_SECONDS.
+# None of these applies to a browser that logged in as that username before (a signed device cookie, kept
+# LOGIN_DEVICE_DAYS) until it has AXES_FAILURE_LIMIT failures of its own: nobody, not even a colleague
+# behind the same address, can lock a user out of the browser they use. Behind reverse proxies set
+# TRUSTED_PROXY_COUNT, so that the address is the client's (X-Forwarded-For), not the proxy's.
 AXES_ENABLED = env.bool("AXES_ENABLED", default=True)
 AXES_FAILURE_LIMIT = env.int("AXES_FAILURE_LIMIT", default=5)
 AXES_COOLOFF_TIME = timedelta(minutes=env.int("AXES_COOLOFF_MINUTES", default=15))
 AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
 AXES_RESET_ON_SUCCESS = True
+# A refused attempt checks no password, so it need not count: counting it would let anyone keep a
+# username's wait going by retrying during it.
+AXES_RESET_COOL_OFF_ON_FAILURE_DURING_LOCKOUT = False
+AXES_HANDLER = "config.login_throttle.LoginThrottle"
 AXES_LOCKOUT_CALLABLE = "config.login_throttle.lockout_response"
 AXES_CLIENT_IP_CALLABLE = "config.login_throttle.client_ip"
 TRUSTED_PROXY_COUNT = env.int("TRUSTED_PROXY_COUNT", default=0)
+LOGIN_ADDRESS_FAILURE_LIMIT = env.int("LOGIN_ADDRESS_FAILURE_LIMIT", default=30)
+LOGIN_USERNAME_FAILURE_LIMIT = env.int("LOGIN_USERNAME_FAILURE_LIMIT", default=10)
+LOGIN_USERNAME_MAX_WAIT_SECONDS = env.int("LOGIN_USERNAME_MAX_WAIT_SECONDS", default=300)
+LOGIN_DEVICE_DAYS = env.int("LOGIN_DEVICE_DAYS", default=90)
+
+# API tokens (django-rest-knox): stored as SHA-512 digests, the secret shown once; each expires
+# API_TOKEN_TTL_HOURS after it was made, and a user holds at most API_TOKEN_LIMIT_PER_USER live ones. A
+# password change and "log out everywhere" revoke all of a user's tokens (labeling/services/tokens.py).
+REST_KNOX = {
+    "TOKEN_TTL": timedelta(hours=env.int("API_TOKEN_TTL_HOURS", default=24)),
+    "TOKEN_LIMIT_PER_USER": env.int("API_TOKEN_LIMIT_PER_USER", default=10),
+    "AUTO_REFRESH": False,
+}
 
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
         # Token first, so an anonymous call is answered 401 (with WWW-Authenticate) rather than 403.
-        "rest_framework.authentication.TokenAuthentication",
+        "labeling.api.authentication.TokenAuthentication",
         "rest_framework.authentication.SessionAuthentication",
     ],
     "EXCEPTION_HANDLER": "labeling.api.exceptions.exception_handler",
@@ -223,12 +257,14 @@ SPECTACULAR_SETTINGS = {
     "ENUM_NAME_OVERRIDES": {
         "FormatEnum": "labeling.services.imports.FORMATS",
         "SnapshotFormatEnum": "labeling.models.SnapshotFormat",
+        "JobKindEnum": "labeling.models.JobKind",
+        "JobStatusEnum": "labeling.models.JobStatus",
     },
     # Documents our error answers (401/403/503 everywhere, 400/404/415 where they apply): see labeling/api/schema.py.
     "DEFAULT_GENERATOR_CLASS": "labeling.api.schema.ApiSchemaGenerator",
 }
 
-# Celery: without a broker the same tasks run in-process (a background thread), see training/dispatch.py.
+# Celery: without a broker the same tasks run in-process (a background thread), see labeling/dispatch.py.
 CELERY_BROKER_URL = env.str("CELERY_BROKER_URL", default="")
 CELERY_RESULT_BACKEND = env.str("CELERY_RESULT_BACKEND", default=CELERY_BROKER_URL)
 CELERY_TASK_ACKS_LATE = True
@@ -245,6 +281,8 @@ CELERY_TASK_ROUTES = {
 }
 CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 CELERY_TIMEZONE = TIME_ZONE
+# No result is ever read (task state lives in Postgres), so a send never waits on a result store.
+CELERY_TASK_IGNORE_RESULT = True
 
 # The base causal LM of round 0: a path or hub id; empty means the tiny model training.ml builds.
 BASE_MODEL = env.str("BASE_MODEL", default="")
@@ -253,6 +291,27 @@ BASE_MODEL = env.str("BASE_MODEL", default="")
 PROMPT_DEDUP_PREFIX_CHARS = env.int("PROMPT_DEDUP_PREFIX_CHARS", default=200)
 PROMPTS_PER_ORIGIN_USER = env.int("PROMPTS_PER_ORIGIN_USER", default=200)
 SPLIT_WEIGHTS = {"train": 80, "valid": 10, "test": 10}
+
+# Imports and exports run as jobs on the default queue (labeling/services/jobs.py). An uploaded file over
+# IMPORT_MAX_FILE_BYTES is refused while it arrives, before anything parses it (labeling/uploads.py); an
+# upload over FILE_UPLOAD_MAX_MEMORY_SIZE is spooled to a file in FILE_UPLOAD_TEMP_DIR (the system's
+# temporary folder when unset), never held in memory. A line over IMPORT_MAX_LINE_BYTES is refused by
+# its number without being read whole. A job writes its progress at most every JOB_PROGRESS_SECONDS.
+IMPORT_MAX_FILE_BYTES = env.int("IMPORT_MAX_FILE_BYTES", default=256 * 1024 * 1024)
+IMPORT_MAX_LINE_BYTES = env.int("IMPORT_MAX_LINE_BYTES", default=1024 * 1024)
+FILE_UPLOAD_MAX_MEMORY_SIZE = env.int("FILE_UPLOAD_MAX_MEMORY_SIZE", default=2_621_440)
+FILE_UPLOAD_TEMP_DIR = env.str("FILE_UPLOAD_TEMP_DIR", default="") or None
+FILE_UPLOAD_HANDLERS = [
+    "django.core.files.uploadhandler.MemoryFileUploadHandler",
+    "labeling.uploads.BoundedFileUploadHandler",
+]
+JOB_PROGRESS_SECONDS = env.float("JOB_PROGRESS_SECONDS", default=1.0)
+# Lost jobs (labeling/services/jobs.py, swept every minute): a job still queued JOB_RESEND_SECONDS after its
+# task was sent is sent again; while the queue cannot be reached, one queued longer than
+# JOB_QUEUED_LIMIT_SECONDS is failed; one running without progress for JOB_RUNNING_LIMIT_SECONDS is failed.
+JOB_RESEND_SECONDS = env.int("JOB_RESEND_SECONDS", default=600)
+JOB_QUEUED_LIMIT_SECONDS = env.int("JOB_QUEUED_LIMIT_SECONDS", default=3600)
+JOB_RUNNING_LIMIT_SECONDS = env.int("JOB_RUNNING_LIMIT_SECONDS", default=6 * 3600)
 
 LOGGING = {
     "version": 1,
@@ -266,5 +325,9 @@ LOGGING = {
 TRAINING_HEARTBEAT_SECONDS = env.int("TRAINING_HEARTBEAT_SECONDS", default=5)
 TRAINING_PROGRESS_SECONDS = env.float("TRAINING_PROGRESS_SECONDS", default=2.0)
 TRAINING_STALE_SECONDS = env.int("TRAINING_STALE_SECONDS", default=90)
+# Lost messages (training/services/recovery.py): a run still queued this long after its task was sent is
+# sent again; while the queue cannot be reached, a run queued longer than the limit is failed.
+TRAINING_RESEND_SECONDS = env.int("TRAINING_RESEND_SECONDS", default=600)
+TRAINING_QUEUED_LIMIT_SECONDS = env.int("TRAINING_QUEUED_LIMIT_SECONDS", default=3600)
 # Without a broker, management commands that wait (start_round --wait) run the tasks inline.
 TASKS_INLINE = False

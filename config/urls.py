@@ -1,23 +1,23 @@
-from django.conf import settings
 from django.contrib import admin
 from django.contrib.auth import views as auth_views
 from django.urls import include, path
 
+from labeling.views import account
+
 urlpatterns = [
     path("admin/", admin.site.urls),
-    path("accounts/login/", auth_views.LoginView.as_view(), name="login"),
+    path("accounts/login/", account.LoginView.as_view(), name="login"),
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
-    # Own template names: registration/password_change_form.html is the admin's page.
-    path(
-        "accounts/password/",
-        auth_views.PasswordChangeView.as_view(template_name="registration/password_change.html"),
-        name="password_change",
-    ),
+    path("accounts/password/", account.PasswordChangeView.as_view(), name="password_change"),
     path(
         "accounts/password/done/",
         auth_views.PasswordChangeDoneView.as_view(template_name="registration/password_changed.html"),
         name="password_change_done",
     ),
+    path("accounts/tokens/", account.tokens, name="tokens"),
+    path("accounts/tokens/<str:prefix>/revoke/", account.token_revoke_view, name="token_revoke"),
+    path("accounts/team-tokens/", account.team_tokens_view, name="team_tokens"),
+    path("accounts/logout-everywhere/", account.logout_everywhere, name="logout_everywhere"),
     path("api/", include("labeling.api.urls")),  # issue 4: REST API, schema, Swagger UI
     path("manage/", include("labeling.manage_urls")),  # issue 4: batch management, imports, datasets pages
     path("training/", include("training.urls")),  # issue 6: runs, model registry, rounds
@@ -26,8 +26,4 @@ urlpatterns = [
 ]
 
 handler404 = "labeling.api.exceptions.page_not_found"  # JSON under the API's prefixes
-
-if settings.DEBUG:
-    from django.conf.urls.static import static
-
-    urlpatterns += static(settings.STATIC_URL, document_root=settings.STATIC_ROOT)
+# Static files: WhiteNoise serves them in every mode (config/settings.py), so no static() route here.

@@ -1,10 +1,15 @@
 """Forms of the labeler workspace. They parse and check the shape of what the browser sends; the business
-rules (overlap, leases, dedup, ranking completeness) stay in the services."""
+rules (overlap, leases, dedup, ranking completeness) stay in the services. The text caps are the services'
+(the pages' text boxes read them from these forms: maxlength)."""
 
 import json
 
 from django import forms
 
+from .services.assignment import SKIP_REASON_MAX_CHARS
+from .services.demonstrations import DEMONSTRATION_MAX_CHARS
+from .services.prompts import PROMPT_MAX_CHARS
+from .services.rankings import COMMENT_MAX_CHARS
 from .vocab import FLAGS, LABELER_SOURCES, LIKERT_MAX, LIKERT_MIN, Category, PromptSource
 
 # The kinds of labeler-written prompt (InstructGPT section 3.2): short label, explanation.
@@ -27,7 +32,7 @@ class SecondsField(forms.IntegerField):
 
 
 class PromptForm(forms.Form):
-    text = forms.CharField(widget=forms.Textarea(attrs={"rows": 10}), max_length=20_000, strip=True)
+    text = forms.CharField(widget=forms.Textarea(attrs={"rows": 10}), max_length=PROMPT_MAX_CHARS, strip=True)
     category = forms.ChoiceField(choices=[("", "Choose a use case…"), *Category.choices])
     source = forms.ChoiceField(
         label="Kind",
@@ -39,12 +44,16 @@ class PromptForm(forms.Form):
 
 
 class DemonstrationForm(forms.Form):
-    text = forms.CharField(widget=forms.Textarea(attrs={"rows": 14}), max_length=50_000, strip=True)
+    text = forms.CharField(
+        widget=forms.Textarea(attrs={"rows": 14}), max_length=DEMONSTRATION_MAX_CHARS, strip=True
+    )
     seconds_spent = SecondsField()
 
 
 class SkipForm(forms.Form):
-    reason = forms.CharField(widget=forms.Textarea(attrs={"rows": 3}), max_length=2_000, strip=True)
+    reason = forms.CharField(
+        widget=forms.Textarea(attrs={"rows": 3}), max_length=SKIP_REASON_MAX_CHARS, strip=True
+    )
 
 
 class RankingForm(forms.Form):
@@ -53,7 +62,9 @@ class RankingForm(forms.Form):
 
     tiers = forms.CharField(widget=forms.HiddenInput, required=False)
     all_unusable = forms.BooleanField(required=False, label="All outputs are unusable")
-    comment = forms.CharField(widget=forms.Textarea(attrs={"rows": 3}), required=False, max_length=5_000)
+    comment = forms.CharField(
+        widget=forms.Textarea(attrs={"rows": 3}), required=False, max_length=COMMENT_MAX_CHARS
+    )
     seconds_spent = SecondsField()
 
     def __init__(self, *args, completion_ids: list[int], **kwargs):

@@ -1,8 +1,9 @@
-"""Management pages under /manage/: batches (batch admins run them), imports, datasets (researchers)."""
+"""Management pages under /manage/: batches (batch admins run them), imports, datasets (researchers), and
+the page of each import or export job."""
 
 from django.urls import path
 
-from .views import manage_batches, manage_datasets, manage_imports
+from .views import manage_batches, manage_datasets, manage_imports, manage_jobs
 
 app_name = "manage"
 
@@ -18,4 +19,5 @@ urlpatterns = [
     path("datasets/", manage_datasets.datasets, name="datasets"),
     path("datasets/<int:pk>/download/", manage_datasets.download, name="dataset_download"),
     path("datasets/<int:pk>/delete/", manage_datasets.delete, name="dataset_delete"),
+    path("jobs/<int:pk>/", manage_jobs.job_detail, name="job"),
 ]

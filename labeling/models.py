@@ -379,3 +379,77 @@ class DatasetSnapshot(models.Model):
     def __str__(self) -> str:
         variant = "" if self.format == SnapshotFormat.STANDARD else f" {self.format}"
         return f"{self.kind}{variant} snapshot {self.pk} ({self.row_count} rows)"
+
+
+class JobKind(models.TextChoices):
+    PROMPT_IMPORT = "prompt_import", "Prompt import"
+    COMPLETION_IMPORT = "completion_import", "Completion import"
+    EXPORT = "export", "Dataset export"
+
+
+class JobStatus(models.TextChoices):
+    QUEUED = "queued", "Queued"
+    RUNNING = "running", "Running"
+    SUCCEEDED = "succeeded", "Succeeded"
+    FAILED = "failed", "Failed"
+
+
+class Job(models.Model):
+    """An import or an export, run on the default queue (a thread in the demo) rather than in the web
+    request, with its progress and outcome (labeling/services/jobs.py)."""
+
+    Kind = JobKind
+    Status = JobStatus
+
+    kind = models.CharField(max_length=20, choices=JobKind.choices)
+    status = models.CharField(
+        max_length=10, choices=JobStatus.choices, default=JobStatus.QUEUED, db_index=True
+    )
+    params = models.JSONField(
+        default=dict, blank=True, help_text="What was asked: format, PII, batch, filters."
+    )
+    upload = models.CharField(
+        max_length=500,
+        blank=True,
+        help_text="The uploaded file, relative to MEDIA_ROOT (a name the server chose).",
+    )
+    upload_name = models.CharField(max_length=255, blank=True, help_text="The name it was uploaded under.")
+    progress_done = models.PositiveBigIntegerField(default=0)
+    progress_total = models.PositiveBigIntegerField(default=0)
+    message = models.TextField(blank=True, help_text="What the job is doing, or why it failed.")
+    error_code = models.CharField(max_length=40, blank=True)
+    errors = models.JSONField(
+        default=list, blank=True, help_text="A rejected file's first errors: line, field, message."
+    )
+    error_count = models.PositiveIntegerField(default=0)
+    result = models.JSONField(default=dict, blank=True, help_text="An import's counts.")
+    batch = models.ForeignKey(Batch, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    snapshot = models.ForeignKey(
+        DatasetSnapshot, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    worker_task_id = models.CharField(max_length=200, blank=True)
+    created_by = models.ForeignKey(User, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    created_at = models.DateTimeField(auto_now_add=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    sent_at = models.DateTimeField(
+        null=True, blank=True, help_text="When its task was last sent; a job queued too long is sent again."
+    )
+    progress_at = models.DateTimeField(
+        null=True,
+        blank=True,
+        help_text="When it last showed progress (or started); a job running without any for too long is failed.",
+    )
+
+    class Meta:
+        constraints = [
+            models.CheckConstraint(condition=Q(kind__in=JobKind.values), name="job_kind_valid"),
+            models.CheckConstraint(condition=Q(status__in=JobStatus.values), name="job_status_valid"),
+        ]
+
+    @property
+    def live(self) -> bool:
+        return self.status in (JobStatus.QUEUED, JobStatus.RUNNING)
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display().lower()} job {self.pk} ({self.status})"

@@ -3,7 +3,7 @@ that walk the site as each role (CSRF tokens on every form, the CSP in a real br
 
 from django.utils import timezone
 
-from labeling.models import Batch, DatasetSnapshot
+from labeling.models import Batch, DatasetSnapshot, Job
 from labeling.quality.evaluation import evaluation_batch_create
 from labeling.services.tasks import prompt_task_create
 from labeling.vocab import ROLE_BATCH_ADMIN, ROLE_LABELER, ROLE_RESEARCHER, Split
@@ -51,13 +51,25 @@ def build_site() -> dict[str, list[str]]:
         outputs={p.pk: {"base": f"base says {p.pk}", "sft-1": f"sft says {p.pk}"} for p in prompts},
         status=Batch.Status.ACTIVE,
     )
+    importing = Job.objects.create(  # its page polls the API for progress
+        kind="prompt_import", status="running", progress_done=10, progress_total=40, upload_name="p.jsonl"
+    )
+    exported = Job.objects.create(kind="export", status="succeeded", snapshot=snapshot, created_by=rex)
     return {
-        "ada": ["/", *(f"/assignments/{a.pk}/" for a in work), "/quality/", "/accounts/password/"],
+        "ada": [
+            "/",
+            *(f"/assignments/{a.pk}/" for a in work),
+            "/quality/",
+            "/accounts/password/",
+            "/accounts/tokens/",
+        ],
         "boss": [
+            "/accounts/team-tokens/",
             "/manage/batches/",
             "/manage/batches/new/",
             f"/manage/batches/{ranking.batch_id}/",
             "/manage/imports/",
+            f"/manage/jobs/{importing.pk}/",
             "/quality/",
             f"/quality/labelers/{ada.pk}/",
             "/quality/gold/",
@@ -65,6 +77,7 @@ def build_site() -> dict[str, list[str]]:
         ],
         "rex": [
             "/manage/datasets/",
+            f"/manage/jobs/{exported.pk}/",
             "/training/",
             "/training/runs/new/",
             f"/training/runs/{run.pk}/",

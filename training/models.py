@@ -99,6 +99,9 @@ class TrainingRun(models.Model):
     )
     cancel_requested = models.BooleanField(default=False)
     heartbeat_at = models.DateTimeField(null=True, blank=True)
+    sent_at = models.DateTimeField(
+        null=True, blank=True, help_text="When its task was last sent; a run queued too long is sent again."
+    )
     created_by = models.ForeignKey(User, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
     created_at = models.DateTimeField(auto_now_add=True)
     started_at = models.DateTimeField(null=True, blank=True)
@@ -140,6 +143,11 @@ class Round(models.Model):
     error = models.TextField(blank=True)
     batch = models.ForeignKey(
         "labeling.Batch", null=True, blank=True, on_delete=models.SET_NULL, related_name="created_by_round"
+    )
+    worker = models.CharField(
+        max_length=300,
+        blank=True,
+        help_text="host:pid of the process that runs it when there is no broker, so a next start can tell it is gone.",
     )
     created_by = models.ForeignKey(User, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
     created_at = models.DateTimeField(auto_now_add=True)

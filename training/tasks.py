@@ -2,6 +2,7 @@
 
 from celery import shared_task
 
+from .services.recovery import recover_lost_messages as recover
 from .services.rounds import round_advance
 from .services.runs import run_execute, runs_reap_stale
 
@@ -15,6 +16,11 @@ def execute_run(self, run_id: int) -> str:
 @shared_task(name="training.tasks.advance_round")
 def advance_round(round_id: int) -> str:
     return round_advance(round_id=round_id).status
+
+
+@shared_task(name="training.tasks.recover_lost_messages")
+def recover_lost_messages() -> dict[str, list[int]]:
+    return recover()
 
 
 @shared_task(name="training.tasks.reap_stale_runs")

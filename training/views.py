@@ -39,7 +39,10 @@ def overview(request):
 def run_new(request):
     require_train(request.user)
     if not ModelVersion.objects.exists():
-        base_model_get_or_create()
+        try:
+            base_model_get_or_create()
+        except ServiceError as exc:  # BASE_MODEL unset where the tiny model cannot be built
+            messages.error(request, str(exc))
     form = RunStartForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
         data = form.cleaned_data

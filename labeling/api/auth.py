@@ -1,89 +1,154 @@
-"""API tokens: how a call authenticates with one, and POST /api/auth/token/ that gives one for a username
-and password.
+"""API tokens over the API (django-rest-knox tokens, labeling.services.tokens):
 
-Authentication reads the token's user and the names of their groups (roles) in one query: every API call
-authenticates and most ask for a role, so DRF's token lookup plus the roles' query became one.
+POST   auth/token/               a username and password give a new token: its secret, shown this once
+GET    auth/tokens/              my live tokens (prefix, created, expiry; never a secret)
+DELETE auth/tokens/{prefix}/     revoke one of mine, or a labeler's of my team (batch admins)
+GET    auth/team-tokens/         the live tokens of my team's labelers (batch admins)
+POST   auth/logout-everywhere/   revoke all my tokens and end my other browser sessions
 
-The token endpoint is throttled like the login page. django-axes counts failures through
-django.contrib.auth.authenticate, which DRF's AuthTokenSerializer calls with the request; a locked-out
-username and address get 429 with Retry-After, even with the right password. Axes flags the lockout on
-DRF's request object, which its middleware (looking at Django's request) never sees, so this view answers
-it.
+The token endpoint is throttled like the login page (config.login_throttle): django-axes counts failures
+through django.contrib.auth.authenticate, which gets the request; a refused client gets 429 with
+Retry-After, even with the right password. Axes flags the refusal on DRF's request object, which its
+middleware (looking at Django's request) never sees, so this view answers it.
 """
 
-from django.conf import settings
-from django.contrib.auth import get_user_model
-from django.contrib.auth.models import Group
-from django.db import connection
-from django.utils.translation import gettext_lazy as _
+from django.contrib.auth import authenticate
+from django.contrib.auth.signals import user_logged_in
 from drf_spectacular.utils import OpenApiResponse, extend_schema
-from rest_framework import authentication
-from rest_framework.authtoken.models import Token
-from rest_framework.authtoken.serializers import AuthTokenSerializer
-from rest_framework.authtoken.views import ObtainAuthToken
-from rest_framework.exceptions import AuthenticationFailed, Throttled, ValidationError
-from rest_framework.settings import api_settings
+from knox.models import AuthToken
+from rest_framework import generics, serializers, status
+from rest_framework.authentication import SessionAuthentication
+from rest_framework.exceptions import NotFound, Throttled, ValidationError
+from rest_framework.pagination import CursorPagination
+from rest_framework.permissions import AllowAny
+from rest_framework.response import Response
+from rest_framework.views import APIView
 
-from config.login_throttle import cool_off_seconds
+from config.login_throttle import login_refusal
 
-from ..roles import remember_roles
-from ..rows import columns, instance
-from ..storable import unstorable
-
-
-class TokenAuthentication(authentication.TokenAuthentication):
-    """DRF's token authentication (same header, same errors), with the user's roles in the same query."""
-
-    def authenticate_credentials(self, key):
-        if unstorable(key):  # a NUL character: no token has one, and the database would refuse it
-            raise AuthenticationFailed(_("Invalid token."))
-        User = get_user_model()
-        # One row per group of the user (one row with no role when they have none). Raw SQL through a
-        # cursor: DRF's select_related query and the roles' query cost 0.8 ms of CPU per call, this one
-        # 0.1 ms (a RawQuerySet, which maps columns to fields on every call, 0.3 ms).
-        attnames, user_columns = columns(User, "u")
-        with connection.cursor() as cursor:
-            cursor.execute(
-                f"""SELECT {user_columns}, g.name
-                    FROM {Token._meta.db_table} t
-                    JOIN {User._meta.db_table} u ON u.id = t.user_id
-                    LEFT JOIN {User.groups.through._meta.db_table} ug ON ug.user_id = u.id
-                    LEFT JOIN {Group._meta.db_table} g ON g.id = ug.group_id
-                    WHERE t.key = %s""",
-                [key],
-            )
-            rows = cursor.fetchall()
-        if not rows:
-            raise AuthenticationFailed(_("Invalid token."))
-        user = instance(User, attnames, rows[0][:-1])
-        if not user.is_active:
-            raise AuthenticationFailed(_("User inactive or deleted."))
-        remember_roles(user, [row[-1] for row in rows if row[-1] is not None])
-        token = Token.from_db(connection.alias, ["key", "user_id"], [key, user.pk])
-        token.user = user
-        return user, token
+from ..roles import is_batch_admin
+from ..services.tokens import (
+    log_out_everywhere,
+    revocable_token,
+    team_tokens,
+    token_create,
+    token_revoke,
+    tokens_of,
+)
+from .base import ApiMixin
 
 
-class TokenObtainApi(ObtainAuthToken):
-    # DRF's ObtainAuthToken names its own parsers; ours make JSON nested too deep a 400, not a RecursionError.
-    parser_classes = api_settings.DEFAULT_PARSER_CLASSES
+def signed_in(user) -> bool:
+    return True  # ByRole has checked that the user is authenticated; every role manages its own tokens
+
+
+class CredentialsSerializer(serializers.Serializer):
+    username = serializers.CharField()
+    password = serializers.CharField(trim_whitespace=False, style={"input_type": "password"})
+
+
+class TokenSerializer(serializers.Serializer):
+    prefix = serializers.CharField(
+        source="token_key", help_text="The secret's first characters: names the token."
+    )
+    created = serializers.DateTimeField()
+    expiry = serializers.DateTimeField(allow_null=True, help_text="When the token stops working.")
+
+
+class NewTokenSerializer(TokenSerializer):
+    token = serializers.CharField(
+        help_text="The secret: send it as 'Authorization: Token <token>'. Shown once."
+    )
+
+
+class TeamTokenSerializer(TokenSerializer):
+    owner = serializers.CharField(source="user.username", help_text="The labeler the token belongs to.")
+
+
+class LoggedOutSerializer(serializers.Serializer):
+    tokens = serializers.IntegerField(help_text="API tokens revoked.")
+    sessions = serializers.IntegerField(help_text="Other browser sessions ended.")
+
+
+class TokenPagination(CursorPagination):
+    ordering = "-created"
+    page_size_query_param = "page_size"
+    max_page_size = 500
+
+
+class TokenObtainApi(APIView):
+    authentication_classes: list = []
+    permission_classes = [AllowAny]
 
     @extend_schema(
+        request=CredentialsSerializer,
         responses={
-            200: AuthTokenSerializer,
+            200: NewTokenSerializer,
             429: OpenApiResponse(
-                description="Too many failed attempts for this username from this address; wait Retry-After seconds."
+                description="Too many failed logins (config.login_throttle); wait Retry-After seconds."
             ),
-        }
+        },
     )
-    def post(self, request, *args, **kwargs):
-        try:
-            return super().post(request, *args, **kwargs)
-        except ValidationError:
+    def post(self, request):
+        given = CredentialsSerializer(data=request.data)
+        given.is_valid(raise_exception=True)
+        user = authenticate(request, **given.validated_data)
+        if user is None:
             if getattr(request, "axes_locked_out", False):
-                raise Throttled(
-                    wait=cool_off_seconds(request) or None,
-                    detail=f"Too many failed logins ({settings.AXES_FAILURE_LIMIT}) for this username from "
-                    "this address; try again later.",
-                ) from None
-            raise
+                refusal = login_refusal(request)
+                raise Throttled(wait=refusal.seconds, detail=refusal.message)
+            raise ValidationError(
+                {"non_field_errors": ["Unable to log in with the username and password given."]},
+                code="authorization",
+            )
+        token, secret = token_create(user=user)
+        user_logged_in.send(sender=user.__class__, request=request, user=user)
+        data = {
+            "token": secret,
+            "token_key": token.token_key,
+            "created": token.created,
+            "expiry": token.expiry,
+        }
+        return Response(NewTokenSerializer(data).data)
+
+
+class TokenListApi(ApiMixin, generics.ListAPIView):
+    serializer_class = TokenSerializer
+    pagination_class = TokenPagination
+    roles = {"get": signed_in}
+
+    def get_queryset(self):
+        return AuthToken.objects.none() if self.for_schema else tokens_of(user=self.request.user)
+
+
+class TeamTokenListApi(ApiMixin, generics.ListAPIView):
+    serializer_class = TeamTokenSerializer
+    pagination_class = TokenPagination
+    roles = {"get": is_batch_admin}
+
+    def get_queryset(self):
+        return AuthToken.objects.none() if self.for_schema else team_tokens(admin=self.request.user)
+
+
+class TokenRevokeApi(ApiMixin, APIView):
+    roles = {"delete": signed_in}
+
+    @extend_schema(responses={204: None})
+    def delete(self, request, prefix: str):
+        token = revocable_token(actor=request.user, prefix=prefix)
+        if token is None:
+            raise NotFound("No such token (or not one you may revoke).")
+        token_revoke(token=token, actor=request.user)
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+class LogOutEverywhereApi(ApiMixin, APIView):
+    roles = {"post": signed_in}
+
+    @extend_schema(request=None, responses=LoggedOutSerializer)
+    def post(self, request):
+        by_session = isinstance(request.successful_authenticator, SessionAuthentication)
+        done = log_out_everywhere(
+            user=request.user, keep_session=request.session.session_key if by_session else None
+        )
+        return Response(LoggedOutSerializer(done).data)

@@ -17,7 +17,7 @@ from rest_framework.permissions import BasePermission
 
 from ..roles import is_batch_admin, is_labeler, is_researcher
 from ..storable import unstorable
-from .auth import TokenAuthentication
+from .authentication import TokenAuthentication
 from .exceptions import exception_handler
 
 Rule = Callable[[object], bool]

@@ -8,10 +8,20 @@ from rest_framework.decorators import action
 from rest_framework.response import Response
 from rest_framework.reverse import reverse
 
+from ..errors import ServiceError
 from ..models import DatasetSnapshot, SnapshotFormat, SnapshotKind
 from ..roles import is_researcher
-from ..services.exports import snapshot_create, snapshot_delete, snapshot_download_name, snapshot_path
+from ..services.exports import snapshot_delete, snapshot_download_name, snapshot_open
+from ..services.jobs import job_start_export
 from .base import ApiMixin, admin_or_researcher
+from .jobs import JobOutput, job_accepted
+
+# A snapshot's file that cannot be served: gone or refused is 404, storage that cannot be read is 503.
+FILE_ERROR_STATUS = {
+    "file_missing": status.HTTP_404_NOT_FOUND,
+    "path_outside_media": status.HTTP_404_NOT_FOUND,
+    "storage_unavailable": status.HTTP_503_SERVICE_UNAVAILABLE,
+}
 
 
 class SnapshotOutput(serializers.ModelSerializer):
@@ -58,15 +68,14 @@ class DatasetViewSet(ApiMixin, viewsets.ReadOnlyModelViewSet):
         "download": is_researcher,
     }
 
-    @extend_schema(request=SnapshotInput, responses={201: SnapshotOutput})
+    @extend_schema(request=SnapshotInput, responses={202: JobOutput})
     def create(self, request):
-        """Export a snapshot now (streamed to a file; the same filters over the same data give the same bytes)."""
+        """Start an export job (202; its snapshot_url once it succeeded). The kind, format and filters are
+        checked first (400 naming the field); the same filters over the same data give the same bytes."""
         data = SnapshotInput(data=request.data)
         data.is_valid(raise_exception=True)
-        snapshot = snapshot_create(created_by=request.user, **data.validated_data)
-        return Response(
-            SnapshotOutput(snapshot, context={"request": request}).data, status=status.HTTP_201_CREATED
-        )
+        job = job_start_export(created_by=request.user, **data.validated_data)
+        return job_accepted(job, request)
 
     @extend_schema(responses={204: None})
     def destroy(self, request, pk=None):
@@ -74,13 +83,25 @@ class DatasetViewSet(ApiMixin, viewsets.ReadOnlyModelViewSet):
         snapshot_delete(snapshot=self.get_object(), actor=request.user)
         return Response(status=status.HTTP_204_NO_CONTENT)
 
-    @extend_schema(responses={(200, "application/jsonl"): OpenApiResponse(OpenApiTypes.BINARY)})
+    @extend_schema(
+        responses={
+            (200, "application/jsonl"): OpenApiResponse(OpenApiTypes.BINARY),
+            404: OpenApiResponse(description='The file is missing (code "file_missing") or refused.'),
+            503: OpenApiResponse(description='The storage cannot be read (code "storage_unavailable").'),
+        }
+    )
     @action(detail=True, methods=["get"])
     def download(self, request, pk=None):
+        """The snapshot's JSONL file, with its sha256 in X-Checksum-SHA256."""
         snapshot = self.get_object()
-        path = snapshot_path(snapshot)
+        try:
+            file = snapshot_open(snapshot)
+        except ServiceError as exc:
+            return Response(
+                exc.as_dict(), status=FILE_ERROR_STATUS.get(exc.code, status.HTTP_400_BAD_REQUEST)
+            )
         response = FileResponse(
-            path.open("rb"),
+            file,
             as_attachment=True,
             filename=snapshot_download_name(snapshot),
             content_type="application/jsonl",

@@ -5,10 +5,14 @@ the API's views use it in any case (labeling.api.base.ApiMixin).
 
 Trouble on the server's side that a retry may cure is 503: a service error whose code says so (the task
 queue, the disk), and a lost database connection (Postgres restarting) rather than a bare 500 page.
+(labeling.outage answers the same for the pages.) A body past DATA_UPLOAD_MAX_MEMORY_SIZE is a 413 in
+this format, not Django's HTML 400 page.
 """
 
 import logging
 
+from django.conf import settings
+from django.core.exceptions import RequestDataTooBig
 from django.db import InterfaceError, OperationalError
 from django.http import JsonResponse
 from django.views import defaults
@@ -27,6 +31,16 @@ DATABASE_UNAVAILABLE = {
     "field": "",
     "code": "database_unavailable",
 }
+
+
+def body_too_large() -> dict[str, str]:
+    """The answer to a request body larger than the server reads (DATA_UPLOAD_MAX_MEMORY_SIZE)."""
+    limit = settings.DATA_UPLOAD_MAX_MEMORY_SIZE
+    return {
+        "detail": f"the request body is larger than the {limit:,} bytes the server accepts.",
+        "field": "",
+        "code": "too_large",
+    }
 
 
 def _first(detail, path: str = "") -> tuple[str, str, str]:
@@ -50,6 +64,8 @@ def exception_handler(exc, context):
             exc.as_dict(),
             status=status.HTTP_503_SERVICE_UNAVAILABLE if unavailable else status.HTTP_400_BAD_REQUEST,
         )
+    if isinstance(exc, RequestDataTooBig):
+        return Response(body_too_large(), status=status.HTTP_413_REQUEST_ENTITY_TOO_LARGE)
     if isinstance(exc, OperationalError | InterfaceError):
         log.warning("database unavailable during %s: %s", context.get("view").__class__.__name__, exc)
         return Response(

@@ -1,14 +1,18 @@
-"""Imports over the API (batch admins): multipart uploads of a prompts file or a completions file."""
+"""Imports over the API (batch admins): multipart uploads of a prompts file or a completions file, each run
+as a job (answered 202 with the job; see jobs.py)."""
 
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import serializers, status
 from rest_framework.parsers import FormParser, MultiPartParser
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from ..errors import ServiceError
 from ..roles import is_batch_admin
-from ..services.imports import FORMATS, PII_MODES, completions_import, prompts_import
+from ..services.imports import FORMATS, PII_MODES
+from ..services.jobs import job_start_completion_import, job_start_prompt_import
 from .base import ApiMixin, BatchSettingsFields
+from .jobs import JobOutput, job_accepted
 
 
 class BatchSettingsInput(BatchSettingsFields):
@@ -44,65 +48,56 @@ class CompletionImportInput(BatchSettingsInput):
     batch_name = serializers.CharField(max_length=200)
 
 
-class PromptImportOutput(serializers.Serializer):
-    lines = serializers.IntegerField()
-    created = serializers.IntegerField()
-    duplicates = serializers.IntegerField()
-    capped = serializers.IntegerField()
-    pii_flagged = serializers.IntegerField()
-    pii_scrubbed = serializers.IntegerField()
-    batch = serializers.IntegerField(source="batch.pk", allow_null=True, default=None)
+def _started(start, request, **kwargs):
+    """202 with the job; a file over the size limit is 413 Payload Too Large."""
+    try:
+        job = start(created_by=request.user, **kwargs)
+    except ServiceError as exc:
+        if exc.code == "file_too_large":
+            return Response(exc.as_dict(), status=status.HTTP_413_REQUEST_ENTITY_TOO_LARGE)
+        raise
+    return job_accepted(job, request)
 
 
-class CompletionImportOutput(serializers.Serializer):
-    lines = serializers.IntegerField()
-    prompts_created = serializers.IntegerField()
-    completions_created = serializers.IntegerField()
-    tasks_created = serializers.IntegerField()
-    already_imported = serializers.IntegerField()
-    batch = serializers.IntegerField(source="batch.pk", allow_null=True, default=None)
+TOO_LARGE = OpenApiResponse(description='The file is over IMPORT_MAX_FILE_BYTES (code "file_too_large").')
 
 
 class PromptImportApi(ApiMixin, APIView):
-    """Errors: 400 with "errors": [{"line", "field", "message"}] and nothing imported."""
+    """Starts an import job (202): GET its url for the progress and the outcome. A bad file fails the
+    job with "errors": [{"line", "field", "message"}], and nothing is imported."""
 
     parser_classes = [MultiPartParser, FormParser]
     roles = {"post": is_batch_admin}
 
-    @extend_schema(request=PromptImportInput, responses={201: PromptImportOutput})
+    @extend_schema(request=PromptImportInput, responses={202: JobOutput, 413: TOO_LARGE})
     def post(self, request):
         data = PromptImportInput(data=request.data)
         data.is_valid(raise_exception=True)
-        upload = data.validated_data["file"]
-        fmt = data.validated_data.get("format") or (
-            "csv" if upload.name.lower().endswith(".csv") else "jsonl"
-        )
-        batch = data.batch_settings() if data.validated_data.get("batch_name") else None
-        result = prompts_import(
-            file=upload,
-            format=fmt,
+        return _started(
+            job_start_prompt_import,
+            request,
+            upload=data.validated_data["file"],
+            format=data.validated_data.get("format") or "",
             pii=data.validated_data["pii"],
-            created_by=request.user,
-            demonstration_batch=batch,
+            batch=data.batch_settings() if data.validated_data.get("batch_name") else None,
         )
-        return Response(PromptImportOutput(result).data, status=status.HTTP_201_CREATED)
 
 
 class CompletionImportApi(ApiMixin, APIView):
-    """Errors: 400 with "errors": [{"line", "field", "message"}] and nothing imported."""
+    """Starts an import job (202): GET its url for the progress and the outcome. A bad file fails the
+    job with "errors": [{"line", "field", "message"}], and nothing is imported."""
 
     parser_classes = [MultiPartParser, FormParser]
     roles = {"post": is_batch_admin}
 
-    @extend_schema(request=CompletionImportInput, responses={201: CompletionImportOutput})
+    @extend_schema(request=CompletionImportInput, responses={202: JobOutput, 413: TOO_LARGE})
     def post(self, request):
         data = CompletionImportInput(data=request.data)
         data.is_valid(raise_exception=True)
-        batch = {**data.batch_settings(), "kind": data.validated_data["kind"]}
-        result = completions_import(
-            file=data.validated_data["file"],
-            batch=batch,
+        return _started(
+            job_start_completion_import,
+            request,
+            upload=data.validated_data["file"],
+            batch={**data.batch_settings(), "kind": data.validated_data["kind"]},
             pii=data.validated_data["pii"],
-            created_by=request.user,
         )
-        return Response(CompletionImportOutput(result).data, status=status.HTTP_201_CREATED)

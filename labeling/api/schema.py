@@ -6,8 +6,12 @@ where it has a body. A view declares any other error it gives (say 409) with @ex
 description; the body is added here.
 
 A response whose shape depends on who asks is documented as anyOf its shapes (an AnyOf serializer).
+
+API tokens are django-rest-knox's, documented by drf-spectacular's knox scheme (knoxApiToken), which
+also covers our subclass (labeling.api.authentication): one token scheme in the schema.
 """
 
+from drf_spectacular.contrib.knox_auth_token import KnoxTokenScheme
 from drf_spectacular.extensions import OpenApiSerializerExtension
 from drf_spectacular.generators import SchemaGenerator
 from rest_framework import serializers
@@ -77,3 +81,8 @@ class AnyOfExtension(OpenApiSerializerExtension):
 
     def map_serializer(self, auto_schema, direction):
         return {"anyOf": [auto_schema.resolve_serializer(s, direction).ref for s in self.target.shapes]}
+
+
+class TokenScheme(KnoxTokenScheme):
+    match_subclasses = True
+    priority = 1

@@ -1,4 +1,4 @@
-"""The REST API under /api/: resources, a token endpoint for scripts, the OpenAPI schema and Swagger UI."""
+"""The REST API under /api/: resources, API tokens for scripts (auth.py), the OpenAPI schema and Swagger UI."""
 
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
@@ -6,8 +6,9 @@ from rest_framework.authentication import SessionAuthentication
 from rest_framework.permissions import IsAuthenticated
 from rest_framework.routers import DefaultRouter
 
-from . import batches, catalog, datasets, imports, training, work
-from .auth import TokenAuthentication, TokenObtainApi
+from . import batches, catalog, datasets, imports, jobs, training, work
+from .auth import LogOutEverywhereApi, TeamTokenListApi, TokenListApi, TokenObtainApi, TokenRevokeApi
+from .authentication import TokenAuthentication
 from .schema import ApiSchemaGenerator
 
 app_name = "api"
@@ -38,11 +39,16 @@ router.register("tasks", work.TaskViewSet, basename="task")
 router.register("assignments", work.AssignmentViewSet, basename="assignment")
 router.register("rankings", work.RankingViewSet, basename="ranking")
 router.register("datasets", datasets.DatasetViewSet, basename="dataset")
+router.register("jobs", jobs.JobViewSet, basename="job")
 router.register("model-versions", training.ModelVersionViewSet, basename="model-version")
 router.register("training-runs", training.TrainingRunViewSet, basename="training-run")
 
 urlpatterns = [
     path("auth/token/", TokenObtainApi.as_view(), name="token"),  # throttled: see auth.py
+    path("auth/tokens/", TokenListApi.as_view(), name="token-list"),
+    path("auth/tokens/<str:prefix>/", TokenRevokeApi.as_view(), name="token-revoke"),
+    path("auth/team-tokens/", TeamTokenListApi.as_view(), name="team-token-list"),
+    path("auth/logout-everywhere/", LogOutEverywhereApi.as_view(), name="logout-everywhere"),
     path("imports/prompts/", imports.PromptImportApi.as_view(), name="import-prompts"),
     path("imports/completions/", imports.CompletionImportApi.as_view(), name="import-completions"),
     path(

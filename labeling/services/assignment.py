@@ -6,7 +6,9 @@ never hand out more assignments than the overlap allows. On SQLite (the local de
 
 A task counts against its overlap for every submitted assignment and every live one (status active and
 lease not yet expired). An expired lease frees the task for others; its holder may still submit late
-unless the task went to someone else in the meantime.
+unless the task went to someone else in the meantime. A lapsed lease whose row is locked counts as well:
+its holder is submitting (or saving a draft) right now, past a check made while the lease was live, so
+handing the task out again would end with one label more than the overlap.
 
 Label quality (labeling.quality) plugs in here: a batch gated by a qualification batch hands out nothing
 to labelers who have not passed it (NotQualified), and gold tasks come, when one is due, before normal
@@ -42,7 +44,9 @@ from ..roles import is_labeler
 from ..rows import columns, insert, instance, update
 from ..storable import unstorable
 
-DRAFT_MAX_BYTES = 100_000
+# Room for the longest text a task page takes (a 50,000-character demonstration, up to 4 bytes a character
+# in UTF-8: labeling.services.demonstrations) with the rest of the page's state.
+DRAFT_MAX_BYTES = 250_000
 SKIP_REASON_MAX_CHARS = 2_000
 
 Status = Assignment.Status
@@ -198,14 +202,15 @@ def _lock_task(task_id: int) -> None:
     list(Task.objects.select_for_update(no_key=True).filter(pk=task_id).values_list("pk", flat=True))
 
 
-def _expire_others(task: Task, labeler, now) -> None:
-    """Mark others' lapsed leases on this task expired (rows being submitted right now are left alone)."""
+def _expire_others(task: Task, labeler, now) -> int:
+    """Mark others' lapsed leases on this task expired; how many were. Rows locked right now (their holder
+    is submitting or saving a draft) are left alone, as are rows that changed since they were counted."""
     lapsed = (
         Assignment.objects.select_for_update(skip_locked=True)
         .filter(task=task, status=Status.ACTIVE, lease_expires_at__lt=now)
         .exclude(labeler=labeler)
     )
-    Assignment.objects.filter(pk__in=lapsed.values("pk")).update(status=Status.EXPIRED)
+    return Assignment.objects.filter(pk__in=lapsed.values("pk")).update(status=Status.EXPIRED)
 
 
 def _first_open_task(*, batch: Batch, labeler, now, tried: list[int], among: set[int], skip_locked: bool):
@@ -276,7 +281,10 @@ def _hand_out(
     taken, lapsed = _others_on_and_shown(task, labeler, now)  # the completions: to shuffle, to show
     if overlap:
         if lapsed:
-            _expire_others(task, labeler, now)
+            # A lapsed lease not expired here is still taken: locked by a submit or a draft save in flight
+            # (whose check may have passed while the lease was live: it will commit), or changed since the
+            # count (submitted, renewed). Either way it may hold the task when this hand-out commits.
+            taken += lapsed - _expire_others(task, labeler, now)
         if taken >= batch.overlap:
             return None
     expires = now + timedelta(minutes=batch.lease_minutes)
@@ -491,7 +499,7 @@ def assignment_save_draft(*, assignment: Assignment, draft: dict) -> Assignment:
         raise ServiceError("a draft must be a JSON object.", field="draft")
     if problem := unstorable(draft):
         raise ServiceError(f"the draft {problem}.", field="draft")
-    if len(json.dumps(draft)) > DRAFT_MAX_BYTES:
+    if len(json.dumps(draft, ensure_ascii=False).encode()) > DRAFT_MAX_BYTES:
         raise ServiceError(f"the draft is larger than {DRAFT_MAX_BYTES // 1000} kB.", field="draft")
     with transaction.atomic():
         locked = _locked(assignment)

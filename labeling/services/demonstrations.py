@@ -7,6 +7,8 @@ from ..models import Assignment, Batch, Demonstration
 from ..vocab import SECONDS_MAX
 from .assignment import assignment_check_still_mine, assignment_mark_submitted
 
+DEMONSTRATION_MAX_CHARS = 50_000  # the demonstration page's text box takes as many (forms.DemonstrationForm)
+
 
 def validate_seconds(seconds_spent) -> int:
     if (
@@ -42,6 +44,11 @@ def demonstration_submit(*, assignment: Assignment, text: str, seconds_spent: in
         text = (text or "").strip()
         if not text:
             raise ServiceError("the demonstration is empty: write the response you would want.", field="text")
+        if len(text) > DEMONSTRATION_MAX_CHARS:
+            raise ServiceError(
+                f"the demonstration must be at most {DEMONSTRATION_MAX_CHARS:,} characters, got {len(text):,}.",
+                field="text",
+            )
         seconds_spent = validate_seconds(seconds_spent)
         assignment_check_still_mine(locked)
         demonstration = Demonstration.objects.create(

@@ -21,10 +21,11 @@ import hashlib
 import logging
 import os
 import tempfile
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from datetime import UTC, date, datetime, time
 from itertools import groupby
 from pathlib import Path
+from typing import BinaryIO
 from uuid import uuid4
 
 from django.conf import settings
@@ -38,6 +39,7 @@ from audit.services import Action, audit_record
 
 from .. import selectors_exports as rows
 from ..errors import ServiceError
+from ..media import media_open, media_path
 from ..models import Batch, DatasetSnapshot, SnapshotFormat, SnapshotKind
 from ..quality import selectors as quality
 from ..storable import unstorable
@@ -74,8 +76,13 @@ def datasets_folder() -> Path:
 
 
 def snapshot_path(snapshot: DatasetSnapshot) -> Path:
-    """Where the snapshot's JSONL file lies."""
-    return Path(settings.MEDIA_ROOT) / snapshot.file
+    """Where the snapshot's JSONL file lies; refused when its stored path leads out of MEDIA_ROOT."""
+    return media_path(snapshot.file, owner=f"snapshot {snapshot.pk}")
+
+
+def snapshot_open(snapshot: DatasetSnapshot) -> BinaryIO:
+    """The snapshot's file, open to read; a ServiceError says why not (labeling.media.media_open)."""
+    return media_open(snapshot.file, owner=f"snapshot {snapshot.pk}")
 
 
 def _name(kind: str, format: str) -> str:
@@ -330,11 +337,8 @@ def dataset_lines(
 # --- snapshots ---------------------------------------------------------------------------------------
 
 
-def snapshot_create(
-    *, kind: str, filters: dict | None, created_by=None, format: str = SnapshotFormat.STANDARD
-) -> DatasetSnapshot:
-    """Export a dataset to MEDIA_ROOT/datasets/ and record it, all or nothing. A file system failure
-    (disk full, MEDIA_ROOT not a writable folder) is a ServiceError with code "storage_unavailable"."""
+def snapshot_check(*, kind: str, format: str, filters: dict | None) -> dict:
+    """Check what an export asks for (a job checks it before it is queued); the clean filters."""
     if kind not in SnapshotKind.values:
         raise ServiceError(
             f"unknown kind '{kind}'; choose one of: {', '.join(SnapshotKind.values)}.", field="kind"
@@ -343,9 +347,29 @@ def snapshot_create(
         raise ServiceError(
             f"unknown format {format!r}; choose one of: {', '.join(SnapshotFormat.values)}.", field="format"
         )
-    clean = filters_clean(kind=kind, filters=filters)
+    return filters_clean(kind=kind, filters=filters)
+
+
+def no_progress(rows: int) -> None:
+    pass
+
+
+def snapshot_create(
+    *,
+    kind: str,
+    filters: dict | None,
+    created_by=None,
+    format: str = SnapshotFormat.STANDARD,
+    progress: Callable[[int], None] = no_progress,
+) -> DatasetSnapshot:
+    """Export a dataset to MEDIA_ROOT/datasets/ and record it, all or nothing. A file system failure
+    (disk full, MEDIA_ROOT not a writable folder) is a ServiceError with code "storage_unavailable".
+    `progress(rows)` is called with the rows written so far as the file grows (an export job's)."""
+    clean = snapshot_check(kind=kind, format=format, filters=filters)
     try:
-        return _snapshot_write(kind=kind, format=format, clean=clean, created_by=created_by)
+        return _snapshot_write(
+            kind=kind, format=format, clean=clean, created_by=created_by, progress=progress
+        )
     except OSError as exc:
         log.warning("dataset export failed: %s", exc)  # the full path, for whoever fixes the disk
         raise ServiceError(
@@ -355,7 +379,9 @@ def snapshot_create(
         ) from exc
 
 
-def _snapshot_write(*, kind: str, format: str, clean: dict, created_by) -> DatasetSnapshot:
+def _snapshot_write(
+    *, kind: str, format: str, clean: dict, created_by, progress: Callable[[int], None]
+) -> DatasetSnapshot:
     folder = datasets_folder()
     folder.mkdir(parents=True, exist_ok=True)
     name = _name(kind, format)
@@ -370,6 +396,7 @@ def _snapshot_write(*, kind: str, format: str, clean: dict, created_by) -> Datas
                 out.write(chunk)
                 digest.update(chunk)
                 row_count += chunk.count(b"\n")
+                progress(row_count)
             out.flush()
             os.fsync(out.fileno())
         sha256 = digest.hexdigest()
@@ -406,8 +433,12 @@ def _snapshot_write(*, kind: str, format: str, clean: dict, created_by) -> Datas
 
 
 def snapshot_delete(*, snapshot: DatasetSnapshot, actor=None) -> None:
-    """Delete a snapshot and its file; refused while a model version was trained on it."""
-    path = snapshot_path(snapshot)
+    """Delete a snapshot and its file; refused while a model version was trained on it. A row whose
+    stored path leads out of MEDIA_ROOT is deleted, and that path left alone."""
+    try:
+        path = snapshot_path(snapshot)
+    except ServiceError:
+        path = None
     try:
         with transaction.atomic():
             audit_record(
@@ -429,4 +460,5 @@ def snapshot_delete(*, snapshot: DatasetSnapshot, actor=None) -> None:
             field="snapshot",
             code="protected",
         ) from None
-    transaction.on_commit(lambda: path.unlink(missing_ok=True))
+    if path is not None:
+        transaction.on_commit(lambda: path.unlink(missing_ok=True))

@@ -1,8 +1,10 @@
 """Imports: prompts from JSONL or CSV, and completions (model outputs to rank) from JSONL.
 
-A file is read twice, streamed line by line: the first pass checks every line and collects errors
-naming the line and the field (a bad file is rejected whole, nothing written); the second pass writes
-in chunks with bulk_create inside one transaction. Memory grows only with the set of prompt keys seen.
+A file is read twice, streamed line by line (each line at most IMPORT_MAX_LINE_BYTES, see
+import_files.py): the first pass checks every line and collects errors naming the line and the field (a
+bad file is rejected whole, nothing written); the second pass writes in chunks with bulk_create inside one
+transaction. Memory grows only with the set of prompt keys seen. Pages and the API run imports as jobs
+(jobs.py), on a worker; the management commands call these functions directly.
 
 Prompt hygiene (InstructGPT section 3.2) as in labeling.services.prompts: a prompt whose opening
 PROMPT_DEDUP_PREFIX_CHARS characters match a stored one (or an earlier line) is a duplicate and is
@@ -11,8 +13,8 @@ skipped, so re-importing a file adds nothing; at most PROMPTS_PER_ORIGIN_USER pr
 counts as its own origin. PII is flagged (pii_flag) or scrubbed (replaced by [EMAIL], [PHONE], ...).
 """
 
-import csv
-from collections.abc import Iterator, Mapping
+import os
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import IO
 
@@ -20,22 +22,29 @@ from django.conf import settings
 from django.db import connection, transaction
 from django.db.models import Count
 
-from .. import storable
 from ..errors import ServiceError
 from ..models import Batch, Completion, Prompt, TaskCompletion
 from ..pii import find_pii, scrub_pii
 from ..storable import unstorable
 from ..vocab import K_MAX, K_MIN, Category, PromptSource
 from .batches import RANKING_KINDS, batch_add_prompt_tasks, batch_add_ranking_tasks, batch_create
+from .import_files import FORMATS, PROMPT_FIELDS, jsonl_records, records  # noqa: F401 (FORMATS: the edges')
 from .prompts import dedup_key, split_for
 
 PII_MODES = ("flag", "scrub")
-FORMATS = ("jsonl", "csv")
 MAX_ERRORS = 50
 CHUNK = 1000
 TEXT_MAX_CHARS = 100_000
-PROMPT_FIELDS = ("text", "category", "origin_user", "metadata")
 CATEGORIES = frozenset(Category.values)
+# Called as progress(done, total, message) as an import goes (a job records it, see jobs.py): bytes
+# checked of the file's size, then lines stored of the lines checked.
+Progress = Callable[[int, int, str], None]
+
+
+def no_progress(done: int, total: int, message: str) -> None:
+    pass
+
+
 COMPLETION_FIELDS = ("prompt", "prompt_id", "completions", "model", "category", "origin_user")
 
 
@@ -82,91 +91,6 @@ class _Errors:
     def raise_if_any(self) -> None:
         if self.total:
             raise ImportRejected(self.first, self.total)
-
-
-# --- reading ----------------------------------------------------------------------------------------
-
-
-class _BadLine(Exception):
-    def __init__(self, line: int, message: str) -> None:
-        self.line, self.message = line, message
-
-
-def _decoded(file: IO[bytes]) -> Iterator[tuple[int, str]]:
-    file.seek(0)
-    for number, raw in enumerate(file, start=1):
-        if number == 1 and raw.startswith(b"\xef\xbb\xbf"):
-            raw = raw[3:]
-        try:
-            yield number, raw.decode("utf-8")
-        except UnicodeDecodeError:
-            raise _BadLine(number, "not valid UTF-8 text") from None
-
-
-def _jsonl(file: IO[bytes]) -> Iterator[tuple[int, dict | str]]:
-    """(line number, object) per non-blank line, or (line number, error message)."""
-    lines = _decoded(file)
-    while True:
-        try:
-            number, text = next(lines)
-        except StopIteration:
-            return
-        except _BadLine as bad:
-            yield bad.line, bad.message
-            return
-        if not text.strip():
-            continue
-        try:
-            obj = storable.loads(text)
-        except ValueError as exc:
-            yield number, f"not valid JSON ({exc})"
-            continue
-        yield number, obj if isinstance(obj, dict) else "each line must be a JSON object"
-
-
-def _csv(file: IO[bytes]) -> Iterator[tuple[int, dict | str]]:
-    """(line number, row) per CSV record (header: text, category, and optionally origin_user, metadata)."""
-    lines = _decoded(file)
-    reader = csv.reader(text for _, text in lines)
-    try:
-        header = [h.strip() for h in next(reader, [])]
-        missing = [h for h in ("text", "category") if h not in header]
-        unknown = [h for h in header if h not in PROMPT_FIELDS]
-        if missing or unknown:
-            yield (
-                1,
-                (
-                    f"the header must name the columns text and category (and optionally origin_user, metadata);"
-                    f" missing: {', '.join(missing) or 'none'}, unknown: {', '.join(unknown) or 'none'}"
-                ),
-            )
-            return
-        for cells in reader:
-            if not any(c.strip() for c in cells):
-                continue
-            if len(cells) != len(header):
-                yield reader.line_num, f"expected {len(header)} cells, got {len(cells)}"
-                continue
-            row: dict = dict(zip(header, cells, strict=True))
-            if row.get("metadata", "").strip():
-                try:
-                    row["metadata"] = storable.loads(row["metadata"])
-                except ValueError as exc:
-                    yield reader.line_num, f"metadata: not valid JSON ({exc})"
-                    continue
-            else:
-                row.pop("metadata", None)
-            yield reader.line_num, row
-    except _BadLine as bad:
-        yield bad.line, bad.message
-    except csv.Error as exc:
-        yield reader.line_num, f"not valid CSV ({exc})"
-
-
-def _records(file: IO[bytes], fmt: str) -> Iterator[tuple[int, dict | str]]:
-    if fmt not in FORMATS:
-        raise ServiceError(f"unknown format '{fmt}'; choose one of: {', '.join(FORMATS)}.", field="format")
-    return _jsonl(file) if fmt == "jsonl" else _csv(file)
 
 
 # --- checking a line --------------------------------------------------------------------------------
@@ -238,15 +162,23 @@ def _check_completion_line(obj: Mapping, errors: _Errors, line: int) -> None:
         errors.add(line, "completions", "the same completion text appears twice")
 
 
-def _first_pass(file: IO[bytes], fmt: str, check) -> Iterator[tuple[int, dict]]:
-    errors = _Errors()
-    for line, obj in _records(file, fmt):
+def _size(file: IO[bytes]) -> int:
+    file.seek(0, os.SEEK_END)
+    return file.tell()
+
+
+def _first_pass(file: IO[bytes], fmt: str, check, progress: Progress) -> int:
+    """Check every line, raise ImportRejected naming the bad ones; the number of records."""
+    errors, count, size = _Errors(), 0, _size(file)
+    for line, obj in records(file, fmt):
         if isinstance(obj, str):
             errors.add(line, "", obj)
         else:
             check(obj, errors, line)
-            yield line, obj
+            count += 1
+        progress(file.tell(), size, f"checked {line:,} lines")
     errors.raise_if_any()
+    return count
 
 
 # --- writing ----------------------------------------------------------------------------------------
@@ -317,12 +249,12 @@ def prompts_import(
     pii: str = "flag",
     created_by=None,
     demonstration_batch: Mapping | None = None,
+    progress: Progress = no_progress,
 ) -> PromptImportResult:
     """Import prompts (fields: text, category, origin_user, metadata). With `demonstration_batch` (the
     settings of batch_create, name required), the prompts this import created become its tasks."""
     _check_pii_mode(pii)
-    for _ in _first_pass(file, format, _check_prompt_line):
-        pass
+    total = _first_pass(file, format, _check_prompt_line, progress)
     result, seen, per_origin = PromptImportResult(), set(), {}
     cap = settings.PROMPTS_PER_ORIGIN_USER
     created_ids: list[int] = []
@@ -354,11 +286,12 @@ def prompts_import(
         result.pii_scrubbed += sum("pii_scrubbed" in p.metadata for p in created)
         if demonstration_batch is not None:
             created_ids.extend(p.pk for p in created)
+        progress(result.lines, total, f"stored {result.lines:,} of {total:,} lines")
 
     with transaction.atomic():
         _lock_imports()
         chunk: list[Prompt] = []
-        for _, obj in _records(file, format):
+        for _, obj in records(file, format):
             result.lines += 1
             cleaned = _clean_prompt(obj["text"], pii)
             key = dedup_key(cleaned[0])
@@ -410,7 +343,7 @@ def _check_prompt_ids(file: IO[bytes]) -> None:
                 errors.add(line, "prompt_id", f"prompt {pk} does not exist")
         pending.clear()
 
-    for line, obj in _jsonl(file):
+    for line, obj in jsonl_records(file):
         if isinstance(obj, dict) and "prompt_id" in obj:
             pending.setdefault(obj["prompt_id"], line)
             if len(pending) >= CHUNK:
@@ -420,7 +353,12 @@ def _check_prompt_ids(file: IO[bytes]) -> None:
 
 
 def completions_import(
-    *, file: IO[bytes], batch: Mapping, pii: str = "flag", created_by=None
+    *,
+    file: IO[bytes],
+    batch: Mapping,
+    pii: str = "flag",
+    created_by=None,
+    progress: Progress = no_progress,
 ) -> CompletionImportResult:
     """Import model outputs and make a ranking batch of them: one task per line.
 
@@ -433,14 +371,13 @@ def completions_import(
     kind = batch.get("kind", Batch.Kind.RANKING)
     if kind not in RANKING_KINDS:
         raise ServiceError("imported completions make a ranking or an evaluation batch.", field="kind")
-    for _ in _first_pass(file, "jsonl", _check_completion_line):
-        pass
+    total = _first_pass(file, "jsonl", _check_completion_line, progress)
     _check_prompt_ids(file)
     result, seen = CompletionImportResult(), set()
     with transaction.atomic():
         _lock_imports()
         chunk: list[dict] = []
-        for _, obj in _jsonl(file):
+        for _, obj in jsonl_records(file):
             result.lines += 1
             chunk.append(obj)
             if len(chunk) >= CHUNK:
@@ -448,6 +385,7 @@ def completions_import(
                     chunk, result, seen, batch_settings=batch, pii=pii, created_by=created_by
                 )
                 chunk = []
+                progress(result.lines, total, f"stored {result.lines:,} of {total:,} lines")
         if chunk:
             _write_completion_lines(chunk, result, seen, batch_settings=batch, pii=pii, created_by=created_by)
     return result

@@ -12,11 +12,17 @@ from ..models import Prompt
 from ..pii import find_pii
 from ..vocab import Category, PromptSource, Split
 
+PROMPT_MAX_CHARS = 20_000  # the writing page's text box takes as many (labeling.forms.PromptForm)
+
 
 class DuplicatePrompt(ServiceError):
+    """A prompt with the same opening text exists. The message names neither its id nor its text: whoever
+    can type an opening may learn that such a prompt exists, not which one it is or how it goes on.
+    `existing` is that prompt, for code that decides what a user may see of it; no page or API shows it."""
+
     def __init__(self, existing: Prompt) -> None:
         super().__init__(
-            f"this prompt duplicates prompt {existing.pk} (same opening text).",
+            "a similar prompt already exists (same opening text); write a different one.",
             field="text",
             code="duplicate",
         )
@@ -54,6 +60,10 @@ def prompt_create(
     text = (text or "").strip()
     if not text:
         raise ServiceError("the prompt text is empty.", field="text")
+    if len(text) > PROMPT_MAX_CHARS:
+        raise ServiceError(
+            f"the prompt must be at most {PROMPT_MAX_CHARS:,} characters, got {len(text):,}.", field="text"
+        )
     if category not in Category.values:
         raise ServiceError(
             f"unknown category '{category}'; choose one of: {', '.join(Category.values)}.", field="category"

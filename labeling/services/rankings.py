@@ -13,6 +13,8 @@ from ..rows import columns, insert, instance
 from ..storable import unstorable
 from ..vocab import FLAGS, LIKERT_MAX, LIKERT_MIN, SECONDS_MAX
 
+COMMENT_MAX_CHARS = 5_000  # the ranking page's comment box takes as many (labeling.forms.RankingForm)
+
 
 def comparison_pairs(tiers: list[list[int]]) -> list[tuple[int, int]]:
     """(better, worse) for every two completions in different tiers; tiers run best to worst."""
@@ -100,7 +102,8 @@ def validate_ratings(ratings: Any, task_completion_ids: Iterable[int]) -> dict[i
 
 
 def validate_extras(*, seconds_spent: Any, comment: Any, all_unusable: Any) -> None:
-    """Seconds spent (as many as the column holds), a comment of storable text (or None), a yes or no."""
+    """Seconds spent (as many as the column holds), a comment of storable text up to COMMENT_MAX_CHARS (or
+    None), a yes or no."""
     if (
         isinstance(seconds_spent, bool)
         or not isinstance(seconds_spent, int)
@@ -112,6 +115,11 @@ def validate_extras(*, seconds_spent: Any, comment: Any, all_unusable: Any) -> N
         )
     if comment is not None and not isinstance(comment, str):
         raise InvalidRanking(f"'comment' must be text, got {type(comment).__name__}.", field="comment")
+    if comment and len(comment) > COMMENT_MAX_CHARS:
+        raise InvalidRanking(
+            f"'comment' must be at most {COMMENT_MAX_CHARS:,} characters, got {len(comment):,}.",
+            field="comment",
+        )
     if problem := unstorable(comment or ""):
         raise InvalidRanking(f"'comment' {problem}.", field="comment")
     if not isinstance(all_unusable, bool):

@@ -10,8 +10,6 @@ from ..models import Assignment, Prompt
 from ..roles import is_batch_admin, is_labeler, is_researcher
 from ..services.assignment import user_may_work_on
 
-DUPLICATES_SHOWN = "duplicate_prompts_shown"  # session key: prompts a refused duplicate linked to
-
 
 def labeler_required(view):
     """Anonymous users go to the login page; signed-in users without the labeler role get 403."""
@@ -36,24 +34,15 @@ def my_assignment(request, pk: int) -> Assignment:
     return assignment
 
 
-def remember_duplicate_shown(request, prompt: Prompt) -> None:
-    """A refused duplicate links to the prompt it duplicates: that labeler may open that prompt."""
-    shown = request.session.get(DUPLICATES_SHOWN, [])
-    if prompt.pk not in shown:
-        request.session[DUPLICATES_SHOWN] = [*shown, prompt.pk][-50:]
-
-
 def may_see_prompt(request, prompt: Prompt) -> bool:
-    """Batch admins and researchers see every prompt; a labeler the prompts they wrote, those of tasks
-    handed to them, and those a refused duplicate of theirs linked to. Never other labelers' prompts
-    or the prompts of batches they are not on."""
+    """Batch admins and researchers see every prompt; a labeler the prompts they wrote and those of tasks
+    handed to them. Never other labelers' prompts, the prompts of batches they are not on, or the prompt a
+    refused duplicate of theirs collided with (they learn only that it exists: DuplicatePrompt)."""
     user = request.user
     if is_batch_admin(user) or is_researcher(user):
         return True
     if not is_labeler(user):
         return False
     return (
-        prompt.author_id == user.pk
-        or prompt.pk in request.session.get(DUPLICATES_SHOWN, [])
-        or Assignment.objects.filter(labeler=user, task__prompt=prompt).exists()
+        prompt.author_id == user.pk or Assignment.objects.filter(labeler=user, task__prompt=prompt).exists()
     )

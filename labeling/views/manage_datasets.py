@@ -2,27 +2,30 @@
 
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied
-from django.http import FileResponse, Http404
+from django.http import FileResponse, Http404, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_POST
 
 from ..errors import ServiceError
-from ..models import DatasetSnapshot
+from ..models import DatasetSnapshot, JobKind
 from ..roles import is_researcher
-from ..services.exports import snapshot_create, snapshot_delete, snapshot_download_name, snapshot_path
+from ..services.exports import snapshot_delete, snapshot_download_name, snapshot_open
+from ..services.jobs import job_start_export, jobs_visible_to
 from .manage_access import reader_required, researcher_required
 from .manage_forms import SnapshotForm, add_service_error
+from .manage_jobs import start_error_status
 
 
 @reader_required
 def datasets(request):
-    form = SnapshotForm(request.POST or None)
+    """The snapshots; a researcher's export becomes a job, and the page sends them to its page."""
+    form, status = SnapshotForm(request.POST or None), 400
     if request.method == "POST":
         if not is_researcher(request.user):
             raise PermissionDenied("Only researchers export datasets.")  # like every refused write
         if form.is_valid():
             try:
-                snapshot = snapshot_create(
+                job = job_start_export(
                     kind=form.cleaned_data["kind"],
                     format=form.cleaned_data["format"],
                     filters=form.filters(),
@@ -30,34 +33,35 @@ def datasets(request):
                 )
             except ServiceError as exc:
                 add_service_error(form, exc)
+                status = start_error_status(exc)
             else:
-                messages.success(
-                    request,
-                    f"Snapshot {snapshot.pk} ({snapshot.format}): {snapshot.row_count} rows exported.",
-                )
-                return redirect("manage:datasets")
+                return redirect("manage:job", pk=job.pk)
     snapshots = list(DatasetSnapshot.objects.select_related("created_by").order_by("-pk")[:200])
     for snapshot in snapshots:
         snapshot.filter_items = [
             (key, ", ".join(map(str, value)) if isinstance(value, list) else value)
             for key, value in snapshot.filters.items()
         ]
+    jobs = jobs_visible_to(request.user).filter(kind=JobKind.EXPORT).order_by("-pk")[:10]
     return render(
         request,
         "manage/datasets.html",
-        {"form": form, "snapshots": snapshots, "may_export": is_researcher(request.user)},
-        status=400 if form.errors else 200,
+        {"form": form, "snapshots": snapshots, "may_export": is_researcher(request.user), "jobs": jobs},
+        status=status if form.errors else 200,
     )
 
 
 @researcher_required
 def download(request, pk: int):
     snapshot = get_object_or_404(DatasetSnapshot, pk=pk)
-    path = snapshot_path(snapshot)
-    if not path.exists():
-        raise Http404("The snapshot's file is missing.")
+    try:
+        file = snapshot_open(snapshot)
+    except ServiceError as exc:
+        if exc.code == "storage_unavailable":
+            return HttpResponse(exc.message, status=503, content_type="text/plain; charset=utf-8")
+        raise Http404(exc.message) from None
     return FileResponse(
-        path.open("rb"),
+        file,
         as_attachment=True,
         filename=snapshot_download_name(snapshot),
         content_type="application/jsonl",

@@ -1,25 +1,31 @@
-"""The imports page: prompts (JSONL, CSV) and completions (JSONL) files, for batch admins."""
+"""The imports page: prompts (JSONL, CSV) and completions (JSONL) files, for batch admins. An upload
+becomes a job that a worker runs (labeling/services/jobs.py); the page sends its user to the job's page."""
 
-from django.contrib import messages
+from django.conf import settings
 from django.shortcuts import redirect, render
-from django.urls import reverse
 
 from ..errors import ServiceError
-from ..services.imports import ImportRejected, completions_import, prompts_import
+from ..services.jobs import (
+    IMPORT_KINDS,
+    job_start_completion_import,
+    job_start_prompt_import,
+    jobs_visible_to,
+)
 from .manage_access import batch_admin_required
 from .manage_forms import CompletionImportForm, PromptImportForm, add_service_error
+from .manage_jobs import start_error_status
 
 
-def _page(
-    request, prompt_form=None, completion_form=None, rejected: ImportRejected | None = None, status=200
-):
+def _page(request, prompt_form=None, completion_form=None, status=200):
     return render(
         request,
         "manage/imports.html",
         {
             "prompt_form": prompt_form or PromptImportForm(prefix="prompts"),
             "completion_form": completion_form or CompletionImportForm(prefix="completions"),
-            "rejected": rejected,
+            "jobs": jobs_visible_to(request.user).filter(kind__in=IMPORT_KINDS).order_by("-pk")[:10],
+            "max_file_bytes": settings.IMPORT_MAX_FILE_BYTES,
+            "max_line_bytes": settings.IMPORT_MAX_LINE_BYTES,
         },
         status=status,
     )
@@ -39,31 +45,19 @@ def _import_prompts(request):
     if not form.is_valid():
         return _page(request, prompt_form=form, status=400)
     d = form.cleaned_data
-    upload = d["file"]
-    fmt = d["format"] or ("csv" if upload.name.lower().endswith(".csv") else "jsonl")
     batch = (
         {"name": d["batch_name"], "overlap": d["overlap"], "labelers": list(d["labelers"])}
         if d["batch_name"]
         else None
     )
     try:
-        result = prompts_import(
-            file=upload, format=fmt, pii=d["pii"], created_by=request.user, demonstration_batch=batch
+        job = job_start_prompt_import(
+            upload=d["file"], format=d["format"], pii=d["pii"], batch=batch, created_by=request.user
         )
-    except ImportRejected as exc:
-        return _page(request, prompt_form=form, rejected=exc, status=400)
     except ServiceError as exc:
         add_service_error(form, exc)
-        return _page(request, prompt_form=form, status=400)
-    messages.success(
-        request,
-        f"{upload.name}: {result.lines} lines, {result.created} prompts created, "
-        f"{result.duplicates} duplicates and {result.capped} over the per-user cap skipped, "
-        f"{result.pii_flagged} flagged and {result.pii_scrubbed} scrubbed for PII.",
-    )
-    if result.batch is not None:
-        return redirect("manage:batch", pk=result.batch.pk)
-    return redirect(reverse("manage:imports"))
+        return _page(request, prompt_form=form, status=start_error_status(exc))
+    return redirect("manage:job", pk=job.pk)
 
 
 def _import_completions(request):
@@ -78,18 +72,10 @@ def _import_completions(request):
         "labelers": list(d["labelers"]),
     }
     try:
-        result = completions_import(file=d["file"], batch=batch, pii=d["pii"], created_by=request.user)
-    except ImportRejected as exc:
-        return _page(request, completion_form=form, rejected=exc, status=400)
+        job = job_start_completion_import(
+            upload=d["file"], batch=batch, pii=d["pii"], created_by=request.user
+        )
     except ServiceError as exc:
         add_service_error(form, exc)
-        return _page(request, completion_form=form, status=400)
-    messages.success(
-        request,
-        f"{d['file'].name}: {result.lines} lines, {result.tasks_created} tasks, "
-        f"{result.completions_created} completions and {result.prompts_created} prompts created; "
-        f"{result.already_imported} lines were already imported.",
-    )
-    if result.batch is not None:
-        return redirect("manage:batch", pk=result.batch.pk)
-    return redirect(reverse("manage:imports"))
+        return _page(request, completion_form=form, status=start_error_status(exc))
+    return redirect("manage:job", pk=job.pk)

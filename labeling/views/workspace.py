@@ -2,13 +2,14 @@
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.core.exceptions import PermissionDenied
+from django.core.exceptions import PermissionDenied, RequestDataTooBig
 from django.http import Http404, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from .. import storable
+from ..api.exceptions import body_too_large
 from ..errors import AssignmentUnavailable, ServiceError
 from ..forms import SkipForm
 from ..models import Assignment, Batch, Prompt
@@ -72,10 +73,13 @@ def skip(request, pk: int):
 @labeler_required
 @require_POST
 def draft(request, pk: int):
-    """Keep the page's unsubmitted work: {"draft": {...}} in, {"saved_at", "lease_expires_at"} out."""
+    """Keep the page's unsubmitted work: {"draft": {...}} in, {"saved_at", "lease_expires_at"} out. Every
+    answer is JSON, for the page's script: a body past the server's limit too (413), not Django's page."""
     assignment = my_assignment(request, pk)
     try:
         payload = storable.loads((request.body or b"{}").decode())
+    except RequestDataTooBig:
+        return JsonResponse(body_too_large(), status=413)
     except ValueError as exc:  # a UnicodeDecodeError too
         return JsonResponse(
             {"detail": f"the request body is not JSON ({exc}).", "field": "", "code": "invalid"}, status=400
@@ -98,7 +102,7 @@ def draft(request, pk: int):
 @login_required
 @require_GET
 def prompt_detail(request, pk: int):
-    """A prompt, read only: where a refused duplicate points to. One the user may not see is a 404."""
+    """A prompt, read only: one the labeler wrote or was handed. One the user may not see is a 404."""
     user = request.user
     if not (is_labeler(user) or is_batch_admin(user) or is_researcher(user)):
         raise PermissionDenied("No role gives you access to prompts.")

@@ -10,7 +10,6 @@ from ..services.demonstrations import demonstration_submit
 from ..services.prompt_writing import prompt_submit
 from ..services.prompts import DuplicatePrompt
 from ..vocab import Category
-from .access import remember_duplicate_shown
 from .navigation import assignment_lost, go_next, posted_seconds, task_context
 
 
@@ -29,7 +28,6 @@ def _render(request, template: str, assignment: Assignment, form, *, title: str,
 
 def prompt_page(request, assignment: Assignment):
     form = PromptForm(request.POST or None)
-    duplicate = None
     if form.is_bound and form.is_valid():
         data = form.cleaned_data
         try:
@@ -40,11 +38,9 @@ def prompt_page(request, assignment: Assignment):
                 source=data["source"],
                 seconds_spent=data["seconds_spent"],
             )
-        except DuplicatePrompt as exc:
-            duplicate = exc.existing
-            remember_duplicate_shown(request, duplicate)  # the page links to it
+        except DuplicatePrompt:  # that one exists, never which prompt it is (DuplicatePrompt)
             form.add_error(
-                "text", "This prompt duplicates an existing one (same opening text). Write a different one."
+                "text", "A similar prompt already exists (same opening text). Write a different one."
             )
         except AssignmentUnavailable as exc:
             return assignment_lost(request, exc)
@@ -60,7 +56,7 @@ def prompt_page(request, assignment: Assignment):
         assignment,
         form,
         title="Write a prompt",
-        extra={"duplicate": duplicate, "categories": categories, "source_help": list(SOURCE_HELP.values())},
+        extra={"categories": categories, "source_help": list(SOURCE_HELP.values())},
     )
 
 

@@ -5,7 +5,7 @@ Every call authenticates with a token, as scripts do, so the user and their role
 (in one query: labeling.api.auth)."""
 
 import pytest
-from rest_framework.authtoken.models import Token
+from knox.models import AuthToken
 from rest_framework.test import APIClient
 
 from labeling.models import Assignment
@@ -28,7 +28,7 @@ FEW, MANY = 3, 20
 
 def client_for(user) -> APIClient:
     client = APIClient()
-    client.credentials(HTTP_AUTHORIZATION=f"Token {Token.objects.create(user=user).key}")
+    client.credentials(HTTP_AUTHORIZATION=f"Token {AuthToken.objects.create(user=user)[1]}")
     return client
 
 

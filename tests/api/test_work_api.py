@@ -78,13 +78,15 @@ def test_demonstration_and_prompt_writing_submits(world, client_as):
         and Demonstration.objects.get(pk=done.data["demonstration"]).text == "A fine answer."
     )
     task = client.post(f"/api/tasks/next/{writing.pk}/").data
-    PromptFactory(text="Already here: a duplicate prompt")
+    existing = PromptFactory(text="Already here: a duplicate prompt")
     dup = client.post(
         f"/api/assignments/{task['id']}/submit/",
         {"text": "Already here: a duplicate prompt", "category": "chat"},
         format="json",
     )
     assert dup.status_code == 400 and dup.data["code"] == "duplicate" and dup.data["field"] == "text"
+    assert "similar prompt already exists" in dup.data["detail"]
+    assert str(existing.pk) not in dup.data["detail"] and existing.text not in dup.content.decode()
     made = client.post(
         f"/api/assignments/{task['id']}/submit/",
         {"text": "Brand new prompt", "category": "chat"},
@@ -123,3 +125,22 @@ def test_submitting_an_id_no_assignment_can_have_is_not_found(world, client_as):
     for pk in (2**63, "first"):
         response = client.post(f"/api/assignments/{pk}/submit/", {"tiers": [[1]]}, format="json")
         assert response.status_code == 404 and response.data["code"] == "not_found"
+
+
+def test_a_comment_past_its_cap_is_a_400_and_a_body_past_the_limit_a_json_413(world, client_as, settings):
+    """The 2.4 MB comment that was stored is refused naming its field; a body past what the server reads
+    (DATA_UPLOAD_MAX_MEMORY_SIZE) answers the API's JSON error, not Django's HTML 400 page."""
+    client = client_as("labeler")
+    url = f"/api/assignments/{world['live'].pk}/submit/"
+    tiers = [completion_ids(world["t2"])]
+    long = client.post(url, {"tiers": tiers, "comment": "x" * 2_400_000}, format="json")
+    assert long.status_code == 400 and long.data["field"] == "comment" and long.data["code"] == "invalid"
+    settings.DATA_UPLOAD_MAX_MEMORY_SIZE = 100_000
+    huge = client.post(url, {"tiers": tiers, "comment": "x" * 100_000}, format="json")
+    assert huge.status_code == 413 and huge["Content-Type"] == "application/json"
+    assert huge.json() == {
+        "detail": "the request body is larger than the 100,000 bytes the server accepts.",
+        "field": "",
+        "code": "too_large",
+    }
+    assert not Ranking.objects.filter(assignment=world["live"]).exists()

@@ -1,6 +1,6 @@
 """A small labeled world for the API tests: one user per role, batches, tasks, rankings, a snapshot."""
 
-from labeling.models import Demonstration
+from labeling.models import Demonstration, Job
 from labeling.services.exports import snapshot_create
 from labeling.services.rankings import ranking_submit
 from labeling.vocab import ROLE_BATCH_ADMIN, ROLE_LABELER, ROLE_RESEARCHER
@@ -47,6 +47,8 @@ def build_world() -> dict:
         "snapshot": snapshot_create(kind="rm_pairs", filters={}),
         "model": model,
         "run": TrainingRun.objects.create(kind="sft", base_model=model),
+        "import_job": Job.objects.create(kind="prompt_import", created_by=admin, upload_name="p.jsonl"),
+        "export_job": Job.objects.create(kind="export", created_by=researcher, params={"kind": "sft"}),
         "users": {
             "labeler": labeler,
             "other_labeler": other_labeler,

@@ -108,7 +108,7 @@ def test_a_refused_prompt_comes_back_escaped_in_its_text_box(world):
     )
     assert response.status_code == 400
     html = response.content.decode()
-    assert "duplicates an existing one" in html
+    assert "A similar prompt already exists" in html
     check_html(html, "the refused prompt page", PAYLOADS)
     detail = client.get(f"/prompts/{world['ranked_prompt'].pk}/").content.decode()
     check_html(detail, "the duplicated prompt's page", PAYLOADS)
@@ -179,7 +179,7 @@ def test_no_payload_runs_in_the_browser(browser, live_server, world):
                 page.fill("#id_text", world["ranked_prompt"].text)
                 page.select_option("#id_category", "open_qa")
                 page.click("#ws-submit")
-                page.wait_for_selector("#duplicate-link")
+                page.wait_for_selector("#text-errors")
                 assert page.input_value("#id_text") == world["ranked_prompt"].text.strip()
             use(page)
             not_run(page, watched, f"{where}, after using it")

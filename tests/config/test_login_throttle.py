@@ -1,14 +1,22 @@
-"""Login throttling (django-axes): five failed logins for one username from one address lock that pair
-out, even with the right password, on the login page, the admin's login and the API token endpoint.
-Other users and other addresses are not affected; the lock lifts after the cool-off or with axes_reset."""
+"""Login throttling (django-axes with config.login_throttle's rules), on the login page, the admin's login,
+the API token endpoint and the password page's old-password check:
+
+- five failed logins for one username from one address lock that pair out, even with the right password;
+- LOGIN_ADDRESS_FAILURE_LIMIT failures from one address, whatever the usernames, lock the address out;
+- LOGIN_USERNAME_FAILURE_LIMIT failures of one username from any addresses start a wait that doubles with
+  each further failure, at most LOGIN_USERNAME_MAX_WAIT_SECONDS: a slow-down, never a lock;
+- none of these holds up a browser that logged in as that username before (its device cookie), so
+  nobody behind the same address can lock a colleague out; it has five failures of its own.
+Locks lift as the failures age out (the cool-off) or with axes_reset."""
 
 import pytest
 from axes.models import AccessAttempt
 from django.core.management import call_command
-from django.test import RequestFactory
+from django.db.models import F, Sum
+from django.test import Client, RequestFactory
 from django.utils import timezone
 
-from config.login_throttle import client_ip
+from config.login_throttle import DEVICE_COOKIE, client_ip
 from tests.factories import UserFactory
 
 pytestmark = pytest.mark.django_db
@@ -21,6 +29,9 @@ def throttling(settings):
     settings.AXES_ENABLED = True  # off for the rest of the suite (config/test_settings.py)
     settings.AXES_FAILURE_LIMIT = 5
     settings.AXES_COOLOFF_TIME = timezone.timedelta(minutes=15)
+    settings.LOGIN_ADDRESS_FAILURE_LIMIT = 30
+    settings.LOGIN_USERNAME_FAILURE_LIMIT = 10
+    settings.LOGIN_USERNAME_MAX_WAIT_SECONDS = 300
 
 
 @pytest.fixture
@@ -141,3 +152,119 @@ def test_the_client_address_behind_trusted_proxies(settings, proxies, forwarded,
     settings.TRUSTED_PROXY_COUNT = proxies
     meta = {"REMOTE_ADDR": "10.0.0.2"} | ({"HTTP_X_FORWARDED_FOR": forwarded} if forwarded else {})
     assert client_ip(RequestFactory().get("/", **meta)) == expected
+
+
+# --- across usernames, across addresses, the device cookie, the old-password check --------------------
+
+
+def age(seconds: float) -> None:
+    """Let `seconds` pass for every recorded failure."""
+    AccessAttempt.objects.update(attempt_time=F("attempt_time") - timezone.timedelta(seconds=seconds))
+
+
+def test_spraying_many_usernames_from_one_address_is_refused(client, ada):
+    statuses = [log_in(client, f"user{n}", "Summer2024!").status_code for n in range(120)]
+    assert statuses[:29] == [200] * 29 and set(statuses[29:]) == {429}  # the 30th failure locks the address
+    refused = log_in(client, "ada", PASSWORD)
+    assert refused.status_code == 429 and "from your address" in refused.content.decode()
+    assert 890 <= int(refused["Retry-After"]) <= 900
+    assert AccessAttempt.objects.aggregate(n=Sum("failures_since_start"))["n"] == 30  # refusals not counted
+    assert log_in(Client(), "ada", PASSWORD, address="198.51.100.4").status_code == 302  # other addresses
+    age(15 * 60 + 1)
+    assert log_in(client, "ada", PASSWORD).status_code == 302 and signed_in(client)
+
+
+def test_the_token_endpoint_refuses_a_spraying_address_too(client, ada):
+    for n in range(30):
+        token(client, f"user{n}", "wrong")
+    response = token(client, "ada", PASSWORD)
+    assert response.status_code == 429 and "from your address" in response.json()["detail"]
+
+
+def test_a_username_guessed_from_many_addresses_waits_a_little_never_locks(client, ada):
+    for n in range(10):
+        fail(client, "ada", 1, address=f"192.0.2.{n}")
+    refused = log_in(Client(), "ada", PASSWORD, address="198.51.100.4")
+    assert refused.status_code == 429 and refused["Retry-After"] == "1"
+    assert "several addresses" in refused.content.decode()
+    age(1)
+    assert (
+        log_in(Client(), "ada", PASSWORD, address="198.51.100.4").status_code == 302
+    )  # after the short wait
+    AccessAttempt.objects.create(  # ten more failures (each waited for): 2**10 seconds, capped
+        username="ada",
+        ip_address="192.0.2.99",
+        user_agent="bot",
+        failures_since_start=10,
+        get_data="",
+        post_data="",
+        http_accept="",
+        path_info="/accounts/login/",
+    )
+    refused = log_in(Client(), "ada", PASSWORD, address="198.51.100.5")
+    assert refused.status_code == 429 and refused["Retry-After"] == "300"
+    age(301)
+    assert log_in(Client(), "ada", PASSWORD, address="198.51.100.5").status_code == 302
+
+
+def test_attempts_refused_during_the_wait_do_not_make_it_longer(client, ada):
+    for n in range(12):
+        fail(client, "ada", 1, address=f"192.0.2.{n}")
+    counted = AccessAttempt.objects.aggregate(n=Sum("failures_since_start"))["n"]
+    for n in range(5):
+        assert log_in(Client(), "ada", "wrong-again", address=f"198.51.100.{n}").status_code == 429
+    assert AccessAttempt.objects.aggregate(n=Sum("failures_since_start"))["n"] == counted
+
+
+def test_nobody_behind_the_same_address_locks_you_out_of_your_browser(client, ada):
+    assert log_in(client, "ada", PASSWORD).status_code == 302  # ada's browser: gets its device cookie
+    client.post("/accounts/logout/", REMOTE_ADDR="203.0.113.7")
+    colleague = Client()
+    assert fail(colleague, "ada", 6)[-2:] == [429, 429]  # the pair is locked...
+    for n in range(30):  # ...the address too, and the username waits
+        log_in(colleague, f"user{n}", "wrong", address="203.0.113.7")
+    for n in range(12):
+        log_in(Client(), "ada", "wrong", address=f"192.0.2.{n}")
+    assert log_in(colleague, "ada", PASSWORD).status_code == 429
+    assert log_in(client, "ada", PASSWORD).status_code == 302 and signed_in(client)  # but not ada's browser
+
+
+def test_a_known_browser_has_five_failures_of_its_own(client, ada):
+    log_in(client, "ada", PASSWORD)
+    client.post("/accounts/logout/", REMOTE_ADDR="203.0.113.7")
+    fail(Client(), "ada", 5)  # a stranger locks the pair
+    assert fail(client, "ada", 5) == [200] * 4 + [429]  # the browser's own five use up its budget...
+    assert log_in(client, "ada", PASSWORD).status_code == 429  # ...and the pair's lock holds it too
+
+
+def test_a_device_cookie_counts_for_its_own_username_only_and_cannot_be_forged(client, ada):
+    UserFactory(username="bob")
+    log_in(client, "bob", PASSWORD)
+    client.post("/accounts/logout/", REMOTE_ADDR="203.0.113.7")
+    fail(client, "ada", 5)
+    assert log_in(client, "ada", PASSWORD).status_code == 429  # bob's cookie does not help with ada
+    client.cookies[DEVICE_COOKIE] = client.cookies[DEVICE_COOKIE].value.replace("bob", "ada")
+    assert log_in(client, "ada", PASSWORD).status_code == 429
+
+
+def change_password(client, old: str, address: str = "203.0.113.7"):
+    new = "a-new-and-long-passphrase"
+    data = {"old_password": old, "new_password1": new, "new_password2": new}
+    return client.post("/accounts/password/", data, REMOTE_ADDR=address)
+
+
+def test_the_old_password_check_is_throttled(client, ada):
+    client.force_login(ada)
+    assert [change_password(client, "guess").status_code for _ in range(5)] == [200] * 4 + [429]
+    refused = change_password(client, PASSWORD)
+    assert refused.status_code == 429 and "Too many failed logins" in refused.content.decode()
+    ada.refresh_from_db()
+    assert ada.check_password(PASSWORD)  # unchanged
+    assert change_password(client, PASSWORD, address="198.51.100.4").status_code == 302
+
+
+def test_old_password_guesses_and_login_failures_count_together(client, ada):
+    fail(Client(), "ada", 3)
+    client.force_login(ada)
+    assert [change_password(client, "guess").status_code for _ in range(2)] == [200, 429]
+    assert log_in(Client(), "ada", PASSWORD).status_code == 429

@@ -3,7 +3,7 @@
 Real OS failures, nothing faked: a MEDIA_ROOT under a regular file (NotADirectoryError, which even root
 gets), and a file size limit (RLIMIT_FSIZE, SIGXFSZ ignored) so write() fails with EFBIG after part of the
 file is on disk, as on a full disk. Each time: no snapshot is recorded, no partial file is left, and the
-researcher reads why, on the page, over the API, and on a round that was exporting.
+researcher reads why, on the export job's page, over the API, and on a round that was exporting.
 """
 
 import resource
@@ -143,27 +143,37 @@ def test_a_disk_full_during_a_rounds_export_fails_the_round_with_the_message(lab
     assert DatasetSnapshot.objects.count() == 0 and datasets_listing(media) == []
 
 
-def test_a_disk_full_shows_the_error_on_the_datasets_page(client, researcher, long_prompts, media):
+@pytest.fixture
+def inline_jobs(settings) -> None:
+    """Export jobs run at once, in the request's thread (as a worker would run them)."""
+    settings.CELERY_BROKER_URL, settings.TASKS_INLINE = "", True
+
+
+def test_a_disk_full_shows_the_error_on_the_export_jobs_page(
+    client, researcher, long_prompts, media, inline_jobs
+):
     size = export_size("prompts", {})
     client.force_login(researcher)
     with file_size_limit(size // 2):
         response = client.post(reverse("manage:datasets"), {"kind": "prompts", "rankings": "all"})
-    page = response.content.decode()
-    assert response.status_code == 400
+    page = client.get(response["Location"]).content.decode()
+    assert "The job failed" in page
     assert "Could not write the export to MEDIA_ROOT/datasets/: File too large." in page
-    assert "No snapshots yet." in page
+    assert "No snapshots yet." in client.get(reverse("manage:datasets")).content.decode()
     assert DatasetSnapshot.objects.count() == 0 and datasets_listing(media) == []
 
 
-def test_a_disk_full_is_a_503_with_the_message_over_the_api(researcher, long_prompts, media):
+def test_a_disk_full_fails_the_export_job_with_the_message_over_the_api(
+    researcher, long_prompts, media, inline_jobs
+):
     size = export_size("prompts", {})
     api = APIClient()
     api.force_authenticate(researcher)
     with file_size_limit(size // 2):
         response = api.post("/api/datasets/", {"kind": "prompts"}, format="json")
-    assert response.status_code == 503
-    assert response.json()["code"] == "storage_unavailable"
-    assert response.json()["detail"].startswith("Could not write the export to MEDIA_ROOT/datasets/")
+    job = api.get(response.json()["url"]).json()
+    assert job["status"] == "failed" and job["error_code"] == "storage_unavailable"
+    assert job["message"].startswith("Could not write the export to MEDIA_ROOT/datasets/")
     assert DatasetSnapshot.objects.count() == 0 and datasets_listing(media) == []
 
 
@@ -182,7 +192,7 @@ def unwritable_media(request, settings, tmp_path) -> Path:
 
 
 def test_an_unwritable_media_root_is_refused_with_a_clear_message(
-    client, researcher, long_prompts, unwritable_media
+    client, researcher, long_prompts, unwritable_media, inline_jobs
 ):
     with pytest.raises(ServiceError) as error:
         snapshot_create(kind="prompts", filters={})
@@ -190,13 +200,13 @@ def test_an_unwritable_media_root_is_refused_with_a_clear_message(
     assert error.value.message.startswith("Could not write the export to MEDIA_ROOT/datasets/: ")
 
     client.force_login(researcher)
-    page = client.post(reverse("manage:datasets"), {"kind": "prompts", "rankings": "all"})
-    assert page.status_code == 400 and "Could not write the export" in page.content.decode()
+    page = client.post(reverse("manage:datasets"), {"kind": "prompts", "rankings": "all"}, follow=True)
+    assert "Could not write the export" in page.content.decode()  # on the export job's page
 
     api = APIClient()
     api.force_authenticate(researcher)
     response = api.post("/api/datasets/", {"kind": "prompts"}, format="json")
-    assert response.status_code == 503 and response.json()["code"] == "storage_unavailable"
+    assert api.get(response.json()["url"]).json()["error_code"] == "storage_unavailable"
 
     assert DatasetSnapshot.objects.count() == 0
     assert unwritable_media.read_text() == "a regular file where a folder should be\n"  # untouched

@@ -39,7 +39,7 @@ WORLD = """
 import json, os
 from django.contrib.auth import get_user_model
 from django.core.management import call_command
-from rest_framework.authtoken.models import Token
+from knox.models import AuthToken
 from labeling.models import Batch
 from labeling.roles import role_add
 
@@ -48,7 +48,7 @@ tokens = {}
 for name in names:
     user = get_user_model().objects.create_user(name)
     role_add(user=user, role="labeler")
-    tokens[name] = Token.objects.create(user=user).key
+    tokens[name] = AuthToken.objects.create(user=user)[1]
 labelers = [arg for name in names for arg in ("--labeler", name)]
 call_command("import_completions", os.environ["WORLD_FILE"], "--batch-name", "restart",
              "--overlap", str(len(names)), *labelers)

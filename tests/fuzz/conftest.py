@@ -4,7 +4,7 @@ import pytest
 from django.core.signals import request_finished, request_started
 from django.db import close_old_connections, transaction
 from django.test import override_settings
-from rest_framework.authtoken.models import Token
+from knox.models import AuthToken
 
 from tests.fuzz.world import build_fuzz_world
 
@@ -34,7 +34,7 @@ def fuzz_world(django_db_setup, django_db_blocker, tmp_path_factory):
     quiet_queue = override_settings(MEDIA_ROOT=media, CELERY_BROKER_URL="", TASKS_INLINE=False)
     with django_db_blocker.unblock(), quiet_queue, transaction.atomic():
         world = build_fuzz_world()
-        world["tokens"] = {role: Token.objects.create(user=u).key for role, u in world["users"].items()}
+        world["tokens"] = {role: AuthToken.objects.create(user=u)[1] for role, u in world["users"].items()}
         yield world
         transaction.set_rollback(True)
 

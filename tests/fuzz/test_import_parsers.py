@@ -1,5 +1,6 @@
 """Hypothesis against the import parsers: prompts (JSONL, CSV) and completions (JSONL) made of any bytes,
-any JSON and any text (NUL, lone surrogates, BOMs, CRLF, blank lines, huge numbers, wrong types per field).
+any JSON and any text (NUL, lone surrogates, BOMs, CRLF, blank lines, huge numbers, wrong types per field,
+lines over IMPORT_MAX_LINE_BYTES).
 
 A file either imports, and the rows match it, or is rejected with an ImportRejected naming every bad line
 and field, and then nothing at all is written. Each example runs in a savepoint rolled back after it."""
@@ -12,6 +13,7 @@ from contextlib import contextmanager
 import pytest
 from django.apps import apps
 from django.db import connection, transaction
+from django.test import override_settings
 from hypothesis import event, given
 from hypothesis import strategies as st
 
@@ -126,6 +128,37 @@ def test_a_prompts_jsonl_file_imports_or_is_rejected_naming_the_line(data):
         records = [json.loads(line) for line in _lines(data) if line.strip()]
         assert result.lines == len(records)
         assert _stored_prompts() == _expected_prompts(records)
+
+
+def _over_the_limit(data: bytes, limit: int) -> list[int]:
+    """The lines the reader names as too long: each over `limit` bytes (LF not counted), up to the first
+    line that is not UTF-8, where reading stops (a long line is skipped unread, so it never stops it)."""
+    named = []
+    for number, raw in enumerate(io.BytesIO(data), start=1):
+        if len(raw.removesuffix(b"\n")) > limit:
+            named.append(number)
+            continue
+        try:
+            (raw.removeprefix(b"\xef\xbb\xbf") if number == 1 else raw).decode("utf-8")
+        except UnicodeDecodeError:
+            break
+    return named
+
+
+@FUZZ
+@given(data=files(st.lists(json_lines(prompt_records), max_size=5)), limit=st.integers(8, 160))
+def test_every_line_over_the_limit_is_named_and_then_nothing_is_stored(data, limit):
+    over = _over_the_limit(data, limit)
+    with _rolled_back(), override_settings(IMPORT_MAX_LINE_BYTES=limit):
+        before = _counts()
+        try:
+            prompts_import(file=io.BytesIO(data), format="jsonl")
+        except ImportRejected as exc:
+            _assert_rejected_cleanly(exc, data, before, PROMPT_FIELDS)
+            assert [e.line for e in exc.errors if "IMPORT_MAX_LINE_BYTES" in e.message] == over
+            event("a line over the limit" if over else "rejected for other reasons")
+            return
+        assert over == []
 
 
 def _csv_line(cells: list) -> str:

@@ -192,7 +192,7 @@ def test_bad_drafts_are_refused(labeler):
     with pytest.raises(ServiceError, match="JSON object"):
         assignment_save_draft(assignment=assignment, draft=["not", "a", "dict"])
     with pytest.raises(ServiceError, match="larger than"):
-        assignment_save_draft(assignment=assignment, draft={"text": "x" * 200_000})
+        assignment_save_draft(assignment=assignment, draft={"text": "x" * 300_000})
 
 
 def test_batches_open_for_lists_my_batches_with_what_is_left(labeler, other_labeler, researcher):

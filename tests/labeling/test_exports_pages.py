@@ -1,4 +1,4 @@
-"""The datasets page and the export_dataset command."""
+"""The datasets page (an export is a job, its page shows the snapshot) and the export_dataset command."""
 
 import hashlib
 import json
@@ -7,7 +7,7 @@ import pytest
 from django.core.management import call_command
 from django.urls import reverse
 
-from labeling.models import DatasetSnapshot
+from labeling.models import DatasetSnapshot, Job
 from labeling.services.exports import snapshot_create
 from labeling.services.rankings import ranking_submit
 from tests.factories import assignment_for, ranking_task
@@ -18,6 +18,8 @@ pytestmark = pytest.mark.django_db
 @pytest.fixture(autouse=True)
 def media(settings, tmp_path):
     settings.MEDIA_ROOT = tmp_path / "media"
+    settings.CELERY_BROKER_URL = ""
+    settings.TASKS_INLINE = True  # jobs run at once, in the request's thread (as a worker would run them)
 
 
 @pytest.fixture
@@ -44,8 +46,14 @@ def test_a_researcher_exports_and_downloads(client, researcher, ranked):
         reverse("manage:datasets"),
         {"kind": "rm_rankings", "rankings": "consensus", "split": [ranked.prompt.split]},
     )
-    assert response.status_code == 302
+    job = Job.objects.get()
+    assert response.status_code == 302 and response["Location"] == reverse("manage:job", args=[job.pk])
     snapshot = DatasetSnapshot.objects.get()
+    assert job.status == "succeeded" and job.snapshot == snapshot and job.created_by == researcher
+    job_page = client.get(response["Location"]).content.decode()
+    assert (
+        "1 rows exported" in job_page and reverse("manage:dataset_download", args=[snapshot.pk]) in job_page
+    )
     assert (
         snapshot.filters == {"split": [ranked.prompt.split], "rankings": "consensus"}
         and snapshot.row_count == 1
@@ -102,3 +110,21 @@ def test_export_dataset_command_writes_a_conversational_snapshot(ranked, tmp_pat
     (row,) = [json.loads(line) for line in out.read_text().splitlines()]
     assert row["prompt"] == [{"content": ranked.prompt.text, "role": "user"}]
     assert [c[0]["role"] for c in row["completions"]] == ["assistant"] * 3 and row["ranks"] == [0, 1, 2]
+
+
+@pytest.mark.parametrize("who, status", [("labeler", 403), ("batch_admin", 404), ("researcher", 200)])
+def test_an_export_jobs_page_is_for_researchers(client, request, researcher, who, status):
+    job = Job.objects.create(kind="export", created_by=researcher, params={"kind": "sft"})
+    client.force_login(request.getfixturevalue(who))
+    assert client.get(reverse("manage:job", args=[job.pk])).status_code == status
+
+
+def test_an_export_that_fails_shows_why_on_its_page(client, researcher, ranked, settings, tmp_path):
+    blocker = tmp_path / "blocker"
+    blocker.write_text("a file where MEDIA_ROOT's folder should be\n")
+    settings.MEDIA_ROOT = blocker / "media"
+    client.force_login(researcher)
+    response = client.post(reverse("manage:datasets"), {"kind": "rm_pairs", "rankings": "all"})
+    page = client.get(response["Location"]).content.decode()
+    assert "The job failed" in page and "Could not write the export to MEDIA_ROOT/datasets/" in page
+    assert Job.objects.get().error_code == "storage_unavailable" and DatasetSnapshot.objects.count() == 0

@@ -186,3 +186,73 @@ def test_a_large_file_imports_in_one_go(settings):
     )
     result = prompts_import(file=jsonl(*rows), format="jsonl")
     assert result.created == n and Prompt.objects.count() == n
+
+
+class ReadSpy(io.BytesIO):
+    """A file that remembers the longest piece any read handed out: what reading held in memory at once."""
+
+    longest = 0
+
+    def _seen(self, piece: bytes) -> bytes:
+        self.longest = max(self.longest, len(piece))
+        return piece
+
+    def read(self, size=-1):
+        return self._seen(super().read(size))
+
+    def readline(self, size=-1):
+        return self._seen(super().readline(size))
+
+    def __next__(self):
+        return self._seen(super().__next__())
+
+
+def test_a_line_over_the_limit_is_refused_by_number_without_being_read_whole(settings):
+    settings.IMPORT_MAX_LINE_BYTES = 1024
+    huge = json.dumps({"text": "x" * 3_000_000, "category": "chat"}).encode()
+    data = ReadSpy(
+        jsonl(*prompt_rows(1)).getvalue()
+        + huge
+        + b"\n"
+        + jsonl(*prompt_rows(1, "bob"), {"text": "after it", "category": "nope"}).getvalue()
+    )
+    with pytest.raises(ImportRejected) as err:
+        prompts_import(file=data, format="jsonl")
+    assert [(e.line, e.field) for e in err.value.errors] == [(2, ""), (4, "category")]  # read on past it
+    assert "line 2: is longer than 1,024 bytes (the limit per line, IMPORT_MAX_LINE_BYTES)" in str(
+        err.value.errors[0]
+    )
+    assert data.longest <= 64 * 1024  # skipped in pieces, never held whole
+    assert Prompt.objects.count() == 0
+
+
+@pytest.mark.parametrize("extra, refused", [(0, False), (1, True)])
+def test_the_line_limit_counts_the_bytes_of_a_line_without_its_newline(settings, extra, refused):
+    line = json.dumps({"text": "é" * 40, "category": "chat"}).encode()
+    settings.IMPORT_MAX_LINE_BYTES = len(line) - extra
+    for data in (line + b"\n", line):  # with its newline, or last in the file without one
+        Prompt.objects.all().delete()
+        if refused:
+            with pytest.raises(ImportRejected, match="line 1: is longer than"):
+                prompts_import(file=io.BytesIO(data), format="jsonl")
+        else:
+            assert prompts_import(file=io.BytesIO(data), format="jsonl").created == 1
+
+
+def test_a_csv_line_over_the_limit_is_refused_by_number(settings):
+    settings.IMPORT_MAX_LINE_BYTES = 100
+    data = ReadSpy(b"text,category\nfine,chat\n" + b'"' + b"y" * 500_000 + b'",chat\nlast,chat\n')
+    with pytest.raises(ImportRejected) as err:
+        prompts_import(file=data, format="csv")
+    assert [e.line for e in err.value.errors] == [3] and "longer than 100 bytes" in err.value.message
+    assert data.longest <= 64 * 1024 and Prompt.objects.count() == 0
+
+
+def test_a_completions_line_over_the_limit_is_refused_by_number(settings):
+    settings.IMPORT_MAX_LINE_BYTES = 200
+    good = {"prompt": "fine", "completions": ["x", "y"], "model": "m"}
+    long = {"prompt": "long", "completions": ["a" * 300, "b"], "model": "m"}
+    with pytest.raises(ImportRejected) as err:
+        completions_import(file=jsonl(good, long, good), batch={"name": "b"})
+    assert [(e.line, e.field) for e in err.value.errors] == [(2, "")]
+    assert Completion.objects.count() == 0 and Batch.objects.count() == 0

@@ -15,7 +15,7 @@ django.setup()
 from datetime import datetime
 from django.contrib.auth import get_user_model
 from django.core.management import call_command
-from rest_framework.authtoken.models import Token
+from knox.models import AuthToken
 from rest_framework.test import APIClient
 from labeling.models import Assignment, Batch, Ranking
 from labeling.vocab import ROLE_LABELER
@@ -28,7 +28,7 @@ batch.labelers.add(*users)
 out = {"submits": [], "nothing_left": 0}
 for user in users:
     client = APIClient()
-    client.credentials(HTTP_AUTHORIZATION="Token " + Token.objects.get_or_create(user=user)[0].key)
+    client.credentials(HTTP_AUTHORIZATION="Token " + AuthToken.objects.create(user=user)[1])
     while True:
         answer = client.post(f"/api/tasks/next/{batch.pk}/")
         if answer.status_code == 204:

@@ -116,26 +116,29 @@ def test_writing_a_prompt_stores_it_and_opens_the_next_task(client, labeler):
     assert (prompt.source, prompt.metadata["seconds_spent"]) == ("few_shot", 33)
 
 
-def test_a_duplicate_prompt_is_refused_with_a_link_to_the_existing_one(client, labeler):
-    existing = PromptFactory(text="What is the capital of France?")
+def test_a_duplicate_prompt_is_refused_saying_only_that_a_similar_one_exists(client, labeler):
+    """Whoever can type a prompt's first 200 characters learns that it exists: not its id, not its text
+    (before, the page linked to the prompt and that link opened it whole)."""
+    opening = "What is the capital of France? " + "Answer in one word, then explain. " * 6
+    existing = PromptFactory(text=opening + "SECRET continuation nobody else may read.")
     batch = make_batch(Batch.Kind.PROMPT_WRITING, [labeler], tasks=1)
     client.force_login(labeler)
     assignment = assignment_next(labeler=labeler, batch=batch)
     response = client.post(
         page_of(assignment),
-        {
-            "text": "what is the capital of france?",
-            "category": "open_qa",
-            "source": "plain",
-        },
+        {"text": opening.lower() + "my own ending", "category": "open_qa", "source": "plain"},
     )
     assert response.status_code == 400
     html = response.content.decode()
-    assert f'href="/prompts/{existing.pk}/"' in html and "duplicates an existing one" in html
-    assert "what is the capital of france?" in html  # the labeler's text is kept
+    assert "A similar prompt already exists" in html
+    assert "my own ending" in html  # the labeler's text is kept
+    assert (
+        "SECRET" not in html
+        and f"/prompts/{existing.pk}/" not in html
+        and f"prompt {existing.pk}" not in html
+    )
     assert Prompt.objects.count() == 1
-    detail = client.get(f"/prompts/{existing.pk}/").content.decode()
-    assert "What is the capital of France?" in detail
+    assert client.get(f"/prompts/{existing.pk}/").status_code == 404
 
 
 def test_writing_a_demonstration_stores_text_and_time(client, labeler):

@@ -49,6 +49,10 @@ ACCESS: dict[str, tuple[frozenset, frozenset]] = {
     "logout": (NOBODY, NOBODY),
     "password_change": (ROLES_ALL, NOBODY),
     "password_change_done": (ROLES_ALL, NOBODY),
+    "tokens": (ROLES_ALL, NOBODY),
+    "token_revoke": (NOBODY, {L}),  # one's own; a batch admin's team (none here) too
+    "team_tokens": ({A}, NOBODY),
+    "logout_everywhere": (NOBODY, NOBODY),
     "home": (ROLES_ALL, NOBODY),
     "workspace-start": (NOBODY, {L}),
     "workspace-assignment": ({L}, {L}),
@@ -56,6 +60,10 @@ ACCESS: dict[str, tuple[frozenset, frozenset]] = {
     "workspace-draft": (NOBODY, {L}),
     "workspace-prompt": (ROLES_ALL, NOBODY),
     "api:token": (NOBODY, NOBODY),
+    "api:token-list": (ROLES_ALL, NOBODY),
+    "api:token-revoke": (NOBODY, {L}),
+    "api:team-token-list": ({A}, NOBODY),
+    "api:logout-everywhere": (NOBODY, NOBODY),
     "api:api-root": (ROLES_ALL, NOBODY),
     "api:schema": (ROLES_ALL, NOBODY),
     "api:docs": (ROLES_ALL, NOBODY),
@@ -88,6 +96,8 @@ ACCESS: dict[str, tuple[frozenset, frozenset]] = {
     "api:training-run-detail": (READERS, NOBODY),
     "api:import-prompts": (NOBODY, {A}),
     "api:import-completions": (NOBODY, {A}),
+    "api:job-list": (READERS, NOBODY),  # each role lists the jobs of its kind
+    "api:job-detail": ({R}, NOBODY),  # the world's job is an export: researchers' (imports: batch admins')
     "manage:home": (READERS, NOBODY),
     "manage:batches": (READERS, NOBODY),
     "manage:batch_new": ({A}, {A}),
@@ -99,6 +109,7 @@ ACCESS: dict[str, tuple[frozenset, frozenset]] = {
     "manage:datasets": (READERS, {R}),
     "manage:dataset_download": ({R}, NOBODY),
     "manage:dataset_delete": (NOBODY, {R}),
+    "manage:job": ({R}, NOBODY),
     "training:overview": (READERS, NOBODY),
     "training:run_new": ({R}, {R}),
     "training:run": (READERS, NOBODY),
@@ -129,11 +140,21 @@ ACCESS: dict[str, tuple[frozenset, frozenset]] = {
     "quality:api_evaluations": (READERS, NOBODY),
     "quality:api_evaluation": (READERS, NOBODY),
 }
-# Log in, log out, get a token, change one's own password: not a write on anyone else's objects.
-NOT_POSTED = {"login", "logout", "api:token", "password_change", "password_change_done"}
+# Log in, log out, get a token, change one's own password, make a token or log out everywhere: not a write
+# on anyone else's objects.
+NOT_POSTED = {
+    "login",
+    "logout",
+    "api:token",
+    "password_change",
+    "password_change_done",
+    "tokens",
+    "logout_everywhere",
+    "api:logout-everywhere",
+}
 
 # How a URL kwarg is filled: by its name, or for `pk` by the route it belongs to.
-KWARG_KINDS = {"batch_id": "batch", "task_id": "task", "user_id": "user"}
+KWARG_KINDS = {"batch_id": "batch", "task_id": "task", "user_id": "user", "prefix": "token"}
 PK_KINDS = {
     "workspace-assignment": "assignment",
     "workspace-skip": "assignment",
@@ -154,6 +175,8 @@ PK_KINDS = {
     **{f"manage:{n}": "batch" for n in ("batch", "batch_action", "batch_labelers", "batch_settings")},
     "manage:dataset_download": "snapshot",
     "manage:dataset_delete": "snapshot",
+    "api:job-detail": "job",
+    "manage:job": "job",
     **{f"training:{n}": "training_run" for n in ("run", "run_status", "run_cancel", "run_retry")},
     **{f"training:{n}": "training_run" for n in ("api_run", "api_run_cancel")},
     "training:model": "model_version",

@@ -8,8 +8,11 @@ starts with a marker (`zzb-comment`, ...): a response body holding the marker sh
 lead the texts because Prompt.__str__ keeps only the first 60 characters."""
 
 from dataclasses import dataclass, field
+from types import SimpleNamespace
 
-from labeling.models import Assignment, Batch, Demonstration, Prompt, Ranking, Task
+from knox.models import AuthToken
+
+from labeling.models import Assignment, Batch, Demonstration, Job, Prompt, Ranking, Task
 from labeling.selectors_exports import labeler_pseudonym
 from labeling.services.assignment import assignment_next, assignment_save_draft, assignment_skip
 from labeling.services.batches import (
@@ -126,6 +129,8 @@ def _side(name: str) -> Side:
         "completion": [live.task.task_completions.first().completion],
         "ranking": [ranking],
         "demonstration": [demonstration],
+        # An API token, named in URLs by its prefix (the walker fills a kwarg with the object's pk).
+        "token": [SimpleNamespace(pk=AuthToken.objects.create(user=user)[0].token_key)],
     }
     return side
 
@@ -174,6 +179,7 @@ def build_world() -> World:
     run = TrainingRun.objects.create(kind="sft", base_model=model, status="failed", error="stopped")
     run.snapshots.add(snapshot)
     rnd = Round.objects.create(number=1, status=Round.Status.FAILED, step="sft", batch=b.objects["batch"][0])
+    job = Job.objects.create(kind="export", status="succeeded", snapshot=snapshot, created_by=researcher)
     return World(
         a=a,
         b=b,
@@ -185,14 +191,20 @@ def build_world() -> World:
             "batch_admin": admin,
             "researcher": researcher,
         },
-        common={"snapshot": [snapshot], "model_version": [model], "training_run": [run], "round": [rnd]},
+        common={
+            "snapshot": [snapshot],
+            "model_version": [model],
+            "training_run": [run],
+            "round": [rnd],
+            "job": [job],  # an export job: researchers see it, batch admins see import jobs only
+        },
     )
 
 
 def fingerprint() -> tuple:
     """What a refused write must leave unchanged."""
     from django.contrib.auth import get_user_model
-    from rest_framework.authtoken.models import Token
+    from knox.models import AuthToken
 
     from labeling.models import Completion, DatasetSnapshot, LabelerQualification
 
@@ -221,7 +233,7 @@ def fingerprint() -> tuple:
                 DatasetSnapshot,
                 ModelVersion,
                 LabelerQualification,
-                Token,
+                AuthToken,
                 get_user_model(),
             )
         ],

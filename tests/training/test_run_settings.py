@@ -143,8 +143,9 @@ def test_every_recipe_holds_hyperparameters_of_its_stage_only():
         assert set(shipped.settings) <= allowed_keys(shipped.stage), name
 
 
-def test_the_shipped_image_runs_as_a_user_that_is_not_root():
-    lines = [line.split() for line in (ROOT / "Dockerfile").read_text().splitlines() if line.strip()]
+@pytest.mark.parametrize("dockerfile", ["Dockerfile", "Dockerfile.train"])
+def test_the_shipped_images_run_as_a_user_that_is_not_root(dockerfile):
+    lines = [line.split() for line in (ROOT / dockerfile).read_text().splitlines() if line.strip()]
     users = [words[1] for words in lines if words[0] == "USER"]
     assert users and users[-1] not in ("root", "0", "0:0")
 

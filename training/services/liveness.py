@@ -4,6 +4,9 @@ heartbeat went stale: a database outage stops heartbeats, not training.
 A run records the host and pid of its process. On that host the pid answers for itself. Elsewhere,
 Celery's workers say which tasks they are running; when the broker cannot be asked, every stale run
 counts as alive (nothing is failed on a guess), and the next reap asks again.
+
+Without a broker a round runs inside one process (the web server's or start_round's) and records it;
+when that process is gone, so is everything that would have taken the round further.
 """
 
 import logging
@@ -14,7 +17,7 @@ from collections.abc import Iterable
 from config.celery import app
 
 from .. import dispatch
-from ..models import TrainingRun
+from ..models import Round, RunStatus, TrainingRun
 
 log = logging.getLogger(__name__)
 
@@ -66,3 +69,12 @@ def alive_runs(runs: Iterable[TrainingRun]) -> set[int]:
             if active is None or (run.worker_task_id and run.worker_task_id in active):
                 alive.add(run.pk)
     return alive
+
+
+def round_gone(rnd: Round) -> bool:
+    """Without a broker: True when the process that runs the round is gone (its pid answers no more on
+    this host) and no running run of the round has a live process. A process on another host, or none
+    recorded (a round a broker's workers run), counts as alive: nothing is failed on a guess."""
+    if not rnd.worker or _alive_here(rnd.worker) is not False:
+        return False
+    return not alive_runs(rnd.runs.filter(status=RunStatus.RUNNING))

@@ -5,6 +5,7 @@ from pathlib import Path
 from django.conf import settings
 from django.db import transaction
 
+from labeling.errors import ServiceError
 from labeling.models import Batch, DatasetSnapshot
 
 from ..models import ModelKind, ModelVersion
@@ -18,7 +19,16 @@ def base_model_path() -> str:
     if not (folder / "config.json").exists():
         from training.ml.tiny import build_tiny_model
 
-        build_tiny_model(folder)
+        try:
+            build_tiny_model(folder)
+        except ModuleNotFoundError as exc:  # the slim web image: no torch, no transformers
+            raise ServiceError(
+                "BASE_MODEL is not set, and this process cannot build the tiny demo model: the training "
+                "packages (pip install '.[train]') are not installed here. Set BASE_MODEL to a model folder "
+                "or hub id the GPU workers can read.",
+                field="base_model",
+                code="base_model_missing",
+            ) from exc
     return str(folder)
 
 

@@ -7,6 +7,11 @@ export -> sft -> dpo -> generate -> batch        (method "dpo")
 starts the next step. Training steps start a TrainingRun; the run's end calls back into the round.
 A failed step fails the round with its reason; `round_retry` goes on from that step (a failed
 training run resumes from its checkpoints) without redoing the steps before it.
+
+Each step is recorded under the round's row lock, so advancing a round twice does nothing the second
+time: a lost message is made good by advancing again (training/services/recovery.py). Without a broker
+the round runs inside one process, recorded as its `worker`; a round whose process is gone is failed at
+the next start (`rounds_fail_gone`) instead of blocking it.
 """
 
 import json
@@ -26,9 +31,9 @@ from labeling.vocab import K_MAX, K_MIN, ROLE_LABELER
 
 from .. import dispatch
 from ..models import ModelVersion, Round, RoundStatus, RunStatus, TrainingRun
-from . import run_settings
+from . import liveness, run_settings
 from .registry import base_model_get_or_create
-from .runs import run_start
+from .runs import ACTIVE, run_start, runs_stop
 
 log = logging.getLogger(__name__)
 
@@ -68,9 +73,12 @@ def round_start(*, method: str = "ppo", created_by=None, config: dict | None = N
     if config["batch_status"] not in (Batch.Status.DRAFT, Batch.Status.ACTIVE):
         raise RoundRefused("batch_status must be draft or active.", field="batch_status")
     config["stage_config"] = run_settings.stage_settings_clean(stage_config=config["stage_config"])
+    rounds_fail_gone()
     running = Round.objects.filter(status=RoundStatus.RUNNING).first()
     if running:
-        raise RoundRefused(f"round {running.number} is still running; wait for it or let it fail first.")
+        raise RoundRefused(
+            f"round {running.number} is still running (step '{running.step}'); wait for it or let it fail first."
+        )
     dispatch.check_queue()
     try:
         with transaction.atomic():
@@ -81,6 +89,7 @@ def round_start(*, method: str = "ppo", created_by=None, config: dict | None = N
                 created_by=created_by,
                 step=STEPS[method][0],
                 state={"done": []},
+                worker=_this_worker(),
             )
             audit_record(
                 actor=created_by,
@@ -90,11 +99,6 @@ def round_start(*, method: str = "ppo", created_by=None, config: dict | None = N
             )
     except IntegrityError:
         raise RoundRefused("another round is already running.") from None
-    _send_advance(rnd)
-    return rnd
-
-
-def _send_advance(rnd: Round) -> None:
     from ..tasks import advance_round
 
     try:
@@ -102,6 +106,21 @@ def _send_advance(rnd: Round) -> None:
     except dispatch.BROKER_ERRORS as exc:
         Round.objects.filter(pk=rnd.pk, state__done=[]).delete()  # never started: nothing to keep
         raise dispatch.QueueUnavailable(type(exc).__name__) from exc
+    return rnd
+
+
+def _this_worker() -> str:
+    """The process a round runs in, recorded only without a broker (with one, any worker takes a step)."""
+    return "" if dispatch.uses_broker() else liveness.this_process()
+
+
+def _send_advance(rnd: Round) -> None:
+    """Ask for the round's next step. Its reason is committed, so a broker that stays down is no error
+    here: the recovery sweep advances every running round that waits on nothing."""
+    from ..tasks import advance_round
+
+    if not dispatch.send_follow_up(advance_round, rnd.pk):
+        log.warning("round %s: its next step is left to the recovery sweep (the broker is down)", rnd.pk)
 
 
 def round_retry(*, rnd: Round, actor=None) -> Round:
@@ -114,7 +133,8 @@ def round_retry(*, rnd: Round, actor=None) -> Round:
         rnd = Round.objects.select_for_update().get(pk=rnd.pk)
         rnd.status, rnd.error, rnd.finished_at = RoundStatus.RUNNING, "", None
         rnd.state["retry"] = rnd.step
-        rnd.save(update_fields=["status", "error", "finished_at", "state"])
+        rnd.worker = _this_worker()
+        rnd.save(update_fields=["status", "error", "finished_at", "state", "worker"])
         audit_record(actor=actor, action=Action.ROUND_RETRIED, target=rnd, details={"step": rnd.step})
     _send_advance(rnd)
     return rnd
@@ -131,32 +151,99 @@ def _fail(rnd: Round, message: str) -> None:
     rnd.save(update_fields=["status", "error", "finished_at"])
 
 
+def round_fail(*, rnd: Round, error: str, actor=None) -> Round:
+    """Fail a running round that will not go on by itself, and stop its unfinished runs (runs_stop).
+    Checkpoints stay, so round_retry goes on from the step it stopped at."""
+    with transaction.atomic():
+        rnd = Round.objects.select_for_update().get(pk=rnd.pk)
+        if rnd.status != RoundStatus.RUNNING:
+            raise RoundRefused(f"round {rnd.number} is {rnd.status}, not running.")
+        runs = list(rnd.runs.filter(status__in=ACTIVE))
+        runs_stop(runs=runs, error=f"stopped with round {rnd.number}: {error}", actor=actor)
+        _fail(rnd, error)
+    log.warning("round %s failed: %s", rnd.number, error)
+    return rnd
+
+
+def rounds_fail_gone() -> list[Round]:
+    """Without a broker a round runs inside the process that started it (or went on with it). When that
+    process is killed or restarted nothing takes the round further, and it would block every later start:
+    such a round is failed, with its runs; round_retry (start_round --resume) goes on from its step."""
+    if dispatch.uses_broker():
+        return []  # workers come and go; the reaper and the recovery sweep look after their rounds
+    failed = []
+    for rnd in Round.objects.filter(status=RoundStatus.RUNNING):
+        if not liveness.round_gone(rnd):
+            continue
+        error = (
+            f"the process that ran it ({rnd.worker}) is gone (killed or restarted) during "
+            f"step '{rnd.step}'. Retry the round to go on from that step; training resumes from its last "
+            "checkpoint."
+        )
+        try:
+            failed.append(round_fail(rnd=rnd, error=error))
+        except RoundRefused:
+            pass  # it ended meanwhile
+    return failed
+
+
 def round_advance(*, round_id: int) -> Round:
     """Do what the round's next step needs now. Called by a task after each step ends."""
     with transaction.atomic():
         rnd = Round.objects.select_for_update().get(pk=round_id)
-        while rnd.status == RoundStatus.RUNNING:
-            step = next((s for s in STEPS[rnd.method] if s not in rnd.state["done"]), None)
-            if step is None:
-                rnd.status, rnd.finished_at, rnd.step = RoundStatus.SUCCEEDED, timezone.now(), ""
-                rnd.save(update_fields=["status", "finished_at", "step"])
-                break
-            rnd.step = step
-            try:
-                finished = STEP_HANDLERS.get(step, _training_step)(rnd, step)
-            except ServiceError as exc:
-                _fail(rnd, f"step '{step}': {exc.message}")
-                break
-            except Exception as exc:  # a bug or an outage: the round shows it and can be retried
-                log.exception("round %s step %s", rnd.pk, step)
-                _fail(rnd, f"step '{step}': {type(exc).__name__}: {exc}")
-                break
-            if not finished:
-                rnd.save(update_fields=["step", "state"])
-                break
-            rnd.state["done"].append(step)
-            rnd.save(update_fields=["step", "state"])
+        _go_on(rnd)
     return rnd
+
+
+def round_advance_if_waiting(*, round_id: int) -> Round | None:
+    """The recovery sweep's advance: None, and nothing done, for a round that another process is
+    advancing now (skipped, never waited for) or that still has a run queued or running."""
+    with transaction.atomic():
+        rnd = Round.objects.select_for_update(skip_locked=True).filter(pk=round_id).first()
+        if rnd is None or not _waiting_on_nothing(rnd):
+            return None
+        _go_on(rnd)
+    return rnd
+
+
+def _waiting_on_nothing(rnd: Round) -> bool:
+    """Running with no run queued or running: whatever ended last, the message that should have taken
+    the round further was lost, or is still on its way (then the second advance finds nothing to do)."""
+    return rnd.status == RoundStatus.RUNNING and not rnd.runs.filter(status__in=ACTIVE).exists()
+
+
+def _go_on(rnd: Round) -> None:
+    if rnd.worker != _this_worker():
+        rnd.worker = _this_worker()
+        rnd.save(update_fields=["worker"])
+    while rnd.status == RoundStatus.RUNNING:
+        step = next((s for s in STEPS[rnd.method] if s not in rnd.state["done"]), None)
+        if step is None:
+            rnd.status, rnd.finished_at, rnd.step = RoundStatus.SUCCEEDED, timezone.now(), ""
+            rnd.save(update_fields=["status", "finished_at", "step"])
+            break
+        rnd.step = step
+        try:
+            with transaction.atomic():  # a step that raises leaves nothing half-made (no run, no batch)
+                finished = STEP_HANDLERS.get(step, _training_step)(rnd, step)
+        except dispatch.QueueUnavailable:
+            log.warning(
+                "round %s step %s: the queue is unreachable; the recovery sweep goes on", rnd.pk, step
+            )
+            rnd.save(update_fields=["step"])
+            break
+        except ServiceError as exc:
+            _fail(rnd, f"step '{step}': {exc.message}")
+            break
+        except Exception as exc:  # a bug or an outage: the round shows it and can be retried
+            log.exception("round %s step %s", rnd.pk, step)
+            _fail(rnd, f"step '{step}': {type(exc).__name__}: {exc}")
+            break
+        if not finished:
+            rnd.save(update_fields=["step", "state"])
+            break
+        rnd.state["done"].append(step)
+        rnd.save(update_fields=["step", "state"])
 
 
 def _export(rnd: Round, step: str) -> bool:

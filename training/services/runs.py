@@ -5,7 +5,8 @@ TRAINING_HEARTBEAT_SECONDS from a side thread, and its progress at most every TR
 A worker killed mid-run leaves a stale heartbeat; `runs_reap_stale` (a periodic task) marks such runs
 failed. Their output folder keeps its checkpoints, and `run_retry` starts a new run on the same folder,
 which resumes from the last checkpoint. We fail-and-offer-retry rather than re-queue automatically so a
-run that kills its worker (out of memory, say) does not loop forever.
+run that kills its worker (out of memory, say) does not loop forever. A run whose task message was lost
+never started, so it is sent again (`runs_recover_queued`, part of the recovery sweep).
 """
 
 import logging
@@ -13,10 +14,12 @@ import threading
 import time
 import traceback
 from collections.abc import Sequence
+from datetime import timedelta
 from pathlib import Path
 
 from django.conf import settings
 from django.db import close_old_connections, transaction
+from django.db.models import Q, QuerySet
 from django.utils import timezone
 
 from audit.services import Action, audit_record
@@ -31,6 +34,7 @@ from . import liveness, outages, run_settings, stages
 log = logging.getLogger(__name__)
 
 FINISHED = (RunStatus.SUCCEEDED, RunStatus.FAILED, RunStatus.CANCELLED)
+ACTIVE = (RunStatus.QUEUED, RunStatus.RUNNING)
 LOG_TAIL_CHARS = 8000
 
 
@@ -68,6 +72,7 @@ def run_start(
             config=settings,
             created_by=created_by,
             round=round,
+            sent_at=timezone.now(),
         )
         run.snapshots.set(snapshots)
         run.config["output_dir"] = retry_of.config["output_dir"] if retry_of else str(run_folder(run))
@@ -90,16 +95,20 @@ def run_start(
 
 
 def _send(run: TrainingRun) -> None:
-    from ..tasks import execute_run
-
     try:
-        task_id = dispatch.send(execute_run, run.pk)
+        _queue(run)
     except dispatch.BROKER_ERRORS as exc:
         # Nothing half-made: a run that never reached the queue is removed again.
         TrainingRun.objects.filter(pk=run.pk, status=RunStatus.QUEUED).delete()
         raise dispatch.QueueUnavailable(type(exc).__name__) from exc
+
+
+def _queue(run: TrainingRun) -> None:
+    from ..tasks import execute_run
+
+    task_id = dispatch.send(execute_run, run.pk)
     if task_id:
-        TrainingRun.objects.filter(pk=run.pk).update(worker_task_id=task_id)
+        TrainingRun.objects.filter(pk=run.pk, status=RunStatus.QUEUED).update(worker_task_id=task_id)
 
 
 def run_cancel(*, run: TrainingRun, actor=None) -> TrainingRun:
@@ -357,17 +366,90 @@ def runs_reap_stale() -> list[int]:
             f"the worker stopped responding (last heartbeat {run.heartbeat_at:%Y-%m-%d %H:%M:%S} UTC). "
             "Checkpoints written so far are kept; retry the run to resume from the last one."
         )
-        with transaction.atomic():
-            updated = TrainingRun.objects.filter(
-                pk=run.pk, status=RunStatus.RUNNING, heartbeat_at__lt=cutoff
-            ).update(status=RunStatus.FAILED, finished_at=timezone.now(), error=error)
-            if updated:
-                run.status = RunStatus.FAILED
-                audit_record(
-                    actor=None, action=Action.RUN_FAILED, target=run, details={"error": _first_line(error)}
-                )
-        if updated:
+        if _mark_failed(run, error, status=RunStatus.RUNNING, heartbeat_at__lt=cutoff):
             reaped.append(run.pk)
-            run.refresh_from_db()
             _after_finish(run)
     return reaped
+
+
+def _mark_failed(run: TrainingRun, error: str, **still) -> bool:
+    """Fail the run if it still is as `still` says, with its audit event. A conditional update: of two
+    sweeps that judged the same run, one fails it and the other finds nothing to do."""
+    with transaction.atomic():
+        updated = TrainingRun.objects.filter(pk=run.pk, **still).update(
+            status=RunStatus.FAILED, finished_at=timezone.now(), error=error
+        )
+        if updated:
+            run.refresh_from_db()
+            audit_record(
+                actor=None, action=Action.RUN_FAILED, target=run, details={"error": _first_line(error)}
+            )
+    return bool(updated)
+
+
+def runs_recover_queued(*, runs: QuerySet | None = None) -> dict[str, list[int]]:
+    """Runs whose task message was lost (Redis restarted empty, a send after the commit failed) would
+    stay queued forever. A run still queued TRAINING_RESEND_SECONDS after its last send is sent again:
+    run_execute skips a run that started already, so a message that was only slow costs nothing. While
+    the queue cannot be reached, a run queued longer than TRAINING_QUEUED_LIMIT_SECONDS is failed
+    instead, so that its round ends with a reason rather than waiting forever. `runs`: these queued runs,
+    whatever their age (start_round --resume)."""
+    if not dispatch.uses_broker():
+        return {"resent": [], "failed": []}  # no message to lose: the run's thread is in its own process
+    if runs is None:
+        due = timezone.now() - timedelta(seconds=settings.TRAINING_RESEND_SECONDS)
+        runs = TrainingRun.objects.filter(Q(sent_at__lt=due) | Q(sent_at__isnull=True, created_at__lt=due))
+    queued = list(runs.filter(status=RunStatus.QUEUED))
+    if not queued:
+        return {"resent": [], "failed": []}
+    try:
+        dispatch.check_queue()
+    except dispatch.QueueUnavailable:
+        limit = timezone.now() - timedelta(seconds=settings.TRAINING_QUEUED_LIMIT_SECONDS)
+        return {"resent": [], "failed": [r.pk for r in queued if r.created_at < limit and _fail_unsent(r)]}
+    return {"resent": [r.pk for r in queued if _resend(r)], "failed": []}
+
+
+def _resend(run: TrainingRun) -> bool:
+    """Send a queued run again. The update that claims it names the send time it read, so of two sweeps
+    only one sends."""
+    claimed = TrainingRun.objects.filter(pk=run.pk, status=RunStatus.QUEUED, sent_at=run.sent_at).update(
+        sent_at=timezone.now()
+    )
+    if not claimed:
+        return False
+    log.warning("run %s is still queued since %s: sending it again (a lost message?)", run.pk, run.created_at)
+    try:
+        _queue(run)
+    except dispatch.BROKER_ERRORS as exc:
+        log.warning("run %s: sending it again failed (%s); the next sweep tries again", run.pk, exc)
+        return False
+    return True
+
+
+def _fail_unsent(run: TrainingRun) -> bool:
+    limit = settings.TRAINING_QUEUED_LIMIT_SECONDS
+    error = (
+        f"never started: queued since {run.created_at:%Y-%m-%d %H:%M:%S} UTC, longer than "
+        f"TRAINING_QUEUED_LIMIT_SECONDS ({limit} s), while the task queue could not be reached. "
+        "Retry the run once Redis and the workers are back."
+    )
+    if not _mark_failed(run, error, status=RunStatus.QUEUED):
+        return False
+    _after_finish(run)
+    return True
+
+
+def runs_stop(*, runs: Sequence[TrainingRun], error: str, actor=None) -> None:
+    """Stop the unfinished runs of a round that is failed from outside (its process is gone, or an
+    operator failed it). A run whose process is alive is asked to stop, as a cancel; a queued run, or a
+    running one whose process is gone, is failed with `error`. Its checkpoints stay for a retry."""
+    alive = liveness.alive_runs([r for r in runs if r.status == RunStatus.RUNNING])
+    for run in runs:
+        if run.pk not in alive:
+            _mark_failed(run, error, status=run.status)  # as judged: not one that started meanwhile
+            continue
+        try:
+            run_cancel(run=run, actor=actor)
+        except RunRefused:
+            pass  # it ended meanwhile

@@ -47,6 +47,8 @@ def validate_inputs(
     if data_snapshot(kind, snapshots) is None:
         wanted = " or ".join(DATA_KINDS[kind])
         raise ServiceError(f"a {kind} run needs a {wanted} dataset snapshot.", field="snapshots")
+    for snapshot in snapshots:
+        snapshot_path(snapshot)  # refuses, before the run is queued, a stored path outside MEDIA_ROOT
     if kind == RunKind.PPO:
         if reward_model is None or reward_model.kind != ModelKind.RM:
             raise ServiceError("a PPO run needs a reward model version (kind rm).", field="reward_model")

@@ -1,5 +1,6 @@
 // Shared by every task page: the page's data (json_script), the timer, the server-side draft, the skip
 // dialog and the keys every page knows (S skips, Ctrl+Enter submits). No HTML is ever built from text.
+import { draftKey, draftsCleared } from "../drafts.js";
 
 export function readConfig() {
   return JSON.parse(document.getElementById("ws-config").textContent);
@@ -46,7 +47,7 @@ export function startTimer(initial) {
 // finds it. A 409 means the task is no longer ours: say so and stop saving.
 export function createDraftSaver({ url, token, collect, seconds }) {
   const status = document.getElementById("ws-draft-status");
-  const localKey = `loopwork-draft:${url}`;
+  const localKey = draftKey(url);
   let timer = null;
   let lastSent = null;
   let stopped = false;
@@ -57,6 +58,7 @@ export function createDraftSaver({ url, token, collect, seconds }) {
   }
 
   function keepLocally(draft) {
+    if (draftsCleared()) return; // logging out: the page's last save goes to the server only
     try {
       localStorage.setItem(localKey, JSON.stringify(draft));
     } catch {
@@ -119,7 +121,7 @@ export function createDraftSaver({ url, token, collect, seconds }) {
 export function latestDraft(url, serverDraft) {
   let local = null;
   try {
-    local = JSON.parse(localStorage.getItem(`loopwork-draft:${url}`) || "null");
+    local = JSON.parse(localStorage.getItem(draftKey(url)) || "null");
   } catch {
     local = null;
   }

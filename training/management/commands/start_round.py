@@ -7,13 +7,16 @@ from django.test.utils import override_settings
 from labeling.errors import ServiceError
 from training import dispatch
 from training.models import Round, RoundStatus
-from training.services.rounds import round_start
+from training.services.recovery import round_resume
+from training.services.rounds import round_fail, round_start, rounds_fail_gone
 
 
 class Command(BaseCommand):
     help = (
         "Start the next round of the loop: export -> SFT -> RM -> PPO (or DPO) -> generate -> new ranking "
-        "batch. Without a broker (no CELERY_BROKER_URL) the round runs in this process and the command waits."
+        "batch. Without a broker (no CELERY_BROKER_URL) the round runs in this process and the command waits; "
+        "a round left running by a process that is gone (killed, restarted) is marked failed first. "
+        "For a stuck round: --resume goes on with it, --fail-stuck fails it and starts a new one."
     )
 
     def add_arguments(self, parser):
@@ -38,8 +41,24 @@ class Command(BaseCommand):
         parser.add_argument(
             "--timeout", type=float, default=0, help="With --wait: give up after this many seconds."
         )
+        stuck = parser.add_mutually_exclusive_group()
+        stuck.add_argument(
+            "--resume",
+            action="store_true",
+            help="Start no new round: go on with the running round, or else the last one if it failed, from "
+            "the step it stopped at (training resumes from its last checkpoint; the round keeps its own "
+            "settings, so --method, --k and the like are ignored). A running round whose process is gone "
+            "is taken over by this one; with a broker, its lost messages are sent again now.",
+        )
+        stuck.add_argument(
+            "--fail-stuck",
+            action="store_true",
+            help="If a round is still running, mark it failed (its unfinished runs stop; checkpoints are "
+            "kept, so a later retry resumes), then start the new round. For a round that will never end: "
+            "use it only when its process is gone or a message was lost.",
+        )
 
-    def handle(self, *args, method, wait, timeout, **options):
+    def handle(self, *args, method, wait, timeout, resume, fail_stuck, **options):
         config = {
             "k": options["k"],
             "prompt_limit": options["prompt_limit"],
@@ -50,12 +69,46 @@ class Command(BaseCommand):
         inline = not dispatch.uses_broker()
         try:
             with override_settings(TASKS_INLINE=inline or settings.TASKS_INLINE):
-                rnd = round_start(method=method, config=config)
+                rnd = self._resume() if resume else self._start(method, config, fail_stuck)
         except ServiceError as exc:
             raise CommandError(exc.message) from exc
-        self.stdout.write(f"round {rnd.number} started ({method}).")
         if not (wait or inline):
             return
+        self._wait(rnd, timeout)
+
+    def _start(self, method: str, config: dict, fail_stuck: bool) -> Round:
+        for gone in rounds_fail_gone():
+            self.stdout.write(f"round {gone.number} marked failed: {gone.error}")
+        stuck = Round.objects.filter(status=RoundStatus.RUNNING).first()
+        if stuck and fail_stuck:
+            round_fail(
+                rnd=stuck,
+                error=f"failed by start_round --fail-stuck during step '{stuck.step}'. "
+                "Retry it to go on from that step.",
+            )
+            self.stdout.write(f"round {stuck.number} marked failed (--fail-stuck).")
+        elif stuck:
+            raise CommandError(
+                f"round {stuck.number} is still running (step '{stuck.step}'). Wait for it; if it is stuck, "
+                "start_round --resume goes on with it, start_round --fail-stuck fails it and starts a new one."
+            )
+        rnd = round_start(method=method, config=config)
+        self.stdout.write(f"round {rnd.number} started ({method}).")
+        return rnd
+
+    def _resume(self) -> Round:
+        rnd = (
+            Round.objects.filter(status=RoundStatus.RUNNING).first()
+            or Round.objects.order_by("-number").first()
+        )
+        if rnd is None:
+            raise CommandError("there is no round to resume; start one without --resume.")
+        step = rnd.step
+        rnd = round_resume(rnd=rnd)
+        self.stdout.write(f"round {rnd.number} resumed from step '{step}'.")
+        return rnd
+
+    def _wait(self, rnd: Round, timeout: float) -> None:
         started = time.monotonic()
         while True:
             rnd.refresh_from_db()

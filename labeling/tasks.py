@@ -1,0 +1,17 @@
+"""Celery tasks of the collection side: each takes ids, loads, and calls a service. Routed to the default
+queue by settings (CELERY_TASK_ROUTES)."""
+
+from celery import shared_task
+
+from .services.jobs import job_run, jobs_recover
+
+
+@shared_task(bind=True, acks_late=True, name="labeling.tasks.run_job")
+def run_job(self, job_id: int) -> str:
+    job = job_run(job_id=job_id, worker_task_id=self.request.id or "")
+    return job.status if job else "skipped"
+
+
+@shared_task(name="labeling.tasks.recover_jobs")
+def recover_jobs() -> dict[str, list[int]]:
+    return jobs_recover()
