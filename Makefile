@@ -48,12 +48,17 @@ nginx:
 test: $(STAMP) services chromium nginx
 	$(TEST_ENV) $(PY) manage.py makemigrations --check --dry-run
 	$(VENV)/bin/lint-imports
+# Types: the packages listed in pyproject.toml [tool.mypy] files (cached in .mypy_cache: seconds when warm).
+	$(VENV)/bin/mypy
 	$(VENV)/bin/mkdocs build --strict --quiet --site-dir $$(mktemp -d)
 	$(TEST_ENV) $(PY) -m pytest $(PYTEST_ARGS)
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/mypy
+# The API schema: valid OpenAPI, and generated without a warning (stable names for client generators).
+	DEBUG=1 $(PY) manage.py spectacular --fail-on-warn --validate --file /dev/null
 	$(VENV)/bin/mkdocs build --strict --quiet --site-dir $$(mktemp -d)
 
 # The documentation on http://127.0.0.1:8001 (docs/, MkDocs).

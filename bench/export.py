@@ -194,7 +194,7 @@ def time_reference(folder: Path) -> tuple[float, int]:
     """COPY of the same columns, joins and order as the export, in Postgres's text format, into a file."""
     from django.db import connection
 
-    from labeling.selectors_exports import ExportFilters, rm_pairs_source
+    from labeling.selectors.exports import ExportFilters, rm_pairs_source
 
     source = rm_pairs_source(ExportFilters())
     columns = ", ".join(f"r.{c.name}" for c in source.columns)

@@ -9,8 +9,8 @@ is set), on 127.0.0.1 with DEBUG=0, then:
 
 0. warm-up: the realistic loop for --warmup s (default 10), not measured, then ANALYZE, as autovacuum
    would on a server in service (see main: statements planned on empty tables stay slow).
-1. realistic: every labeler loops POST /api/tasks/next/{batch}/, thinks 0.5 to 2 s, POST
-   /api/assignments/{id}/submit/ with a K=4 ranking (random ties) and Likert ratings, for --duration s
+1. realistic: every labeler loops POST /api/v1/tasks/next/{batch}/, thinks 0.5 to 2 s, POST
+   /api/v1/assignments/{id}/submit/ with a K=4 ranking (random ties) and Likert ratings, for --duration s
    (labelers arrive over the first 2 s). Targets: p95 under 150 ms for both calls, no errors.
 2. saturation: --sat-clients labelers run the same loop without thinking for --sat-duration s; cycles/s.
 3. reference: pgbench's TPC-B-like script (-c 8 -j 2, scale 1) on a scratch database of the same server.
@@ -69,10 +69,11 @@ def build_world(*, labelers: int, tasks: int) -> tuple[int, list[str]]:
     from django.contrib.auth.models import Group
     from knox.models import AuthToken
 
+    from core.roles import ROLE_LABELER
     from labeling.models import Completion, Prompt
     from labeling.services.batches import batch_create_from_completions
     from labeling.services.prompts import dedup_key, split_for
-    from labeling.vocab import ROLE_LABELER, Category, PromptSource
+    from labeling.vocab import Category, PromptSource
 
     User = get_user_model()
     users = User.objects.bulk_create(User(username=f"load-labeler-{i}") for i in range(labelers))
@@ -167,7 +168,7 @@ def wait_until_up(proc: subprocess.Popen, base: str, seconds: float = 60) -> Non
         if proc.poll() is not None:
             raise RuntimeError(f"gunicorn exited with status {proc.returncode} before answering")
         try:
-            with urllib.request.urlopen(f"{base}/api/", timeout=2):
+            with urllib.request.urlopen(f"{base}/api/v1/", timeout=2):
                 return
         except urllib.error.HTTPError as exc:
             if exc.code == 401:  # up: the API root wants a token
@@ -290,12 +291,12 @@ async def call(
 async def labeler(
     client: Client, phase: Phase, token: str, batch_id: int, deadline: float, think: bool
 ) -> None:
-    from labeling.services.rankings import comparison_pairs
+    from labeling.ranking_rules import comparison_pairs
 
     if think:
         await asyncio.sleep(random.uniform(0, THINK_S[1]))  # labelers arrive over the first seconds
     while time.monotonic() < deadline:
-        status, content = await call(client, phase, "next", f"/api/tasks/next/{batch_id}/", token)
+        status, content = await call(client, phase, "next", f"/api/v1/tasks/next/{batch_id}/", token)
         if status != 200:  # 204: nothing left; or an error
             await asyncio.sleep(random.uniform(*THINK_S) if think else 0.1)
             continue
@@ -309,7 +310,7 @@ async def labeler(
             "ratings": {str(cid): {"likert": random.randint(1, 7), "flags": {}} for cid in ids},
             "seconds_spent": random.randint(5, 60),
         }
-        url = f"/api/assignments/{assignment['id']}/submit/"
+        url = f"/api/v1/assignments/{assignment['id']}/submit/"
         status, content = await call(client, phase, "submit", url, token, body)
         if status == 201:
             phase.acknowledged[assignment["id"]] = (
@@ -420,7 +421,7 @@ def integrity(phase: Phase, batch_id: int) -> tuple[dict[str, int], int]:
     """Counts that must all be 0, from the database, and how many rankings the batch holds."""
     from django.db import connection
 
-    from labeling.services.rankings import comparison_pairs
+    from labeling.ranking_rules import comparison_pairs
 
     assignments = list(phase.acknowledged)
     rankings = [phase.acknowledged[a][0] for a in assignments]

@@ -18,12 +18,12 @@ urlpatterns = [
     path("accounts/tokens/<str:prefix>/revoke/", account.token_revoke_view, name="token_revoke"),
     path("accounts/team-tokens/", account.team_tokens_view, name="team_tokens"),
     path("accounts/logout-everywhere/", account.logout_everywhere, name="logout_everywhere"),
-    path("api/", include("labeling.api.urls")),  # issue 4: REST API, schema, Swagger UI
+    path("api/v1/", include("config.api_urls")),  # the one REST API, its schema and Swagger UI
     path("manage/", include("labeling.manage_urls")),  # issue 4: batch management, imports, datasets pages
     path("training/", include("training.urls")),  # issue 6: runs, model registry, rounds
     path("quality/", include("labeling.quality_urls")),  # issue 7: agreement, gold, screening, evaluation
     path("", include("labeling.urls")),  # issue 3: the labeler workspace
 ]
 
-handler404 = "labeling.api.exceptions.page_not_found"  # JSON under the API's prefixes
+handler404 = "core.api.exceptions.page_not_found"  # JSON under the API's prefix
 # Static files: WhiteNoise serves them in every mode (config/settings.py), so no static() route here.

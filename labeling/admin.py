@@ -12,8 +12,9 @@ from django.db import transaction
 
 from audit.admin_writes import AuditedAdmin, SuperuserAuditedAdmin, SuperuserWrites
 from audit.services import Action, audit_record
+from core.errors import ServiceError
+from core.roles import ROLES
 
-from .errors import ServiceError
 from .models import (
     Assignment,
     Batch,
@@ -28,7 +29,6 @@ from .models import (
     TaskCompletion,
 )
 from .services.exports import snapshot_delete
-from .vocab import ROLES
 
 
 @admin.register(Prompt)

@@ -8,6 +8,7 @@ class LabelingConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
+        from . import tasks  # noqa: F401  (registers the Celery tasks that services send by name)
         from .password_changes import remember_stored_password, revoke_tokens_on_password_change
         from .roles import sync_role_permissions
 

@@ -1,4 +1,4 @@
-from .roles import is_batch_admin, is_labeler, is_researcher
+from core.roles import is_batch_admin, is_labeler, is_researcher
 
 
 def roles(request):

@@ -5,12 +5,14 @@ from django.contrib.auth import get_user_model
 from django.db import transaction
 from django.utils import timezone
 
+from core.roles import ROLE_BATCH_ADMIN, ROLE_LABELER, ROLE_RESEARCHER
+
 from .models import Assignment, Batch, Completion, Demonstration, Prompt, Task
 from .roles import role_add
 from .services.prompts import dedup_key, prompt_create
 from .services.rankings import ranking_submit
 from .services.tasks import prompt_task_create, ranking_task_create
-from .vocab import ROLE_BATCH_ADMIN, ROLE_LABELER, ROLE_RESEARCHER, Category, PromptSource
+from .vocab import Category, PromptSource
 
 # Documented in README.md (demo users). Local demo only.
 DEMO_USERS = [

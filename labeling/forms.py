@@ -6,10 +6,10 @@ import json
 
 from django import forms
 
-from .services.assignment import SKIP_REASON_MAX_CHARS
+from .handout.work import SKIP_REASON_MAX_CHARS
+from .ranking_rules import COMMENT_MAX_CHARS, likert_missing
 from .services.demonstrations import DEMONSTRATION_MAX_CHARS
 from .services.prompts import PROMPT_MAX_CHARS
-from .services.rankings import COMMENT_MAX_CHARS
 from .vocab import FLAGS, LABELER_SOURCES, LIKERT_MAX, LIKERT_MIN, Category, PromptSource
 
 # The kinds of labeler-written prompt (InstructGPT section 3.2): short label, explanation.
@@ -91,13 +91,13 @@ class RankingForm(forms.Form):
 
     def clean(self):
         data = super().clean()
-        if not data.get("all_unusable"):
-            missing = [cid for cid in self.completion_ids if data.get(f"likert-{cid}") in (None, "")]
-            if missing:
-                raise forms.ValidationError(
-                    "Give every output a quality score from 1 to 7 (or tick 'All outputs are unusable').",
-                    code="likert_missing",
-                )
+        scores = {cid: {"likert": data.get(f"likert-{cid}") or None} for cid in self.completion_ids}
+        unusable = bool(data.get("all_unusable"))
+        if likert_missing(ratings=scores, completion_ids=self.completion_ids, all_unusable=unusable):
+            raise forms.ValidationError(
+                "Give every output a quality score from 1 to 7 (or tick 'All outputs are unusable').",
+                code="likert_missing",
+            )
         return data
 
     def ratings(self) -> dict[int, dict]:

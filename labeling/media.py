@@ -11,7 +11,7 @@ from typing import BinaryIO
 
 from django.conf import settings
 
-from .errors import ServiceError
+from core.errors import ServiceError
 
 log = logging.getLogger(__name__)
 

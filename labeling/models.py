@@ -141,6 +141,8 @@ class Task(models.Model):
     batch = models.ForeignKey(Batch, on_delete=models.CASCADE, related_name="tasks")
     prompt = models.ForeignKey(Prompt, null=True, blank=True, on_delete=models.PROTECT, related_name="tasks")
     completions = models.ManyToManyField(Completion, through="TaskCompletion", related_name="tasks")
+    # Not a field: the completions shown, in order, set by handout.next.completions_shown (a prefetch).
+    shown_completions: list["TaskCompletion"]
     k = models.PositiveSmallIntegerField(null=True, blank=True, help_text="Number of completions to rank.")
     created_at = models.DateTimeField(auto_now_add=True)
     # A gold task carries an admin's reference ranking (tiers of completion ids, best first). Labelers are

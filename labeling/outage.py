@@ -1,6 +1,6 @@
 """The pages during a database outage: 503 with Retry-After, not a bare 500.
 
-The API answers its own JSON 503 (labeling.api.exceptions); this middleware does the same for every other
+The API answers its own JSON 503 (core.api.exceptions); this middleware does the same for every other
 view that fails on a lost or refused database connection (Postgres restarting, a failover): JSON for the
 page scripts' requests (the draft saver), a short "try again" page otherwise. The page is rendered without
 the request, so it reads nothing from the database (no session, no user, no messages).
@@ -12,7 +12,7 @@ from django.db import InterfaceError, OperationalError
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.template.loader import render_to_string
 
-from .api.exceptions import DATABASE_UNAVAILABLE
+from core.api.exceptions import DATABASE_UNAVAILABLE
 
 log = logging.getLogger(__name__)
 

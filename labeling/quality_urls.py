@@ -1,9 +1,9 @@
-"""Label quality and model evaluation pages and their read-only API; mounted at /quality/."""
+"""Label quality pages, mounted at /quality/; their read-only API is under /api/v1/quality/
+(config/api_urls.py). Model evaluation is the training side's: /training/evaluations/."""
 
 from django.urls import path
 
-from .quality import api
-from .views import quality_dashboard, quality_evaluation, quality_gold
+from .views import quality_dashboard, quality_gold
 
 app_name = "quality"
 
@@ -19,11 +19,4 @@ urlpatterns = [
         quality_gold.qualification_decision,
         name="qualification_decision",
     ),
-    path("evaluations/", quality_evaluation.evaluations, name="evaluations"),
-    path("evaluations/<int:batch_id>/", quality_evaluation.evaluation, name="evaluation"),
-    path("api/agreement/", api.AgreementApi.as_view(), name="api_agreement"),
-    path("api/labelers/", api.LabelerListApi.as_view(), name="api_labelers"),
-    path("api/labelers/<int:user_id>/", api.LabelerDetailApi.as_view(), name="api_labeler"),
-    path("api/evaluations/", api.EvaluationListApi.as_view(), name="api_evaluations"),
-    path("api/evaluations/<int:batch_id>/", api.EvaluationResultsApi.as_view(), name="api_evaluation"),
 ]

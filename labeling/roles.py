@@ -1,44 +1,14 @@
-"""Roles are Django groups (created by migration 0003); these helpers answer 'may this user ...'."""
+"""Granting and taking roles (audited), and the Django-admin permissions of each role on labeling's and
+training's models. The role names and the 'is this user a ...' checks are core.roles."""
 
 from django.apps import apps as installed
 from django.contrib.auth.management import create_permissions
-from django.contrib.auth.models import AbstractBaseUser, AnonymousUser, Group, Permission
+from django.contrib.auth.models import Group, Permission
 from django.db import DEFAULT_DB_ALIAS, transaction
 
 from audit.services import Action, audit_record
-
-from .errors import ServiceError
-from .vocab import ROLE_BATCH_ADMIN, ROLE_LABELER, ROLE_RESEARCHER, ROLES
-
-
-def has_role(user: AbstractBaseUser | AnonymousUser, role: str) -> bool:
-    if not user.is_authenticated:
-        return False
-    if user.is_superuser:
-        return True
-    cache = getattr(user, "_role_cache", None)
-    if cache is None:
-        cache = set(user.groups.values_list("name", flat=True))
-        user._role_cache = cache
-    return role in cache
-
-
-def remember_roles(user: AbstractBaseUser, names) -> None:
-    """The names of the user's groups, read along with the user (the API's token authentication does),
-    so that has_role asks the database no more during this request."""
-    user._role_cache = set(names)
-
-
-def is_labeler(user) -> bool:
-    return has_role(user, ROLE_LABELER)
-
-
-def is_batch_admin(user) -> bool:
-    return has_role(user, ROLE_BATCH_ADMIN)
-
-
-def is_researcher(user) -> bool:
-    return has_role(user, ROLE_RESEARCHER)
+from core.errors import ServiceError
+from core.roles import ROLE_BATCH_ADMIN, ROLE_RESEARCHER, ROLES
 
 
 def _role_group(role: str) -> Group:

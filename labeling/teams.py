@@ -10,8 +10,7 @@ from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
 from django.db.models import QuerySet
 
-from .roles import is_batch_admin
-from .vocab import ROLE_LABELER, ROLES
+from core.roles import ROLE_LABELER, ROLES, is_batch_admin
 
 
 def team_groups(user) -> QuerySet[Group]:

@@ -52,8 +52,3 @@ FLAGS: dict[str, str] = {
 LIKERT_MIN, LIKERT_MAX = 1, 7
 K_MIN, K_MAX = 2, 9
 SECONDS_MAX = 2**31 - 1  # the most seconds spent a submission records (what its column holds)
-
-ROLE_LABELER = "labeler"
-ROLE_BATCH_ADMIN = "batch admin"
-ROLE_RESEARCHER = "researcher"
-ROLES = (ROLE_LABELER, ROLE_BATCH_ADMIN, ROLE_RESEARCHER)

@@ -1,6 +1,6 @@
 import pytest
 
-from labeling.vocab import ROLE_BATCH_ADMIN, ROLE_LABELER, ROLE_RESEARCHER
+from core.roles import ROLE_BATCH_ADMIN, ROLE_LABELER, ROLE_RESEARCHER
 from tests.factories import UserFactory
 
 

@@ -78,3 +78,9 @@ def assignment_for(task, labeler, minutes: int = 30) -> Assignment:
         labeler=labeler,
         lease_expires_at=timezone.now() + timezone.timedelta(minutes=minutes),
     )
+
+
+def scored(tiers) -> dict[int, dict]:
+    """A middling Likert score for every completion placed in `tiers`: a ranking needs one per output
+    (labeling.ranking_rules.likert_missing)."""
+    return {cid: {"likert": 4} for tier in tiers for cid in tier}

@@ -3,11 +3,12 @@ that walk the site as each role (CSRF tokens on every form, the CSP in a real br
 
 from django.utils import timezone
 
+from core.roles import ROLE_BATCH_ADMIN, ROLE_LABELER, ROLE_RESEARCHER
 from labeling.models import Batch, DatasetSnapshot, Job
-from labeling.quality.evaluation import evaluation_batch_create
 from labeling.services.tasks import prompt_task_create
-from labeling.vocab import ROLE_BATCH_ADMIN, ROLE_LABELER, ROLE_RESEARCHER, Split
+from labeling.vocab import Split
 from tests.factories import BatchFactory, PromptFactory, UserFactory, assignment_for, ranking_task
+from training.evaluation.batches import evaluation_batch_create
 from training.models import ModelVersion, Round, RoundStatus, RunStatus, TrainingRun
 
 USERS = {"labeler": "ada", "batch admin": "boss", "researcher": "rex", "staff": "root"}
@@ -83,8 +84,8 @@ def build_site() -> dict[str, list[str]]:
             f"/training/runs/{run.pk}/",
             f"/training/models/{sft.pk}/",
             f"/training/rounds/{rnd.pk}/",
-            "/quality/evaluations/",
-            f"/quality/evaluations/{evaluation.pk}/",
+            "/training/evaluations/",
+            f"/training/evaluations/{evaluation.pk}/",
         ],
         "root": [
             "/admin/",
@@ -92,6 +93,6 @@ def build_site() -> dict[str, list[str]]:
             f"/admin/labeling/batch/{ranking.batch_id}/change/",
             "/admin/audit/auditevent/",
             f"/admin/auth/user/{ada.pk}/change/",
-            "/api/docs/",
+            "/api/v1/docs/",
         ],
     }

@@ -7,12 +7,13 @@ import json
 
 import pytest
 
+from labeling.handout.next import assignment_next
 from labeling.models import Batch
-from labeling.services.assignment import assignment_next
 from labeling.services.demonstrations import demonstration_submit
 from labeling.services.exports import snapshot_create, snapshot_path
 from labeling.services.imports import completions_import, prompts_import
 from labeling.services.rankings import ranking_submit
+from tests.factories import scored
 
 pytestmark = [pytest.mark.django_db, pytest.mark.slow]
 
@@ -35,7 +36,12 @@ def work_through(batch: Batch, labelers, submit) -> int:
 def rank_longest_first(assignment) -> None:
     texts = dict(assignment.task.task_completions.values_list("completion_id", "completion__text"))
     order = sorted(texts, key=lambda cid: (-len(texts[cid]), cid))
-    ranking_submit(assignment=assignment, tiers=[[cid] for cid in order], seconds_spent=12)
+    ranking_submit(
+        assignment=assignment,
+        tiers=[[cid] for cid in order],
+        seconds_spent=12,
+        ratings=scored([[cid] for cid in order]),
+    )
 
 
 @pytest.fixture(scope="module")

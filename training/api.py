@@ -1,44 +1,72 @@
-"""Training over the REST API: start, watch and cancel runs; start and watch rounds.
-(Read-only lists of runs and model versions live with the rest of the API under /api/.)"""
+"""Training over the REST API (/api/v1/): model versions (read), training runs (list, read, start,
+cancel), rounds (start, read) and the human evaluations (evaluation batches and their win rates, read).
+Researchers start and stop work; batch admins and researchers read."""
 
 from django.shortcuts import get_object_or_404
-from drf_spectacular.utils import extend_schema
-from rest_framework import serializers, status
-from rest_framework.permissions import BasePermission
+from drf_spectacular.utils import OpenApiParameter, extend_schema
+from rest_framework import mixins, serializers, status, viewsets
+from rest_framework.decorators import action
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from labeling.api.base import storable_json
-from labeling.api.training import TrainingRunOutput
-from labeling.errors import ServiceError
-from labeling.models import DatasetSnapshot
+from core.api.base import ApiMixin, storable_json
+from core.permissions import may_see_all, may_train, may_view
+from labeling.models import Batch, DatasetSnapshot
+from labeling.quality.api import EstimateSerializer
 
-from .access import may_train, may_view
+from .evaluation.winrate import evaluation_results
 from .models import ModelVersion, Round, RunKind, TrainingRun
 from .services.rounds import round_start
 from .services.runs import run_cancel, run_start
 
 
-class MayView(BasePermission):
-    message = "Only researchers and batch admins can see training."
+class ModelVersionOutput(serializers.ModelSerializer):
+    class Meta:
+        model = ModelVersion
+        fields = [
+            "id",
+            "name",
+            "kind",
+            "parent",
+            "snapshots",
+            "checkpoint",
+            "metrics",
+            "config",
+            "created_at",
+        ]
 
-    def has_permission(self, request, view):
-        if request.method in ("GET", "HEAD", "OPTIONS"):
-            return may_view(request.user)
-        return may_train(request.user)
+
+class ModelVersionViewSet(ApiMixin, viewsets.ReadOnlyModelViewSet):
+    serializer_class = ModelVersionOutput
+    queryset = ModelVersion.objects.prefetch_related("snapshots")
+    filterset_fields = ["kind", "parent"]
+    roles = {"list": may_view, "retrieve": may_view}
 
 
-def _error(exc: ServiceError) -> Response:
-    code = (
-        status.HTTP_503_SERVICE_UNAVAILABLE
-        if exc.code == "queue_unavailable"
-        else status.HTTP_400_BAD_REQUEST
-    )
-    return Response(exc.as_dict(), status=code)
+class TrainingRunOutput(serializers.ModelSerializer):
+    class Meta:
+        model = TrainingRun
+        fields = [
+            "id",
+            "kind",
+            "status",
+            "config",
+            "base_model",
+            "reward_model",
+            "snapshots",
+            "output_model",
+            "progress_step",
+            "progress_total",
+            "metrics",
+            "error",
+            "created_at",
+            "started_at",
+            "finished_at",
+        ]
 
 
 class RunOutput(TrainingRunOutput):
-    """The read API's run, plus what the run's owner needs to follow it."""
+    """The list's run, plus what the run's owner needs to follow it."""
 
     class Meta(TrainingRunOutput.Meta):
         fields = [*TrainingRunOutput.Meta.fields, "log_tail", "cancel_requested", "round"]
@@ -54,41 +82,51 @@ class RunStartInput(serializers.Serializer):
     config = serializers.DictField(required=False, default=dict, validators=[storable_json])
 
 
-class RunStartApi(APIView):
-    permission_classes = [MayView]
+class TrainingRunViewSet(ApiMixin, viewsets.ReadOnlyModelViewSet):
+    queryset = TrainingRun.objects.prefetch_related("snapshots")
+    filterset_fields = ["kind", "status", "base_model"]
+    roles = {"list": may_view, "retrieve": may_view, "create": may_train, "cancel": may_train}
+
+    def get_serializer_class(self):
+        return TrainingRunOutput if self.action == "list" else RunOutput
 
     @extend_schema(request=RunStartInput, responses={201: RunOutput})
-    def post(self, request):
+    def create(self, request):
         data = RunStartInput(data=request.data)
         data.is_valid(raise_exception=True)
-        try:
-            run = run_start(created_by=request.user, **data.validated_data)
-        except ServiceError as exc:
-            return _error(exc)
+        run = run_start(created_by=request.user, **data.validated_data)
         return Response(RunOutput(run).data, status=status.HTTP_201_CREATED)
 
-
-class RunDetailApi(APIView):
-    permission_classes = [MayView]
-
-    @extend_schema(responses=RunOutput)
-    def get(self, request, pk: int):
-        return Response(RunOutput(get_object_or_404(TrainingRun, pk=pk)).data)
-
-
-class RunCancelApi(APIView):
-    permission_classes = [MayView]
-
     @extend_schema(request=None, responses=RunOutput)
-    def post(self, request, pk: int):
-        try:
-            run = run_cancel(run=get_object_or_404(TrainingRun, pk=pk), actor=request.user)
-        except ServiceError as exc:
-            return _error(exc)
+    @action(detail=True, methods=["post"])
+    def cancel(self, request, pk=None):
+        run = run_cancel(run=self.get_object(), actor=request.user)
         return Response(RunOutput(run).data)
 
 
+class RoundStateOutput(serializers.Serializer):
+    """What the round's finished steps produced (training.round_state.RoundState)."""
+
+    done = serializers.ListField(child=serializers.CharField(), help_text="The steps finished, in order.")
+    snapshots = serializers.DictField(
+        child=serializers.IntegerField(), help_text="Export kind -> dataset snapshot id."
+    )
+    runs = serializers.DictField(
+        child=serializers.ListField(child=serializers.IntegerField()), help_text="Step -> training run ids."
+    )
+    models = serializers.DictField(
+        child=serializers.IntegerField(), help_text="sft, rm or policy -> model version id."
+    )
+    retry = serializers.CharField(help_text="The step a retry goes on from; empty when none is pending.")
+
+
+# The model's choices, so the round's input and output share one enum in the schema (RoundMethodEnum).
+ROUND_METHODS = Round._meta.get_field("method").choices
+
+
 class RoundOutput(serializers.ModelSerializer):
+    state = RoundStateOutput(source="round_state", read_only=True)
+
     class Meta:
         model = Round
         fields = [
@@ -107,7 +145,7 @@ class RoundOutput(serializers.ModelSerializer):
 
 
 class RoundStartInput(serializers.Serializer):
-    method = serializers.ChoiceField(choices=["ppo", "dpo"], default="ppo")
+    method = serializers.ChoiceField(choices=ROUND_METHODS, default="ppo")
     k = serializers.IntegerField(min_value=2, max_value=9, default=4)
     prompt_limit = serializers.IntegerField(min_value=1, default=50)
     mix_sft = serializers.BooleanField(default=False)
@@ -116,24 +154,83 @@ class RoundStartInput(serializers.Serializer):
     stage_config = serializers.DictField(required=False, default=dict, validators=[storable_json])
 
 
-class RoundStartApi(APIView):
-    permission_classes = [MayView]
+class RoundViewSet(ApiMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
+    serializer_class = RoundOutput
+    queryset = Round.objects.all()
+    roles = {"retrieve": may_view, "create": may_train}
 
     @extend_schema(request=RoundStartInput, responses={201: RoundOutput})
-    def post(self, request):
+    def create(self, request):
         data = RoundStartInput(data=request.data)
         data.is_valid(raise_exception=True)
         config = dict(data.validated_data)
-        try:
-            rnd = round_start(method=config.pop("method"), created_by=request.user, config=config)
-        except ServiceError as exc:
-            return _error(exc)
+        rnd = round_start(method=config.pop("method"), created_by=request.user, config=config)
         return Response(RoundOutput(rnd).data, status=status.HTTP_201_CREATED)
 
 
-class RoundDetailApi(APIView):
-    permission_classes = [MayView]
+# Human evaluation (training/evaluation/): the evaluation batches and their results.
 
-    @extend_schema(responses=RoundOutput)
-    def get(self, request, pk: int):
-        return Response(RoundOutput(get_object_or_404(Round, pk=pk)).data)
+
+class SourceResultSerializer(serializers.Serializer):
+    model = serializers.CharField(source="source.key")
+    label = serializers.CharField(source="source.label")
+    model_version = serializers.IntegerField(source="source.model_version.pk", allow_null=True, default=None)
+    win_rate = EstimateSerializer(allow_null=True, help_text="Against the baseline; ties count half.")
+    wins = serializers.IntegerField()
+    ties = serializers.IntegerField()
+    losses = serializers.IntegerField()
+    likert = EstimateSerializer()
+    flags = serializers.DictField(child=EstimateSerializer())
+    auto_eval = serializers.JSONField(allow_null=True)
+
+
+class EvaluationResultsSerializer(serializers.Serializer):
+    batch = serializers.IntegerField(source="batch.pk")
+    name = serializers.CharField(source="batch.name")
+    baseline = serializers.CharField(source="baseline.key")
+    models = serializers.SerializerMethodField()
+    tasks = serializers.IntegerField()
+    rankings = serializers.IntegerField()
+    overall = SourceResultSerializer(many=True)
+    by_category = serializers.DictField(child=SourceResultSerializer(many=True))
+
+    def get_models(self, obj) -> list[str]:
+        return [s.key for s in obj.sources]
+
+
+class EvaluationBatchSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    name = serializers.CharField()
+    status = serializers.CharField()
+    round_number = serializers.IntegerField()
+    tasks = serializers.IntegerField(source="tasks.count")
+
+
+class EvaluationListApi(ApiMixin, APIView):
+    roles = {"get": may_see_all}
+    filter_backends: list = []  # a list computed whole, not a queryset: no filters, no pages
+    pagination_class = None
+
+    @extend_schema(responses=EvaluationBatchSerializer(many=True))
+    def get(self, request):
+        batches = Batch.objects.filter(kind=Batch.Kind.EVALUATION).order_by("-pk")
+        return Response(EvaluationBatchSerializer(batches, many=True).data)
+
+
+class EvaluationResultsApi(ApiMixin, APIView):
+    roles = {"get": may_see_all}
+
+    @extend_schema(
+        parameters=[
+            OpenApiParameter(
+                "baseline",
+                str,
+                description="Model name; default: the SFT model, else the base model, else the oldest.",
+            )
+        ],
+        responses=EvaluationResultsSerializer,
+    )
+    def get(self, request, batch_id: int):
+        batch = get_object_or_404(Batch, pk=batch_id)
+        results = evaluation_results(batch=batch, baseline=request.query_params.get("baseline"))
+        return Response(EvaluationResultsSerializer(results).data)

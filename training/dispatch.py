@@ -1,17 +1,38 @@
-"""Sending work to the workers: the mechanism is labeling.dispatch (imports and exports send work too,
-and labeling does not import training); training's services and commands reach it through here."""
+"""Sending training's work to the workers, by task name. The mechanism (Celery or a thread, the queue
+checks) is core.dispatch, which training imports directly; this module adds the task names and the
+retried follow-up. Services name a task rather than import it, so the task modules (which call the services)
+stay the only side of that edge: tasks -> services, never back.
+"""
 
 import logging
 import time
 
 from celery import Task
+from celery import (
+    current_app as app,  # the project's Celery app (config/celery.py), without importing the project
+)
 
-from labeling.dispatch import BROKER_ERRORS, QueueUnavailable, check_queue, send, uses_broker
+from core.dispatch import BROKER_ERRORS, QueueUnavailable, check_queue, send
 
 log = logging.getLogger(__name__)
 
+# The task names, as registered in training/tasks.py and routed in CELERY_TASK_ROUTES.
+EXECUTE_RUN = "training.tasks.execute_run"
+ADVANCE_ROUND = "training.tasks.advance_round"
 
-def send_follow_up(task: Task, *args, tries: int = 3, pause: float = 1.0) -> bool:
+
+def task_named(name: str) -> Task:
+    """The registered task of that name: the worker registers training.tasks at start, the web process
+    when Django is ready (TrainingConfig.ready). KeyError names a task nobody registered."""
+    return app.tasks[name]
+
+
+def send_named(name: str, *args) -> str | None:
+    """Queue the task called `name` (core.dispatch.send: after the commit, by broker or in-process)."""
+    return send(task_named(name), *args)
+
+
+def send_follow_up(name: str, *args, tries: int = 3, pause: float = 1.0) -> bool:
     """Send a task whose reason is committed already (a round's next step after a run ended): tried a few
     times, `pause` seconds apart. False when the broker stayed unreachable; nothing is raised into the
     caller (a finishing run, the reaper), because the recovery sweep goes on from the committed rows.
@@ -19,13 +40,19 @@ def send_follow_up(task: Task, *args, tries: int = 3, pause: float = 1.0) -> boo
     for attempt in range(1, tries + 1):
         try:
             check_queue()
-            send(task, *args)
+            send_named(name, *args)
             return True
         except (QueueUnavailable, *BROKER_ERRORS) as exc:
-            log.warning("sending %s%r failed (try %d of %d: %s)", task.name, args, attempt, tries, exc)
+            log.warning("sending %s%r failed (try %d of %d: %s)", name, args, attempt, tries, exc)
             if attempt < tries:
                 time.sleep(pause)
     return False
 
 
-__all__ = ["BROKER_ERRORS", "QueueUnavailable", "check_queue", "send", "send_follow_up", "uses_broker"]
+__all__ = [
+    "ADVANCE_ROUND",
+    "EXECUTE_RUN",
+    "send_follow_up",
+    "send_named",
+    "task_named",
+]

@@ -4,6 +4,8 @@ from django.conf import settings
 from django.db import models
 from django.db.models import Q
 
+from .round_state import RoundState
+
 User = settings.AUTH_USER_MODEL
 
 
@@ -127,7 +129,8 @@ class Round(models.Model):
     """One turn of the loop: export -> SFT -> RM -> PPO (or DPO) -> generate -> new ranking batch.
 
     `state` records what each finished step produced (snapshot, run and model ids), so a failed
-    round retries from the step that failed without redoing the ones before it.
+    round retries from the step that failed without redoing the ones before it. Its shape is
+    RoundState (read it as `round_state`); training/services/rounds.py is the one writer.
     """
 
     Status = RoundStatus
@@ -164,3 +167,8 @@ class Round(models.Model):
 
     def __str__(self) -> str:
         return f"Round {self.number} ({self.method}, {self.status})"
+
+    @property
+    def round_state(self) -> RoundState:
+        """`state`, typed (training/round_state.py)."""
+        return RoundState.from_json(self.state)

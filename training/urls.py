@@ -1,6 +1,7 @@
 from django.urls import path
 
-from . import api, views
+from . import views
+from .evaluation import views as evaluation_views
 
 app_name = "training"
 
@@ -15,9 +16,6 @@ urlpatterns = [
     path("rounds/start/", views.round_start_view, name="round_start"),
     path("rounds/<int:pk>/", views.round_detail, name="round"),
     path("rounds/<int:pk>/retry/", views.round_retry_view, name="round_retry"),
-    path("api/runs/", api.RunStartApi.as_view(), name="api_run_start"),
-    path("api/runs/<int:pk>/", api.RunDetailApi.as_view(), name="api_run"),
-    path("api/runs/<int:pk>/cancel/", api.RunCancelApi.as_view(), name="api_run_cancel"),
-    path("api/rounds/", api.RoundStartApi.as_view(), name="api_round_start"),
-    path("api/rounds/<int:pk>/", api.RoundDetailApi.as_view(), name="api_round"),
+    path("evaluations/", evaluation_views.evaluations, name="evaluations"),
+    path("evaluations/<int:batch_id>/", evaluation_views.evaluation, name="evaluation"),
 ]

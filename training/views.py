@@ -7,13 +7,13 @@ from django.http import JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_POST
 
-from labeling.errors import ServiceError
+from core.errors import ServiceError
+from core.permissions import may_train, require_train, require_view
 
-from .access import may_train, require_train, require_view
 from .forms import RoundStartForm, RunStartForm
 from .models import ModelVersion, Round, TrainingRun
 from .services.registry import base_model_get_or_create, batches_behind, lineage
-from .services.rounds import round_retry, round_start
+from .services.rounds import STEPS, round_retry, round_start
 from .services.runs import run_cancel, run_retry, run_start
 
 
@@ -169,9 +169,7 @@ def round_start_view(request):
 def round_detail(request, pk: int):
     require_view(request.user)
     rnd = get_object_or_404(Round, pk=pk)
-    from .services.rounds import STEPS
-
-    done = set(rnd.state.get("done", []))
+    done = set(rnd.round_state.done)
     steps = [{"name": s, "done": s in done, "current": s == rnd.step} for s in STEPS[rnd.method]]
     return render(
         request,

@@ -6,7 +6,7 @@ DELETE auth/tokens/{prefix}/     revoke one of mine, or a labeler's of my team (
 GET    auth/team-tokens/         the live tokens of my team's labelers (batch admins)
 POST   auth/logout-everywhere/   revoke all my tokens and end my other browser sessions
 
-The token endpoint is throttled like the login page (config.login_throttle): django-axes counts failures
+The token endpoint is throttled like the login page (core.login_throttle): django-axes counts failures
 through django.contrib.auth.authenticate, which gets the request; a refused client gets 429 with
 Retry-After, even with the right password. Axes flags the refusal on DRF's request object, which its
 middleware (looking at Django's request) never sees, so this view answers it.
@@ -24,9 +24,11 @@ from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from config.login_throttle import login_refusal
+from core.api.base import ApiMixin
+from core.login_throttle import login_refusal
+from core.permissions import signed_in
+from core.roles import is_batch_admin
 
-from ..roles import is_batch_admin
 from ..services.tokens import (
     log_out_everywhere,
     revocable_token,
@@ -35,11 +37,6 @@ from ..services.tokens import (
     token_revoke,
     tokens_of,
 )
-from .base import ApiMixin
-
-
-def signed_in(user) -> bool:
-    return True  # ByRole has checked that the user is authenticated; every role manages its own tokens
 
 
 class CredentialsSerializer(serializers.Serializer):
@@ -85,7 +82,7 @@ class TokenObtainApi(APIView):
         responses={
             200: NewTokenSerializer,
             429: OpenApiResponse(
-                description="Too many failed logins (config.login_throttle); wait Retry-After seconds."
+                description="Too many failed logins (core.login_throttle); wait Retry-After seconds."
             ),
         },
     )

@@ -9,15 +9,19 @@ from rest_framework import serializers, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.response import Response
 
-from training.models import ModelVersion
+from core.api.base import ApiMixin, BatchSettingsFields, SlugLookupField
+from core.api.schema import AnyOf
+from core.permissions import admin_or_researcher, any_role
+from core.roles import is_batch_admin, is_labeler
 
-from ..models import Batch
-from ..roles import is_batch_admin, is_labeler
-from ..selectors_batches import batch_labeler_stats, batch_progress
+from ..models import Batch, Completion
+from ..selectors.batches import batch_labeler_stats, batch_progress
 from ..services import batches as service
 from ..vocab import Category, PromptSource, Split
-from .base import ApiMixin, BatchSettingsFields, SlugLookupField, admin_or_researcher, any_role
-from .schema import AnyOf
+
+# The model versions completions come from live in the training side's registry; reached through the
+# relation, so labeling does not import training (the layers run training -> labeling -> core -> audit).
+ModelVersion = Completion.model_version.field.related_model
 
 
 class BatchOutput(serializers.ModelSerializer):

@@ -7,11 +7,13 @@ from drf_spectacular.utils import extend_schema
 from rest_framework import serializers, status, viewsets
 from rest_framework.response import Response
 
+from core.api.base import ApiMixin, UtcDateTimeFilter, storable_json
+from core.permissions import admin_or_researcher, any_role
+from core.roles import is_batch_admin, is_labeler
+
 from ..models import Completion, Demonstration, Prompt
-from ..roles import is_batch_admin, is_labeler
 from ..services.prompts import prompt_create
 from ..vocab import Category, PromptSource
-from .base import ApiMixin, UtcDateTimeFilter, admin_or_researcher, any_role, storable_json
 
 
 class PromptOutput(serializers.ModelSerializer):
@@ -37,7 +39,8 @@ class PromptInput(serializers.Serializer):
     text = serializers.CharField(trim_whitespace=False)
     category = serializers.ChoiceField(choices=Category.choices)
     source = serializers.ChoiceField(choices=PromptSource.choices, default=PromptSource.IMPORTED)
-    origin_user = serializers.CharField(max_length=200, required=False, default="")
+    # Left out or blank: the same (the prompt came from no named user), so the schema's default is valid.
+    origin_user = serializers.CharField(max_length=200, required=False, default="", allow_blank=True)
     metadata = serializers.DictField(required=False, default=dict, validators=[storable_json])
 
 

@@ -8,12 +8,14 @@ from rest_framework.decorators import action
 from rest_framework.response import Response
 from rest_framework.reverse import reverse
 
-from ..errors import ServiceError
+from core.api.base import ApiMixin
+from core.errors import ServiceError
+from core.permissions import admin_or_researcher
+from core.roles import is_researcher
+
 from ..models import DatasetSnapshot, SnapshotFormat, SnapshotKind
-from ..roles import is_researcher
 from ..services.exports import snapshot_delete, snapshot_download_name, snapshot_open
 from ..services.jobs import job_start_export
-from .base import ApiMixin, admin_or_researcher
 from .jobs import JobOutput, job_accepted
 
 # A snapshot's file that cannot be served: gone or refused is 404, storage that cannot be read is 503.

@@ -7,11 +7,12 @@ from rest_framework.parsers import FormParser, MultiPartParser
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from ..errors import ServiceError
-from ..roles import is_batch_admin
+from core.api.base import ApiMixin, BatchSettingsFields
+from core.errors import ServiceError
+from core.roles import is_batch_admin
+
 from ..services.imports import FORMATS, PII_MODES
 from ..services.jobs import job_start_completion_import, job_start_prompt_import
-from .base import ApiMixin, BatchSettingsFields
 from .jobs import JobOutput, job_accepted
 
 

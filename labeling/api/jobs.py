@@ -1,13 +1,15 @@
-"""Import and export jobs: POST /api/imports/... and POST /api/datasets/ answer 202 with the job; GET the
+"""Import and export jobs: POST /api/v1/imports/... and POST /api/v1/datasets/ answer 202 with the job; GET the
 job's url for its status, progress and outcome. Batch admins see import jobs, researchers export jobs."""
 
 from rest_framework import serializers, status, viewsets
 from rest_framework.response import Response
 from rest_framework.reverse import reverse
 
+from core.api.base import ApiMixin
+from core.permissions import admin_or_researcher
+
 from ..models import Job
 from ..services.jobs import jobs_visible_to
-from .base import ApiMixin, admin_or_researcher
 
 
 class JobOutput(serializers.ModelSerializer):

@@ -13,20 +13,18 @@ from rest_framework.decorators import action
 from rest_framework.exceptions import PermissionDenied
 from rest_framework.response import Response
 
+from core.api.base import ApiMixin, UtcDateTimeFilter
+from core.permissions import admin_or_researcher, any_role
+from core.roles import is_labeler
+
+from ..handout.next import NotOnBatch, assignment_next, completions_shown
+from ..handout.rules import user_may_work_on
+from ..handout.statements import assignment_to_submit
 from ..models import Assignment, Batch, Ranking, Rating, Task
-from ..roles import is_labeler
-from ..services.assignment import (
-    NotOnBatch,
-    assignment_next,
-    assignment_to_submit,
-    completions_shown,
-    user_may_work_on,
-)
 from ..services.demonstrations import demonstration_submit
 from ..services.prompt_writing import prompt_submit
 from ..services.rankings import ranking_submit
 from ..vocab import SECONDS_MAX, Category, PromptSource
-from .base import ApiMixin, UtcDateTimeFilter, admin_or_researcher, any_role
 
 
 class CompletionItem(serializers.Serializer):
@@ -158,7 +156,8 @@ class TaskViewSet(ApiMixin, viewsets.ReadOnlyModelViewSet):
 
 
 class SubmitInput(serializers.Serializer):
-    """Ranking and evaluation: tiers (best first, ties share a tier), ratings, comment, all_unusable.
+    """Ranking and evaluation: tiers (best first, ties share a tier), ratings (a Likert score for every
+    output unless all_unusable, as on the page: labeling.ranking_rules), comment, all_unusable.
     Demonstration: text. Prompt writing: text, category, source. All: seconds_spent."""
 
     tiers = serializers.ListField(

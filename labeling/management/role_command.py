@@ -5,8 +5,8 @@ from collections.abc import Callable
 from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError
 
-from labeling.errors import ServiceError
-from labeling.vocab import ROLES
+from core.errors import ServiceError
+from core.roles import ROLES
 
 
 class RoleCommand(BaseCommand):

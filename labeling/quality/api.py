@@ -1,11 +1,10 @@
-"""Read-only API of the quality numbers (mounted under /quality/api/).
+"""Read-only API of the quality numbers (under /api/v1/quality/).
 
 GET agreement/                  the team's agreement (rankings, Likert, flags); ?batch=ID (repeatable)
 GET labelers/                   every labeler's numbers; ?batch=ID
 GET labelers/<user id>/         one labeler's numbers (a labeler may read only their own)
-GET evaluations/                evaluation batches
-GET evaluations/<batch id>/     win rates, Likert means, flag rates; ?baseline=<model name>
 Batch admins and researchers read everything; labelers only their own numbers (403 otherwise).
+The evaluation results are the training side's (training/api.py).
 """
 
 from django.contrib.auth import get_user_model
@@ -16,11 +15,10 @@ from rest_framework.exceptions import ValidationError
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from ..errors import ServiceError
-from ..models import Batch
-from .access import require_see_all, require_see_labeler
+from core.api.base import ApiMixin
+from core.permissions import any_role, may_see_all, require_see_labeler
+
 from .dashboard import labeler_stats, team_report
-from .winrate import evaluation_results
 
 BATCH_PARAM = OpenApiParameter(
     "batch", int, many=True, description="Only these batches (repeat the parameter)."
@@ -84,41 +82,6 @@ class LabelerStatsSerializer(serializers.Serializer):
     over_time = serializers.ListField(child=serializers.DictField())
 
 
-class SourceResultSerializer(serializers.Serializer):
-    model = serializers.CharField(source="source.key")
-    label = serializers.CharField(source="source.label")
-    model_version = serializers.IntegerField(source="source.model_version.pk", allow_null=True, default=None)
-    win_rate = EstimateSerializer(allow_null=True, help_text="Against the baseline; ties count half.")
-    wins = serializers.IntegerField()
-    ties = serializers.IntegerField()
-    losses = serializers.IntegerField()
-    likert = EstimateSerializer()
-    flags = serializers.DictField(child=EstimateSerializer())
-    auto_eval = serializers.JSONField(allow_null=True)
-
-
-class EvaluationResultsSerializer(serializers.Serializer):
-    batch = serializers.IntegerField(source="batch.pk")
-    name = serializers.CharField(source="batch.name")
-    baseline = serializers.CharField(source="baseline.key")
-    models = serializers.SerializerMethodField()
-    tasks = serializers.IntegerField()
-    rankings = serializers.IntegerField()
-    overall = SourceResultSerializer(many=True)
-    by_category = serializers.DictField(child=SourceResultSerializer(many=True))
-
-    def get_models(self, obj) -> list[str]:
-        return [s.key for s in obj.sources]
-
-
-class EvaluationBatchSerializer(serializers.Serializer):
-    id = serializers.IntegerField()
-    name = serializers.CharField()
-    status = serializers.CharField()
-    round_number = serializers.IntegerField()
-    tasks = serializers.IntegerField(source="tasks.count")
-
-
 def _batches(request) -> list[int] | None:
     values = request.query_params.getlist("batch")
     if not values:
@@ -129,53 +92,30 @@ def _batches(request) -> list[int] | None:
         raise ValidationError({"batch": "give batch ids (whole numbers)."}) from None
 
 
-class AgreementApi(APIView):
+class AgreementApi(ApiMixin, APIView):
+    roles = {"get": may_see_all}
+
     @extend_schema(parameters=[BATCH_PARAM], responses=TeamReportSerializer)
     def get(self, request):
-        require_see_all(request.user)
         return Response(TeamReportSerializer(team_report(batches=_batches(request))).data)
 
 
-class LabelerListApi(APIView):
+class LabelerListApi(ApiMixin, APIView):
+    roles = {"get": may_see_all}
+    filter_backends: list = []  # a list computed whole, not a queryset: no filters, no pages
+    pagination_class = None
+
     @extend_schema(parameters=[BATCH_PARAM], responses=LabelerStatsSerializer(many=True))
     def get(self, request):
-        require_see_all(request.user)
         return Response(LabelerStatsSerializer(labeler_stats(batches=_batches(request)), many=True).data)
 
 
-class LabelerDetailApi(APIView):
+class LabelerDetailApi(ApiMixin, APIView):
+    roles = {"get": any_role}  # and a labeler only their own (the object check below)
+
     @extend_schema(parameters=[BATCH_PARAM], responses=LabelerStatsSerializer)
     def get(self, request, user_id: int):
         require_see_labeler(request.user, user_id)
         user = get_object_or_404(get_user_model(), pk=user_id)
         [stats] = labeler_stats(batches=_batches(request), labeler_ids=[user.pk])
         return Response(LabelerStatsSerializer(stats).data)
-
-
-class EvaluationListApi(APIView):
-    @extend_schema(responses=EvaluationBatchSerializer(many=True))
-    def get(self, request):
-        require_see_all(request.user)
-        batches = Batch.objects.filter(kind=Batch.Kind.EVALUATION).order_by("-pk")
-        return Response(EvaluationBatchSerializer(batches, many=True).data)
-
-
-class EvaluationResultsApi(APIView):
-    @extend_schema(
-        parameters=[
-            OpenApiParameter(
-                "baseline",
-                str,
-                description="Model name; default: the SFT model, else the base model, else the oldest.",
-            )
-        ],
-        responses=EvaluationResultsSerializer,
-    )
-    def get(self, request, batch_id: int):
-        require_see_all(request.user)
-        batch = get_object_or_404(Batch, pk=batch_id)
-        try:
-            results = evaluation_results(batch=batch, baseline=request.query_params.get("baseline"))
-        except ServiceError as exc:
-            return Response(exc.as_dict(), status=400)
-        return Response(EvaluationResultsSerializer(results).data)

@@ -8,8 +8,9 @@ from statistics import median
 from django.contrib.auth import get_user_model
 from django.db.models import Count, Q
 
+from core.roles import ROLE_LABELER
+
 from ..models import Assignment
-from ..vocab import ROLE_LABELER
 from .agreement import RankingAgreement, agreement_over_time, labeler_pairs, ranking_agreement
 from .gold import gold_accuracy_by_labeler
 from .intervals import Estimate

@@ -1,12 +1,9 @@
-"""Forms of the quality pages: a batch's gold and screening settings, a task's reference ranking, and
-a new evaluation batch. They parse input; the services in this package apply the rules."""
+"""Forms of the quality pages: a batch's gold and screening settings, and a task's reference ranking.
+They parse input; the services in this package apply the rules."""
 
 from django import forms
-from django.utils.html import escape
 
-from training.models import ModelVersion
-
-from ..models import Batch, Completion, Task
+from ..models import Batch, Task
 
 
 class BatchQualityForm(forms.Form):
@@ -64,35 +61,3 @@ class ReferenceRankingForm(forms.Form):
         for name, place in self.cleaned_data.items():
             by_place.setdefault(place, []).append(int(name.removeprefix("place_")))
         return [sorted(by_place[p]) for p in sorted(by_place)]
-
-
-class EvaluationCreateForm(forms.Form):
-    name = forms.CharField(max_length=200)
-    model_versions = forms.ModelMultipleChoiceField(
-        ModelVersion.objects.order_by("-created_at"),
-        required=False,
-        help_text="Their outputs on the test-split prompts must exist (a generate run, or an import).",
-    )
-    external_sources = forms.CharField(
-        required=False,
-        help_text="Imported models, by source name, separated by commas.",
-    )
-    status = forms.ChoiceField(choices=[(Batch.Status.DRAFT, "Draft"), (Batch.Status.ACTIVE, "Active")])
-    overlap = forms.IntegerField(min_value=1, max_value=50, initial=3, help_text="Labelers per task.")
-    limit = forms.IntegerField(min_value=1, required=False, help_text="At most this many prompts.")
-
-    def __init__(self, *args, **kwargs) -> None:
-        super().__init__(*args, **kwargs)
-        known = (
-            Completion.objects.filter(model_version__isnull=True)
-            .exclude(source_name="")
-            .values_list("source_name", flat=True)
-            .distinct()
-            .order_by("source_name")[:20]
-        )
-        if known:
-            # help_text is not escaped when Django renders a form: source names come from imports.
-            self.fields["external_sources"].help_text += " Known: " + escape(", ".join(known)) + "."
-
-    def clean_external_sources(self) -> list[str]:
-        return [s.strip() for s in self.cleaned_data["external_sources"].split(",") if s.strip()]

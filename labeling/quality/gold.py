@@ -1,4 +1,5 @@
-"""Gold tasks: tasks with an admin's reference ranking, mixed into a batch at its gold rate.
+"""Gold tasks: tasks with an admin's reference ranking, mixed into a batch at its gold rate. (Marking a
+task gold is a write: labeling.services.gold.)
 
 A labeler's gold accuracy is the pairwise agreement of their ranking with the reference (the share of
 pairs both order strictly that they order the same way; ties on either side are left out).
@@ -14,42 +15,14 @@ import hashlib
 from collections import defaultdict
 from collections.abc import Iterable
 
-from django.db import transaction
 from django.db.models import CharField, Count, Exists, OuterRef, Q, QuerySet, Value
 from django.db.models.functions import MD5, Cast, Concat
 
-from ..errors import ServiceError
 from ..models import Assignment, Batch, Task
-from ..services.rankings import validate_tiers
 from .agreement import RankingRow, pair_agreement
 from .intervals import Estimate, pooled_ratio
 
 FINISHED = (Assignment.Status.SUBMITTED, Assignment.Status.SKIPPED)
-
-
-def gold_mark(*, task: Task, tiers) -> Task:
-    """Make `task` a gold task with the reference ranking `tiers` (best first, ties allowed)."""
-    if task.k is None:
-        raise ServiceError(
-            f"task {task.pk} is not a ranking task; only ranking tasks can be gold.", field="task"
-        )
-    completion_ids = list(task.task_completions.values_list("completion_id", flat=True))
-    clean = validate_tiers(tiers, completion_ids)
-    if len(clean) < 2:
-        raise ServiceError(
-            "a reference ranking that ties every output teaches nothing; order at least two tiers.",
-            field="tiers",
-        )
-    with transaction.atomic():
-        task.is_gold, task.gold_tiers = True, clean
-        task.save(update_fields=["is_gold", "gold_tiers"])
-    return task
-
-
-def gold_unmark(*, task: Task) -> Task:
-    task.is_gold, task.gold_tiers = False, None
-    task.save(update_fields=["is_gold", "gold_tiers"])
-    return task
 
 
 def gold_accuracy_by_labeler(rows: Iterable[RankingRow]) -> dict[int, Estimate]:
@@ -96,7 +69,7 @@ def gold_task_candidates(*, labeler, batch: Batch) -> QuerySet[Task] | None:
     None when no gold task is due now (no gold rate, none left, or not yet this labeler's turn).
     In a qualification batch every task is gold and always due.
 
-    Hook for labeling.services.assignment.assignment_next: when this returns tasks, hand out the first
+    Hook for labeling.handout.next.assignment_next: when this returns tasks, hand out the first
     one free of the overlap limit (gold tasks go to every labeler); otherwise hand out a normal task and
     never a gold one (see docs/quality.md)."""
     if not batch.is_qualification and batch.gold_rate <= 0:

@@ -1,16 +1,15 @@
 """Screening: a qualification batch holds gold tasks only; a batch that requires it gives tasks only to
 labelers who finished it with a gold accuracy at or above its pass mark, or whom a batch admin approved.
 An admin may also block a labeler who passed. Passing is computed from the rankings, never stored.
+The writes (an admin's decision, a batch's screening settings) are labeling.services.screening.
 """
 
 from collections.abc import Iterable
 from dataclasses import dataclass
 
 from django.contrib.auth import get_user_model
-from django.db import transaction
 from django.db.models import Q
 
-from ..errors import ServiceError
 from ..models import Assignment, Batch, LabelerQualification, Task
 from .gold import FINISHED, gold_accuracy_by_labeler
 from .intervals import Estimate
@@ -96,7 +95,7 @@ def labeler_may_get_production_tasks(*, labeler, batch: Batch) -> tuple[bool, st
     """(True, "") when the batch requires no screening or the labeler passed it (or was approved);
     else (False, a message naming the qualification batch and what to do).
 
-    Hook for labeling.services.assignment.assignment_next: hand out no new task when False."""
+    Hook for labeling.handout.next.assignment_next: hand out no new task when False."""
     screening = batch.requires_qualification
     if screening is None or batch.is_qualification:
         return True, ""
@@ -125,92 +124,6 @@ def labeler_may_get_production_tasks(*, labeler, batch: Batch) -> tuple[bool, st
         f"mark of {screening.qualification_threshold:.0%}; a batch admin must approve you before you "
         f"get tasks in '{batch.name}'."
     )
-
-
-def qualification_decide(
-    *, labeler, batch: Batch, status: str | None, decided_by=None
-) -> LabelerQualification | None:
-    """An admin approves a labeler (lets them through despite the score), blocks them, or (status None)
-    withdraws the decision so the score decides again."""
-    if not batch.is_qualification:
-        raise ServiceError(f"batch '{batch.name}' is not a qualification batch.", field="batch")
-    if status is not None and status not in Status.values:
-        raise ServiceError(f"unknown decision '{status}'; choose approved or blocked.", field="status")
-    with transaction.atomic():
-        if status is None:
-            LabelerQualification.objects.filter(labeler=labeler, batch=batch).delete()
-            return None
-        accuracy = qualification_result(labeler=labeler, batch=batch).accuracy.value
-        decision, _ = LabelerQualification.objects.update_or_create(
-            labeler=labeler,
-            batch=batch,
-            defaults={"status": status, "gold_accuracy": accuracy, "decided_by": decided_by},
-        )
-    return decision
-
-
-_UNSET = object()
-
-
-def _fraction(value, name: str) -> float:
-    try:
-        number = float(value)
-    except (TypeError, ValueError):
-        number = -1.0
-    if not 0.0 <= number <= 1.0:
-        raise ServiceError(f"'{name}' must be a number from 0 to 1 (0.1 = 10%), got {value!r}.", field=name)
-    return number
-
-
-def batch_quality_update(
-    *,
-    batch: Batch,
-    gold_rate=_UNSET,
-    is_qualification=_UNSET,
-    qualification_threshold=_UNSET,
-    requires_qualification=_UNSET,
-) -> Batch:
-    """Set a batch's gold rate, whether it is a qualification batch, its pass mark, and the qualification
-    batch it requires. Only the arguments given change; on an error nothing changes."""
-    changes: dict = {}
-    if gold_rate is not _UNSET:
-        changes["gold_rate"] = _fraction(gold_rate, "gold_rate")
-    if qualification_threshold is not _UNSET:
-        changes["qualification_threshold"] = _fraction(qualification_threshold, "qualification_threshold")
-    if is_qualification is not _UNSET:
-        changes["is_qualification"] = bool(is_qualification)
-    if requires_qualification is not _UNSET:
-        changes["requires_qualification"] = requires_qualification
-    qualifies = changes.get("is_qualification", batch.is_qualification)
-    screening = changes.get("requires_qualification", batch.requires_qualification)
-    if qualifies:
-        if batch.kind not in (Batch.Kind.RANKING, Batch.Kind.EVALUATION):
-            raise ServiceError("a qualification batch must be a ranking batch.", field="is_qualification")
-        plain = list(batch.tasks.filter(is_gold=False).values_list("pk", flat=True)[:10])
-        if plain:
-            raise ServiceError(
-                f"a qualification batch holds gold tasks only; give tasks {', '.join(map(str, plain))} "
-                "a reference ranking first.",
-                field="is_qualification",
-            )
-        if screening is not None:
-            raise ServiceError(
-                "a qualification batch cannot itself require a qualification batch.",
-                field="requires_qualification",
-            )
-    elif batch.is_qualification and batch.gated_batches.exists():
-        names = ", ".join(f"'{b.name}'" for b in batch.gated_batches.all()[:5])
-        raise ServiceError(
-            f"batches {names} require this qualification batch; change them first.", field="is_qualification"
-        )
-    if screening is not None and (screening.pk == batch.pk or not screening.is_qualification):
-        raise ServiceError(
-            f"batch '{screening.name}' is not a qualification batch.", field="requires_qualification"
-        )
-    for name, value in changes.items():
-        setattr(batch, name, value)
-    batch.save(update_fields=list(changes))
-    return batch
 
 
 def labelers_of(batch: Batch):

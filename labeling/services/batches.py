@@ -10,18 +10,22 @@ A batch of each kind gets its tasks from:
 
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
+from typing import TYPE_CHECKING, Any
 
 from django.contrib.auth.models import Group
 from django.db import transaction
 from django.utils import timezone
 
 from audit.services import Action, audit_record
+from core.errors import ServiceError
+from core.roles import is_labeler
 
-from ..errors import ServiceError
 from ..models import Assignment, Batch, Completion, Task, TaskCompletion
-from ..roles import is_labeler
-from ..selectors_batches import completions_select, prompts_select
+from ..selectors.batches import completions_select, prompts_select
 from ..vocab import K_MAX, K_MIN
+
+if TYPE_CHECKING:
+    from django.contrib.auth.models import AnonymousUser, User
 
 RANKING_KINDS = (Batch.Kind.RANKING, Batch.Kind.EVALUATION)
 OVERLAP_MAX = 100
@@ -30,7 +34,7 @@ WRITING_TASKS_MAX = 100_000
 TASKS_PER_INSERT = 1000
 
 
-def _check_settings(*, name: str, overlap, lease_minutes, deadline: datetime | None) -> None:
+def _check_settings(*, name: str, overlap: object, lease_minutes: object, deadline: datetime | None) -> None:
     if not (name or "").strip():
         raise ServiceError("give the batch a name.", field="name")
     if len(name) > 200:
@@ -69,12 +73,12 @@ def batch_create(
     lease_minutes: int = 30,
     instructions: str = "",
     deadline: datetime | None = None,
-    labelers: Iterable = (),
+    labelers: Iterable["User"] = (),
     groups: Iterable[Group] = (),
     status: str = Batch.Status.ACTIVE,
     round_number: int = 0,
-    model_version=None,
-    created_by=None,
+    model_version: Any = None,  # a training.models.ModelVersion (labeling does not import training)
+    created_by: "User | None" = None,
 ) -> Batch:
     """An empty batch with its settings; the batch_create_from_* functions add its tasks."""
     if kind not in Batch.Kind.values:
@@ -109,7 +113,7 @@ def batch_create(
     return batch
 
 
-def batch_add_writing_tasks(*, batch: Batch, count: int) -> int:
+def batch_add_writing_tasks(*, batch: Batch, count: int | None) -> int:
     if batch.kind != Batch.Kind.PROMPT_WRITING:
         raise ServiceError(f"batch '{batch.name}' is a {batch.kind} batch, not a prompt-writing batch.")
     if isinstance(count, bool) or not isinstance(count, int) or not 1 <= count <= WRITING_TASKS_MAX:
@@ -180,7 +184,7 @@ def batch_create_from_prompts(
     prompt_filters: Mapping | None = None,
     completion_filters: Mapping | None = None,
     task_count: int | None = None,
-    **settings,
+    **settings: Any,
 ) -> Batch:
     """A batch and its tasks in one transaction (settings as for batch_create).
 
@@ -214,7 +218,7 @@ def batch_create_from_prompts(
 
 
 def batch_create_from_completions(
-    *, completions: Iterable[Completion], kind: str = Batch.Kind.RANKING, **settings
+    *, completions: Iterable[Completion], kind: str = Batch.Kind.RANKING, **settings: Any
 ) -> Batch:
     """The loop's hook: a ranking (or evaluation) batch of freshly generated completions, one task per
     prompt with that prompt's completions in the given order (2 to 9 of them). Pass model_version and
@@ -244,7 +248,7 @@ AUDITED = {
 }
 
 
-def batch_transition(*, batch: Batch, action: str, actor=None) -> Batch:
+def batch_transition(*, batch: Batch, action: str, actor: "User | AnonymousUser | None" = None) -> Batch:
     """open, pause, resume or close. Labelers keep the assignments they hold (they may still submit)
     but get no new task unless the batch is active. A closed batch stays closed."""
     if action not in TRANSITIONS:
@@ -268,15 +272,15 @@ def batch_transition(*, batch: Batch, action: str, actor=None) -> Batch:
     return batch
 
 
-def batch_pause(*, batch: Batch, actor=None) -> Batch:
+def batch_pause(*, batch: Batch, actor: "User | AnonymousUser | None" = None) -> Batch:
     return batch_transition(batch=batch, action="pause", actor=actor)
 
 
-def batch_resume(*, batch: Batch, actor=None) -> Batch:
+def batch_resume(*, batch: Batch, actor: "User | AnonymousUser | None" = None) -> Batch:
     return batch_transition(batch=batch, action="resume", actor=actor)
 
 
-def batch_close(*, batch: Batch, actor=None) -> Batch:
+def batch_close(*, batch: Batch, actor: "User | AnonymousUser | None" = None) -> Batch:
     return batch_transition(batch=batch, action="close", actor=actor)
 
 
@@ -284,7 +288,9 @@ def _usernames(users: list) -> list[str]:
     return sorted(u.get_username() for u in users)
 
 
-def batch_labelers_add(*, batch: Batch, users: Iterable, actor=None) -> None:
+def batch_labelers_add(
+    *, batch: Batch, users: Iterable["User"], actor: "User | AnonymousUser | None" = None
+) -> None:
     users = _check_labelers(users)
     with transaction.atomic():
         batch.labelers.add(*users)
@@ -296,7 +302,9 @@ def batch_labelers_add(*, batch: Batch, users: Iterable, actor=None) -> None:
         )
 
 
-def batch_labelers_remove(*, batch: Batch, users: Iterable, actor=None) -> int:
+def batch_labelers_remove(
+    *, batch: Batch, users: Iterable["User"], actor: "User | AnonymousUser | None" = None
+) -> int:
     """Take labelers off the batch. Their live leases end now, so the tasks go to others; returns how many."""
     users = list(users)
     with transaction.atomic():

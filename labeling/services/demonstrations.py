@@ -2,15 +2,16 @@
 
 from django.db import transaction
 
-from ..errors import ServiceError
+from core.errors import ServiceError
+
+from ..handout.leases import assignment_check_still_mine, assignment_mark_submitted
 from ..models import Assignment, Batch, Demonstration
 from ..vocab import SECONDS_MAX
-from .assignment import assignment_check_still_mine, assignment_mark_submitted
 
 DEMONSTRATION_MAX_CHARS = 50_000  # the demonstration page's text box takes as many (forms.DemonstrationForm)
 
 
-def validate_seconds(seconds_spent) -> int:
+def validate_seconds(seconds_spent: object) -> int:
     if (
         isinstance(seconds_spent, bool)
         or not isinstance(seconds_spent, int)
@@ -51,6 +52,7 @@ def demonstration_submit(*, assignment: Assignment, text: str, seconds_spent: in
             )
         seconds_spent = validate_seconds(seconds_spent)
         assignment_check_still_mine(locked)
+        assert locked.task.prompt_id is not None  # a demonstration task always has its prompt
         demonstration = Demonstration.objects.create(
             prompt_id=locked.task.prompt_id,
             author_id=locked.labeler_id,

@@ -25,7 +25,7 @@ from collections.abc import Callable, Iterator, Mapping
 from datetime import UTC, date, datetime, time
 from itertools import groupby
 from pathlib import Path
-from typing import BinaryIO
+from typing import TYPE_CHECKING, BinaryIO
 from uuid import uuid4
 
 from django.conf import settings
@@ -36,16 +36,19 @@ from django.utils import timezone
 from django.utils.dateparse import parse_date, parse_datetime
 
 from audit.services import Action, audit_record
+from core.errors import ServiceError
+from core.storable import unstorable
 
-from .. import selectors_exports as rows
-from ..errors import ServiceError
 from ..media import media_open, media_path
 from ..models import Batch, DatasetSnapshot, SnapshotFormat, SnapshotKind
 from ..quality import selectors as quality
-from ..storable import unstorable
+from ..ranking_rules import comparison_pairs
+from ..selectors import exports as rows
 from ..vocab import Category, Split
 from .consensus import ranked_pairs
-from .rankings import comparison_pairs
+
+if TYPE_CHECKING:
+    from django.contrib.auth.models import AnonymousUser, User
 
 RANKING_KINDS = (SnapshotKind.RM_PAIRS, SnapshotKind.RM_RANKINGS)
 RANKING_MODES = ("all", "consensus")
@@ -63,7 +66,7 @@ FILTER_KEYS = (
 )
 log = logging.getLogger(__name__)
 
-SOURCES = {
+SOURCES: dict[str, Callable[[rows.ExportFilters], rows.Source]] = {
     SnapshotKind.SFT: rows.sft_source,
     SnapshotKind.PROMPTS: rows.prompts_source,
     SnapshotKind.RM_PAIRS: rows.rm_pairs_source,
@@ -98,7 +101,7 @@ def snapshot_download_name(snapshot: DatasetSnapshot) -> str:
 # --- filters -----------------------------------------------------------------------------------------
 
 
-def _as_list(value, key: str) -> list:
+def _as_list(value: object, key: str) -> list:
     if value is None or value == "":
         return []
     if isinstance(value, str | int):
@@ -108,7 +111,7 @@ def _as_list(value, key: str) -> list:
     raise ServiceError(f"'{key}' must be a value or a list of values.", field=key)
 
 
-def _choices(value, key: str, allowed: list[str]) -> list[str]:
+def _choices(value: object, key: str, allowed: list[str]) -> list[str]:
     values = _as_list(value, key)
     unknown = sorted({str(v) for v in values} - set(allowed))
     if unknown:
@@ -118,14 +121,14 @@ def _choices(value, key: str, allowed: list[str]) -> list[str]:
     return sorted(set(values))
 
 
-def _ids(value, key: str) -> list[int]:
+def _ids(value: object, key: str) -> list[int]:
     try:
         return sorted({int(v) for v in _as_list(value, key) if not isinstance(v, bool)})
     except (TypeError, ValueError):
         raise ServiceError(f"'{key}' must list ids (whole numbers).", field=key) from None
 
 
-def _moment(value, key: str) -> datetime:
+def _moment(value: object, key: str) -> datetime:
     """A date (midnight UTC) or an ISO datetime (UTC when no offset is given), as UTC: Postgres refuses
     offsets past 15:59 that Python reads (-21:39), and moments in one offset compare as text."""
     if isinstance(value, datetime):
@@ -135,15 +138,16 @@ def _moment(value, key: str) -> datetime:
     else:
         text = str(value).strip()
         try:
-            moment = parse_datetime(text) or (
-                datetime.combine(parse_date(text), time.min) if parse_date(text) else None
+            parsed = parse_datetime(text) or (
+                datetime.combine(day, time.min) if (day := parse_date(text)) else None
             )
         except ValueError:  # well formed, but no such day or time (2024-02-30)
-            moment = None
-        if moment is None:
+            parsed = None
+        if parsed is None:
             raise ServiceError(
                 f"'{key}' must be a date (2024-05-31) or an ISO datetime, got {value!r}.", field=key
             )
+        moment = parsed
     moment = moment if timezone.is_aware(moment) else timezone.make_aware(moment, UTC)
     try:
         return moment.astimezone(UTC)
@@ -151,7 +155,7 @@ def _moment(value, key: str) -> datetime:
         raise ServiceError(f"'{key}' is out of range, got {value!r}.", field=key) from None
 
 
-def _labelers(value) -> list[int]:
+def _labelers(value: object) -> list[int]:
     User = get_user_model()
     ids, names = set(), set()
     for item in _as_list(value, "labelers"):
@@ -279,12 +283,12 @@ def _consensus_rows(kind: str, f: rows.ExportFilters) -> Iterator[dict]:
     for _, items in groupby(
         rows.stream_rows(rows.ranking_items_source(f, by_task=True)), key=lambda r: r["task_id"]
     ):
-        items = list(items)  # the rankings of one task: at most 9 rows per ranking
-        first = items[0]
-        order = [r["completion_id"] for r in items if r["ranking_id"] == first["ranking_id"]]
-        texts = {r["completion_id"]: r["completion"] for r in items}
+        group = list(items)  # the rankings of one task: at most 9 rows per ranking
+        first = group[0]
+        order = [r["completion_id"] for r in group if r["ranking_id"] == first["ranking_id"]]
+        texts = {r["completion_id"]: r["completion"] for r in group}
         by_ranking: dict[int, dict[int, int]] = {}
-        for r in items:
+        for r in group:
             by_ranking.setdefault(r["ranking_id"], {})[r["completion_id"]] = r["tier"]
         tiers = ranked_pairs(list(by_ranking.values()), order)
         base = {
@@ -358,7 +362,7 @@ def snapshot_create(
     *,
     kind: str,
     filters: dict | None,
-    created_by=None,
+    created_by: "User | None" = None,
     format: str = SnapshotFormat.STANDARD,
     progress: Callable[[int], None] = no_progress,
 ) -> DatasetSnapshot:
@@ -380,7 +384,7 @@ def snapshot_create(
 
 
 def _snapshot_write(
-    *, kind: str, format: str, clean: dict, created_by, progress: Callable[[int], None]
+    *, kind: str, format: str, clean: dict, created_by: "User | None", progress: Callable[[int], None]
 ) -> DatasetSnapshot:
     folder = datasets_folder()
     folder.mkdir(parents=True, exist_ok=True)
@@ -432,7 +436,7 @@ def _snapshot_write(
     return snapshot
 
 
-def snapshot_delete(*, snapshot: DatasetSnapshot, actor=None) -> None:
+def snapshot_delete(*, snapshot: DatasetSnapshot, actor: "User | AnonymousUser | None" = None) -> None:
     """Delete a snapshot and its file; refused while a model version was trained on it. A row whose
     stored path leads out of MEDIA_ROOT is deleted, and that path left alone."""
     try:

@@ -13,8 +13,8 @@ from typing import IO
 
 from django.conf import settings
 
-from .. import storable
-from ..errors import ServiceError
+from core import storable
+from core.errors import ServiceError
 
 FORMATS = ("jsonl", "csv")
 PROMPT_FIELDS = ("text", "category", "origin_user", "metadata")
@@ -104,7 +104,8 @@ def _csv_header(header: list[str]) -> str | None:
 
 def csv_records(file: IO[bytes]) -> Iterator[tuple[int, dict | str]]:
     """(line number, row) per CSV record (header: text, category, and optionally origin_user, metadata)."""
-    reader = csv.reader(text for _, text in _decoded(file, stop_at_long_line=True))
+    # No None: with stop_at_long_line an overlong line raises BadLine instead.
+    reader = csv.reader(text for _, text in _decoded(file, stop_at_long_line=True) if text is not None)
     try:
         header = [h.strip() for h in next(reader, [])]
         if problem := _csv_header(header):

@@ -16,20 +16,24 @@ counts as its own origin. PII is flagged (pii_flag) or scrubbed (replaced by [EM
 import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import IO
+from typing import IO, TYPE_CHECKING, Any
 
 from django.conf import settings
 from django.db import connection, transaction
 from django.db.models import Count
 
-from ..errors import ServiceError
+from core.errors import ServiceError
+from core.storable import unstorable
+
 from ..models import Batch, Completion, Prompt, TaskCompletion
 from ..pii import find_pii, scrub_pii
-from ..storable import unstorable
 from ..vocab import K_MAX, K_MIN, Category, PromptSource
 from .batches import RANKING_KINDS, batch_add_prompt_tasks, batch_add_ranking_tasks, batch_create
 from .import_files import FORMATS, PROMPT_FIELDS, jsonl_records, records  # noqa: F401 (FORMATS: the edges')
 from .prompts import dedup_key, split_for
+
+if TYPE_CHECKING:
+    from django.contrib.auth.models import User
 
 PII_MODES = ("flag", "scrub")
 MAX_ERRORS = 50
@@ -98,7 +102,7 @@ class _Errors:
 
 def _text(
     obj: Mapping, key: str, errors: _Errors, line: int, *, required: bool, max_chars: int = TEXT_MAX_CHARS
-):
+) -> Any:
     value = obj.get(key)
     if value is None or (isinstance(value, str) and not value.strip()):
         if required:
@@ -167,7 +171,9 @@ def _size(file: IO[bytes]) -> int:
     return file.tell()
 
 
-def _first_pass(file: IO[bytes], fmt: str, check, progress: Progress) -> int:
+def _first_pass(
+    file: IO[bytes], fmt: str, check: Callable[[Mapping, _Errors, int], None], progress: Progress
+) -> int:
     """Check every line, raise ImportRejected naming the bad ones; the number of records."""
     errors, count, size = _Errors(), 0, _size(file)
     for line, obj in records(file, fmt):
@@ -205,9 +211,9 @@ def _new_prompt(
     key: str,
     *,
     category: str,
-    origin_user: str,
+    origin_user: str | None,
     metadata: dict,
-    created_by,
+    created_by: "User | None",
 ) -> Prompt:
     text, flag, scrubbed = cleaned
     origin = (origin_user or "").strip() or f"prompt:{key[:16]}"
@@ -247,7 +253,7 @@ def prompts_import(
     file: IO[bytes],
     format: str,
     pii: str = "flag",
-    created_by=None,
+    created_by: "User | None" = None,
     demonstration_batch: Mapping | None = None,
     progress: Progress = no_progress,
 ) -> PromptImportResult:
@@ -255,7 +261,7 @@ def prompts_import(
     settings of batch_create, name required), the prompts this import created become its tasks."""
     _check_pii_mode(pii)
     total = _first_pass(file, format, _check_prompt_line, progress)
-    result, seen, per_origin = PromptImportResult(), set(), {}
+    result, seen, per_origin = PromptImportResult(), set[str](), dict[str, int]()
     cap = settings.PROMPTS_PER_ORIGIN_USER
     created_ids: list[int] = []
 
@@ -292,6 +298,7 @@ def prompts_import(
         _lock_imports()
         chunk: list[Prompt] = []
         for _, obj in records(file, format):
+            assert isinstance(obj, dict)  # _first_pass refused any line that is not an object
             result.lines += 1
             cleaned = _clean_prompt(obj["text"], pii)
             key = dedup_key(cleaned[0])
@@ -334,7 +341,7 @@ class CompletionImportResult:
 
 def _check_prompt_ids(file: IO[bytes]) -> None:
     """Second half of the first pass: every prompt_id must exist."""
-    errors, pending = _Errors(), {}
+    errors, pending = _Errors(), dict[int, int]()
 
     def check() -> None:
         found = set(Prompt.objects.filter(pk__in=list(pending)).values_list("pk", flat=True))
@@ -357,7 +364,7 @@ def completions_import(
     file: IO[bytes],
     batch: Mapping,
     pii: str = "flag",
-    created_by=None,
+    created_by: "User | None" = None,
     progress: Progress = no_progress,
 ) -> CompletionImportResult:
     """Import model outputs and make a ranking batch of them: one task per line.
@@ -373,11 +380,12 @@ def completions_import(
         raise ServiceError("imported completions make a ranking or an evaluation batch.", field="kind")
     total = _first_pass(file, "jsonl", _check_completion_line, progress)
     _check_prompt_ids(file)
-    result, seen = CompletionImportResult(), set()
+    result, seen = CompletionImportResult(), set[frozenset[int]]()
     with transaction.atomic():
         _lock_imports()
         chunk: list[dict] = []
         for _, obj in jsonl_records(file):
+            assert isinstance(obj, dict)  # _first_pass refused any line that is not an object
             result.lines += 1
             chunk.append(obj)
             if len(chunk) >= CHUNK:
@@ -391,7 +399,9 @@ def completions_import(
     return result
 
 
-def _resolve_prompts(lines: list[dict], result: CompletionImportResult, *, pii: str, created_by) -> list[int]:
+def _resolve_prompts(
+    lines: list[dict], result: CompletionImportResult, *, pii: str, created_by: "User | None"
+) -> list[int]:
     """The prompt id of each line; prompts given by text are found by their dedup key or created."""
     keys, cleaned = {}, {}
     for obj in lines:
@@ -424,7 +434,7 @@ def _write_completion_lines(
     *,
     batch_settings: Mapping,
     pii: str,
-    created_by,
+    created_by: "User | None",
 ) -> None:
     """Prompts, completions and tasks of one chunk of lines; `seen` holds the groups made so far."""
     prompt_ids = _resolve_prompts(lines, result, pii=pii, created_by=created_by)

@@ -1,5 +1,5 @@
 """Jobs: imports and exports run on a worker of the default queue (a thread in the demo, see
-labeling.dispatch), not inside the web request, and report their progress as they go.
+core.dispatch), not inside the web request, and report their progress as they go.
 
 Starting one checks what can be checked at once (the upload's size, the format, the export's filters),
 stores the uploaded file under MEDIA_ROOT/uploads/ by a name the server chooses, writes the queued Job
@@ -17,24 +17,30 @@ again from the start; any other message finds it taken and does nothing, so a jo
 import logging
 import threading
 import time
-from collections.abc import Mapping
-from datetime import datetime
+from collections.abc import Callable, Mapping, Sequence
+from datetime import datetime, timedelta
 from pathlib import Path
+from typing import TYPE_CHECKING, Any, BinaryIO
 from uuid import uuid4
 
+from celery import (
+    current_app as app,  # the project's Celery app (config/celery.py), without importing the project
+)
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
+from django.core.files.uploadedfile import UploadedFile
 from django.db import DatabaseError, connection, transaction
 from django.db.models import Q, QuerySet
 from django.template.defaultfilters import filesizeformat
 from django.utils import timezone
 
-from .. import dispatch
-from ..errors import ServiceError
+from core import dispatch
+from core.errors import ServiceError
+from core.roles import is_batch_admin, is_researcher
+
 from ..media import media_path
 from ..models import Job, JobKind, JobStatus
-from ..roles import is_batch_admin, is_researcher
 from .exports import snapshot_check, snapshot_create
 from .import_files import FORMATS
 from .imports import (
@@ -46,7 +52,14 @@ from .imports import (
     prompts_import,
 )
 
+if TYPE_CHECKING:
+    from django.contrib.auth.models import User
+
 log = logging.getLogger(__name__)
+
+# The task that runs a job, sent by name: labeling/tasks.py calls this module, so this module does not
+# import it (LabelingConfig.ready registers it in every process).
+RUN_JOB = "labeling.tasks.run_job"
 IMPORT_KINDS = (JobKind.PROMPT_IMPORT, JobKind.COMPLETION_IMPORT)
 UPLOADS = "uploads"
 
@@ -54,7 +67,7 @@ UPLOADS = "uploads"
 # --- who sees which jobs ----------------------------------------------------------------------------
 
 
-def job_kinds_for(user) -> list[str]:
+def job_kinds_for(user: "User") -> list[str]:
     """Batch admins run imports, researchers exports: each sees the jobs of their role's kind."""
     return [
         *(IMPORT_KINDS if is_batch_admin(user) else ()),
@@ -62,7 +75,7 @@ def job_kinds_for(user) -> list[str]:
     ]
 
 
-def jobs_visible_to(user) -> QuerySet:
+def jobs_visible_to(user: "User") -> QuerySet[Job]:
     return Job.objects.filter(kind__in=job_kinds_for(user)).select_related("created_by", "batch", "snapshot")
 
 
@@ -73,20 +86,21 @@ def _bytes(n: int) -> str:
     return filesizeformat(n).replace("\xa0", " ")
 
 
-def upload_check_size(upload) -> None:
+def upload_check_size(upload: UploadedFile) -> None:
     """Refuse a file over IMPORT_MAX_FILE_BYTES before anything reads it (labeling.uploads stops
     storing it as it arrives; this names the problem)."""
     limit = settings.IMPORT_MAX_FILE_BYTES
-    if upload.size > limit:
+    size = upload.size or 0  # None only for a file object that cannot tell; Django's uploads always can
+    if size > limit:
         raise ServiceError(
-            f"the file is {_bytes(upload.size)}, over the limit of {_bytes(limit)} per file "
+            f"the file is {_bytes(size)}, over the limit of {_bytes(limit)} per file "
             "(IMPORT_MAX_FILE_BYTES); split it into smaller files.",
             field="file",
             code="file_too_large",
         )
 
 
-def _store_upload(upload) -> str:
+def _store_upload(upload: UploadedFile) -> str:
     """The upload, copied under MEDIA_ROOT/uploads/ (chunk by chunk) by a name of the server's."""
     stored = f"{UPLOADS}/{uuid4().hex}.upload"
     path = Path(settings.MEDIA_ROOT) / stored
@@ -111,10 +125,8 @@ def _remove_upload(stored: str) -> None:
         media_path(stored, owner="an upload").unlink(missing_ok=True)
 
 
-def _start(*, kind: str, params: dict, created_by, upload=None) -> Job:
+def _start(*, kind: str, params: dict, created_by: "User | None", upload: UploadedFile | None = None) -> Job:
     """Write the queued job and send it once committed; a send the broker refuses undoes it all."""
-    from ..tasks import run_job  # the task module imports this one
-
     dispatch.check_queue()
     stored = _store_upload(upload) if upload is not None else ""
     job = None
@@ -129,7 +141,7 @@ def _start(*, kind: str, params: dict, created_by, upload=None) -> Job:
                 message="waiting for a worker",
                 sent_at=timezone.now(),
             )
-            dispatch.send(run_job, job.pk)
+            dispatch.send(app.tasks[RUN_JOB], job.pk)
     except dispatch.BROKER_ERRORS as exc:
         if job is not None:
             Job.objects.filter(pk=job.pk, status=JobStatus.QUEUED).delete()
@@ -154,13 +166,18 @@ def _batch_params(batch: Mapping | None) -> dict | None:
     return params
 
 
-def _check_choice(value: str, allowed, field: str) -> None:
+def _check_choice(value: str, allowed: Sequence[str], field: str) -> None:
     if value not in allowed:
         raise ServiceError(f"'{field}' must be one of: {', '.join(allowed)}.", field=field)
 
 
 def job_start_prompt_import(
-    *, upload, format: str = "", pii: str = "flag", batch: Mapping | None = None, created_by=None
+    *,
+    upload: UploadedFile,
+    format: str = "",
+    pii: str = "flag",
+    batch: Mapping | None = None,
+    created_by: "User | None" = None,
 ) -> Job:
     """A prompts file (JSONL or CSV; format "" means by the file name). With `batch` (the settings of
     batch_create), the prompts it creates become a demonstration batch."""
@@ -172,7 +189,9 @@ def job_start_prompt_import(
     return _start(kind=JobKind.PROMPT_IMPORT, params=params, created_by=created_by, upload=upload)
 
 
-def job_start_completion_import(*, upload, batch: Mapping, pii: str = "flag", created_by=None) -> Job:
+def job_start_completion_import(
+    *, upload: UploadedFile, batch: Mapping, pii: str = "flag", created_by: "User | None" = None
+) -> Job:
     """A completions file (JSONL) that becomes a ranking or evaluation batch (`batch`: its settings)."""
     upload_check_size(upload)
     _check_choice(pii, PII_MODES, "pii")
@@ -180,7 +199,9 @@ def job_start_completion_import(*, upload, batch: Mapping, pii: str = "flag", cr
     return _start(kind=JobKind.COMPLETION_IMPORT, params=params, created_by=created_by, upload=upload)
 
 
-def job_start_export(*, kind: str, format: str, filters: Mapping | None, created_by=None) -> Job:
+def job_start_export(
+    *, kind: str, format: str, filters: Mapping | None, created_by: "User | None" = None
+) -> Job:
     """A dataset snapshot; the kind, format and filters are checked now (a bad filter is refused here)."""
     clean = snapshot_check(kind=kind, format=format, filters=dict(filters or {}))
     params = {"kind": kind, "format": format, "filters": clean}
@@ -204,7 +225,7 @@ def _write_on_own_connection(job_id: int, fields: dict) -> None:
         connection.close()  # this thread's, opened for this one write
 
 
-def _write_progress(job_id: int, **fields) -> None:
+def _write_progress(job_id: int, **fields: Any) -> None:
     """Update a running job's progress where every page sees it at once. Inside a transaction (an
     import's writes, an export's COPY) that takes another connection: a short-lived thread's, on
     Postgres. SQLite (the demo) has one writer at a time, this transaction: there the progress waits.
@@ -239,9 +260,7 @@ class JobProgress:
 # --- running ----------------------------------------------------------------------------------------
 
 
-def _batch_settings(params: Mapping | None) -> dict | None:
-    if params is None:
-        return None
+def _batch_settings(params: Mapping) -> dict:
     settings_ = dict(params)
     settings_["labelers"] = list(get_user_model().objects.filter(pk__in=params.get("labelers", [])))
     settings_["groups"] = list(Group.objects.filter(pk__in=params.get("groups", [])))
@@ -275,7 +294,7 @@ def _import_outcome(result: PromptImportResult | CompletionImportResult, summary
     }
 
 
-def _open_upload(job: Job):
+def _open_upload(job: Job) -> BinaryIO:
     try:
         return media_path(job.upload, owner=f"job {job.pk}").open("rb")
     except FileNotFoundError:
@@ -294,7 +313,7 @@ def _run_prompt_import(job: Job, progress: JobProgress) -> dict:
             format=p["format"],
             pii=p["pii"],
             created_by=job.created_by,
-            demonstration_batch=_batch_settings(p.get("batch")),
+            demonstration_batch=_batch_settings(p["batch"]) if p.get("batch") is not None else None,
             progress=progress,
         )
     return _import_outcome(result, _prompt_summary(result))
@@ -331,7 +350,7 @@ def _run_export(job: Job, progress: JobProgress) -> dict:
     }
 
 
-RUNNERS = {
+RUNNERS: dict[str, Callable[[Job, JobProgress], dict]] = {
     JobKind.PROMPT_IMPORT: _run_prompt_import,
     JobKind.COMPLETION_IMPORT: _run_completion_import,
     JobKind.EXPORT: _run_export,
@@ -443,7 +462,7 @@ def _recover_queued() -> dict[str, list[int]]:
     failed instead, so that whoever started it learns why."""
     if not dispatch.uses_broker():
         return {"resent": [], "failed": []}  # no message to lose: the job's thread was started at once
-    due = timezone.now() - timezone.timedelta(seconds=settings.JOB_RESEND_SECONDS)
+    due = timezone.now() - timedelta(seconds=settings.JOB_RESEND_SECONDS)
     queued = list(
         Job.objects.filter(status=JobStatus.QUEUED).filter(
             Q(sent_at__lt=due) | Q(sent_at__isnull=True, created_at__lt=due)
@@ -454,7 +473,7 @@ def _recover_queued() -> dict[str, list[int]]:
     try:
         dispatch.check_queue()
     except dispatch.QueueUnavailable:
-        limit = timezone.now() - timezone.timedelta(seconds=settings.JOB_QUEUED_LIMIT_SECONDS)
+        limit = timezone.now() - timedelta(seconds=settings.JOB_QUEUED_LIMIT_SECONDS)
         return {
             "resent": [],
             "failed": [job.pk for job in queued if job.created_at < limit and _fail_unsent(job)],
@@ -465,8 +484,6 @@ def _recover_queued() -> dict[str, list[int]]:
 def _resend(job: Job) -> bool:
     """Send a queued job again. The update that claims it names the send time it read, so of two sweeps
     only one sends."""
-    from ..tasks import run_job  # the task module imports this one
-
     claimed = Job.objects.filter(pk=job.pk, status=JobStatus.QUEUED, sent_at=job.sent_at).update(
         sent_at=timezone.now()
     )
@@ -474,7 +491,7 @@ def _resend(job: Job) -> bool:
         return False
     log.warning("job %s is still queued since %s: sending it again (a lost message?)", job.pk, job.created_at)
     try:
-        dispatch.send(run_job, job.pk)
+        dispatch.send(app.tasks[RUN_JOB], job.pk)
     except dispatch.BROKER_ERRORS as exc:
         log.warning("job %s: sending it again failed (%s); the next sweep tries again", job.pk, exc)
         return False
@@ -501,7 +518,7 @@ def _fail_stalled() -> list[int]:
     leaves a live pid), a worker may not answer Celery's inspect in time, and the demo has no workers to
     ask. A job failed by mistake keeps nothing: its outcome is written in its work's transaction."""
     limit = settings.JOB_RUNNING_LIMIT_SECONDS
-    cutoff = timezone.now() - timezone.timedelta(seconds=limit)
+    cutoff = timezone.now() - timedelta(seconds=limit)
     stalled = Job.objects.filter(status=JobStatus.RUNNING).filter(
         Q(progress_at__lt=cutoff) | Q(progress_at__isnull=True, started_at__lt=cutoff)
     )
@@ -518,7 +535,7 @@ def _fail_stalled() -> list[int]:
     return failed
 
 
-def _fail(job: Job, message: str, code: str, **still) -> bool:
+def _fail(job: Job, message: str, code: str, **still: Any) -> bool:
     """Fail the job if it still is as `still` says (of two sweeps, one fails it; a job that moved on
     meanwhile is left alone), and remove its upload, as when a job fails while it runs."""
     failed = Job.objects.filter(pk=job.pk, **still).update(

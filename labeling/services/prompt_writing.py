@@ -3,10 +3,11 @@ through the usual hygiene (labeling.services.prompts.prompt_create: dedup, cap, 
 
 from django.db import transaction
 
-from ..errors import ServiceError
+from core.errors import ServiceError
+
+from ..handout.leases import assignment_check_still_mine, assignment_mark_submitted
 from ..models import Assignment, Batch, Prompt
 from ..vocab import LABELER_SOURCES
-from .assignment import assignment_check_still_mine, assignment_mark_submitted
 from .demonstrations import validate_seconds
 from .prompts import prompt_create
 

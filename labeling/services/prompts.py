@@ -3,14 +3,19 @@ train/valid/test split by origin user, PII flagged."""
 
 import hashlib
 import re
+from typing import TYPE_CHECKING
 
 from django.conf import settings
 from django.db import transaction
 
-from ..errors import ServiceError
+from core.errors import ServiceError
+
 from ..models import Prompt
 from ..pii import find_pii
 from ..vocab import Category, PromptSource, Split
+
+if TYPE_CHECKING:
+    from django.contrib.auth.models import User
 
 PROMPT_MAX_CHARS = 20_000  # the writing page's text box takes as many (labeling.forms.PromptForm)
 
@@ -53,7 +58,7 @@ def prompt_create(
     category: str,
     source: str,
     origin_user: str,
-    author=None,
+    author: "User | None" = None,
     metadata: dict | None = None,
 ) -> Prompt:
     """Store a new prompt or raise DuplicatePrompt / ServiceError naming the field at fault."""

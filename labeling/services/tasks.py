@@ -4,7 +4,8 @@ from collections.abc import Sequence
 
 from django.db import transaction
 
-from ..errors import ServiceError
+from core.errors import ServiceError
+
 from ..models import Batch, Completion, Prompt, Task, TaskCompletion
 from ..vocab import K_MAX, K_MIN
 

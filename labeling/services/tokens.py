@@ -10,6 +10,7 @@ revoke it; a password change or "log out everywhere" revokes all of them.
 import re
 from dataclasses import dataclass
 from importlib import import_module
+from typing import TYPE_CHECKING
 
 from django.conf import settings
 from django.contrib.auth import SESSION_KEY, get_user_model
@@ -20,9 +21,12 @@ from knox.models import AuthToken
 from knox.settings import CONSTANTS, knox_settings
 
 from audit.services import Action, audit_record
+from core.errors import ServiceError
 
-from ..errors import ServiceError
 from ..teams import team_labelers
+
+if TYPE_CHECKING:
+    from django.contrib.auth.models import AnonymousUser, User
 
 PASSWORD_CHANGED = "password changed"
 LOGGED_OUT_EVERYWHERE = "logged out everywhere"
@@ -34,18 +38,18 @@ def _live(tokens: QuerySet[AuthToken]) -> QuerySet[AuthToken]:
     return tokens.filter(Q(expiry__gt=timezone.now()) | Q(expiry__isnull=True))
 
 
-def tokens_of(*, user) -> QuerySet[AuthToken]:
+def tokens_of(*, user: "User") -> QuerySet[AuthToken]:
     """The user's tokens that still work, newest first."""
     return _live(AuthToken.objects.filter(user=user)).order_by("-created")
 
 
-def team_tokens(*, admin) -> QuerySet[AuthToken]:
+def team_tokens(*, admin: "User") -> QuerySet[AuthToken]:
     """The live tokens of the labelers in `admin`'s team, newest first, with their owners."""
     tokens = AuthToken.objects.filter(user__in=team_labelers(admin)).select_related("user")
     return _live(tokens).order_by("-created")
 
 
-def revocable_token(*, actor, prefix: str) -> AuthToken | None:
+def revocable_token(*, actor: "User", prefix: str) -> AuthToken | None:
     """The token with this prefix if `actor` may revoke it: their own, or a labeler's of their team."""
     if not PREFIX.fullmatch(prefix):
         return None
@@ -53,13 +57,13 @@ def revocable_token(*, actor, prefix: str) -> AuthToken | None:
     return AuthToken.objects.filter(owners, token_key=prefix).select_related("user").first()
 
 
-def _lock(user) -> None:
+def _lock(user: "User") -> None:
     """One token change at a time per user: the limit holds, and a token made while a password changes
     is either revoked with the others or made after."""
     get_user_model().objects.select_for_update().filter(pk=user.pk).exists()
 
 
-def token_create(*, user, actor=None) -> tuple[AuthToken, str]:
+def token_create(*, user: "User", actor: "User | AnonymousUser | None" = None) -> tuple[AuthToken, str]:
     """A new token for `user` and its secret (shown once). `actor`: who asked (None: the user)."""
     limit = knox_settings.TOKEN_LIMIT_PER_USER
     with transaction.atomic():
@@ -69,7 +73,7 @@ def token_create(*, user, actor=None) -> tuple[AuthToken, str]:
             raise ServiceError(
                 f"{user.get_username()} already holds {limit} live API tokens, the most allowed "
                 "(API_TOKEN_LIMIT_PER_USER); revoke one first (/accounts/tokens/ or "
-                "DELETE /api/auth/tokens/{prefix}/).",
+                "DELETE /api/v1/auth/tokens/{prefix}/).",
                 code="token_limit",
             )
         token, secret = AuthToken.objects.create(user=user, expiry=knox_settings.TOKEN_TTL)
@@ -82,7 +86,7 @@ def token_create(*, user, actor=None) -> tuple[AuthToken, str]:
     return token, secret
 
 
-def token_revoke(*, token: AuthToken, actor) -> None:
+def token_revoke(*, token: AuthToken, actor: "User | AnonymousUser | None") -> None:
     with transaction.atomic():
         deleted, _ = AuthToken.objects.filter(pk=token.pk).delete()
         if deleted:
@@ -90,7 +94,7 @@ def token_revoke(*, token: AuthToken, actor) -> None:
             audit_record(actor=actor, action=Action.TOKEN_REVOKED, target=token.user, details=details)
 
 
-def tokens_revoke_all(*, user, actor, reason: str) -> int:
+def tokens_revoke_all(*, user: "User", actor: "User | AnonymousUser | None", reason: str) -> int:
     """Revoke every token of `user`; how many there were. Nothing is recorded when there were none."""
     with transaction.atomic():
         _lock(user)
@@ -101,7 +105,7 @@ def tokens_revoke_all(*, user, actor, reason: str) -> int:
     return len(prefixes)
 
 
-def _delete_tokens(user) -> list[str]:
+def _delete_tokens(user: "User") -> list[str]:
     tokens = AuthToken.objects.filter(user=user)
     prefixes = sorted(tokens.values_list("token_key", flat=True))
     tokens.delete()
@@ -114,7 +118,7 @@ class LoggedOut:
     sessions: int
 
 
-def log_out_everywhere(*, user, keep_session: str | None = None) -> LoggedOut:
+def log_out_everywhere(*, user: "User", keep_session: str | None = None) -> LoggedOut:
     """Revoke all of the user's tokens and end their browser sessions but `keep_session` (the one asking,
     if it is a browser)."""
     with transaction.atomic():
@@ -130,7 +134,7 @@ def log_out_everywhere(*, user, keep_session: str | None = None) -> LoggedOut:
     return LoggedOut(tokens=len(prefixes), sessions=sessions)
 
 
-def _end_sessions(user, *, keep: str | None) -> int:
+def _end_sessions(user: "User", *, keep: str | None) -> int:
     """End the user's sessions but `keep`. A session names its user only inside its encoded data, so
     this reads every live session: fine for a team's few thousand, and it runs only when asked. Session
     engines without a table (cache, signed cookies) cannot be listed: 0, and those sessions live on until

@@ -1,27 +1,13 @@
-"""Who may see what in the workspace: labelers only, and only their own assignments on their batches."""
+"""Which objects a workspace user may see: a labeler only their own assignments on their batches, and the
+prompts they wrote or were handed (the labelers-only rule itself is core.permissions.labeler_required)."""
 
-from functools import wraps
-
-from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
 from django.shortcuts import get_object_or_404
 
+from core.roles import is_batch_admin, is_labeler, is_researcher
+
+from ..handout.rules import user_may_work_on
 from ..models import Assignment, Prompt
-from ..roles import is_batch_admin, is_labeler, is_researcher
-from ..services.assignment import user_may_work_on
-
-
-def labeler_required(view):
-    """Anonymous users go to the login page; signed-in users without the labeler role get 403."""
-
-    @login_required
-    @wraps(view)
-    def wrapper(request, *args, **kwargs):
-        if not is_labeler(request.user):
-            raise PermissionDenied("Only labelers work on labeling tasks.")
-        return view(request, *args, **kwargs)
-
-    return wrapper
 
 
 def my_assignment(request, pk: int) -> Assignment:

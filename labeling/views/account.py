@@ -12,14 +12,14 @@ from django.shortcuts import redirect, render
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_POST
 
-from config.login_throttle import (
+from core.errors import ServiceError
+from core.login_throttle import (
     login_refusal,
     password_check_allowed,
     password_check_failed,
     remember_device,
 )
 
-from ..errors import ServiceError
 from ..services.tokens import (
     log_out_everywhere,
     revocable_token,
@@ -40,7 +40,7 @@ class LoginView(auth_views.LoginView):
 
 class ThrottledPasswordChangeForm(PasswordChangeForm):
     """The old password is a password guess like a login's: refused while the throttles refuse this
-    client, and a wrong one counted (config.login_throttle)."""
+    client, and a wrong one counted (core.login_throttle)."""
 
     def __init__(self, user, *args, request, **kwargs):
         super().__init__(user, *args, **kwargs)

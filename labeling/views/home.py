@@ -1,8 +1,9 @@
 from django.contrib.auth.decorators import login_required
 from django.shortcuts import render
 
-from ..roles import is_labeler
-from ..services.assignment import batches_open_for, labeler_counts
+from core.roles import is_labeler
+
+from ..selectors.home import batches_open_for, labeler_counts
 
 
 @login_required

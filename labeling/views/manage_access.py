@@ -7,7 +7,7 @@ from functools import wraps
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
 
-from ..roles import is_batch_admin, is_researcher
+from core.roles import is_batch_admin, is_researcher
 
 
 def admin_or_researcher(user) -> bool:

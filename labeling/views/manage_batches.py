@@ -6,12 +6,12 @@ from django.db.models import Count, Q
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_POST
 
-from ..errors import ServiceError
+from core.errors import ServiceError
+from core.roles import ROLE_LABELER, is_batch_admin, is_researcher
+
 from ..models import Assignment, Batch
-from ..roles import is_batch_admin, is_researcher
-from ..selectors_batches import batch_labeler_stats, batch_progress
+from ..selectors.batches import batch_labeler_stats, batch_progress
 from ..services import batches as service
-from ..vocab import ROLE_LABELER
 from .manage_access import batch_admin_required, reader_required
 from .manage_forms import BatchCreateForm, BatchSettingsForm, LabelersForm, add_service_error
 

@@ -6,9 +6,10 @@ from django.http import FileResponse, Http404, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_POST
 
-from ..errors import ServiceError
+from core.errors import ServiceError
+from core.roles import is_researcher
+
 from ..models import DatasetSnapshot, JobKind
-from ..roles import is_researcher
 from ..services.exports import snapshot_delete, snapshot_download_name, snapshot_open
 from ..services.jobs import job_start_export, jobs_visible_to
 from .manage_access import reader_required, researcher_required

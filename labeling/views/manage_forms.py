@@ -4,12 +4,16 @@ from django import forms
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
 
-from training.models import ModelVersion
+from core.errors import ServiceError
+from core.roles import ROLE_LABELER
 
-from ..errors import ServiceError
-from ..models import Batch, SnapshotFormat, SnapshotKind
+from ..models import Batch, Completion, SnapshotFormat, SnapshotKind
 from ..services.imports import PII_MODES
-from ..vocab import ROLE_LABELER, Category, PromptSource, Split
+from ..vocab import Category, PromptSource, Split
+
+# The model versions completions come from live in the training side's registry; reached through the
+# relation, so labeling does not import training (the layers run training -> labeling -> core -> audit).
+ModelVersion = Completion.model_version.field.related_model
 
 
 def labelers_field(required: bool = False, label: str = "Labelers") -> forms.ModelMultipleChoiceField:

@@ -4,7 +4,8 @@ becomes a job that a worker runs (labeling/services/jobs.py); the page sends its
 from django.conf import settings
 from django.shortcuts import redirect, render
 
-from ..errors import ServiceError
+from core.errors import ServiceError
+
 from ..services.jobs import (
     IMPORT_KINDS,
     job_start_completion_import,

@@ -3,7 +3,8 @@ outcome: the counts and the batch, the snapshot, or the error with the file's ba
 
 from django.shortcuts import get_object_or_404, render
 
-from ..errors import ServiceError
+from core.errors import ServiceError
+
 from ..models import JobKind
 from ..services.jobs import jobs_visible_to
 from .manage_access import reader_required

@@ -5,10 +5,11 @@ from django.core.exceptions import PermissionDenied
 from django.shortcuts import redirect
 from django.urls import reverse
 
-from ..errors import AssignmentUnavailable
+from core.errors import AssignmentUnavailable
+
 from ..forms import SkipForm
+from ..handout.next import NotOnBatch, NotQualified, assignment_next
 from ..models import Assignment, Batch
-from ..services.assignment import NotOnBatch, NotQualified, assignment_next
 
 
 def go_next(request, batch: Batch):

@@ -7,13 +7,14 @@ from django.core.exceptions import PermissionDenied
 from django.db.models import Q
 from django.shortcuts import get_object_or_404, render
 
+from core.permissions import may_see_all, require_see_labeler
+from core.roles import is_labeler
+
 from ..models import Batch
-from ..quality.access import may_see_all, require_see_labeler
 from ..quality.charts import agreement_over_time_series
 from ..quality.dashboard import labeler_stats, team_report
 from ..quality.display import flag_heading, num, pct
 from ..quality.selectors import RANKED_KINDS
-from ..roles import is_labeler
 from ..vocab import FLAGS, Category
 
 MAIN_FLAGS = ("hallucination", "fails_instruction", "inappropriate")

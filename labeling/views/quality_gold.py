@@ -10,18 +10,15 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_POST
 
-from ..errors import ServiceError
+from core.errors import ServiceError
+from core.permissions import may_manage, require_manage, require_see_all
+
 from ..models import Batch, Task
-from ..quality.access import may_manage, require_manage, require_see_all
 from ..quality.forms import BatchQualityForm, ReferenceRankingForm
-from ..quality.gold import gold_mark, gold_unmark
-from ..quality.screening import (
-    batch_quality_update,
-    labelers_of,
-    qualification_decide,
-    qualification_results,
-)
+from ..quality.screening import labelers_of, qualification_results
 from ..quality.selectors import RANKED_KINDS
+from ..services.gold import gold_mark, gold_unmark
+from ..services.screening import batch_quality_update, qualification_decide
 
 TASKS_PER_PAGE = 20
 

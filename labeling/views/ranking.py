@@ -3,7 +3,8 @@
 from django.contrib import messages
 from django.shortcuts import render
 
-from ..errors import AssignmentUnavailable, ServiceError
+from core.errors import AssignmentUnavailable, ServiceError
+
 from ..forms import RankingForm
 from ..models import Assignment, Completion
 from ..services.rankings import ranking_submit

@@ -8,15 +8,18 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from .. import storable
-from ..api.exceptions import body_too_large
-from ..errors import AssignmentUnavailable, ServiceError
+from core import storable
+from core.api.exceptions import body_too_large
+from core.errors import AssignmentUnavailable, ServiceError
+from core.permissions import labeler_required
+from core.roles import is_batch_admin, is_labeler, is_researcher
+
 from ..forms import SkipForm
+from ..handout.leases import assignment_given_away
+from ..handout.work import assignment_save_draft, assignment_skip
 from ..models import Assignment, Batch, Prompt
-from ..roles import is_batch_admin, is_labeler, is_researcher
-from ..services.assignment import assignment_given_away, assignment_save_draft, assignment_skip
 from . import ranking, writing
-from .access import labeler_required, may_see_prompt, my_assignment
+from .access import may_see_prompt, my_assignment
 from .navigation import assignment_lost, go_next
 
 PAGES = {

@@ -3,7 +3,8 @@
 from django.contrib import messages
 from django.shortcuts import render
 
-from ..errors import AssignmentUnavailable, ServiceError
+from core.errors import AssignmentUnavailable, ServiceError
+
 from ..forms import CATEGORY_SHARE, SOURCE_HELP, DemonstrationForm, PromptForm
 from ..models import Assignment
 from ..services.demonstrations import demonstration_submit

@@ -13,7 +13,7 @@ def test_create_a_ranking_batch_from_a_sources_completions(world, client_as):
     for _ in range(3):
         CompletionFactory(prompt=prompt, source_name="vllm")
     response = client_as("admin").post(
-        "/api/batches/",
+        "/api/v1/batches/",
         {
             "name": "extract round",
             "kind": "ranking",
@@ -35,12 +35,12 @@ def test_create_a_ranking_batch_from_a_sources_completions(world, client_as):
 
 def test_pause_close_and_progress(world, client_as):
     client, pk = client_as("admin"), world["batch"].pk
-    assert client.post(f"/api/batches/{pk}/pause/").data["status"] == "paused"
-    assert client.post(f"/api/batches/{pk}/resume/").data["status"] == "active"
-    assert client.post(f"/api/batches/{pk}/close/").data["status"] == "closed"
-    refused = client.post(f"/api/batches/{pk}/resume/")
+    assert client.post(f"/api/v1/batches/{pk}/pause/").data["status"] == "paused"
+    assert client.post(f"/api/v1/batches/{pk}/resume/").data["status"] == "active"
+    assert client.post(f"/api/v1/batches/{pk}/close/").data["status"] == "closed"
+    refused = client.post(f"/api/v1/batches/{pk}/resume/")
     assert refused.status_code == 400 and refused.data["code"] == "bad_state"
-    progress = client.get(f"/api/batches/{pk}/progress/").data
+    progress = client.get(f"/api/v1/batches/{pk}/progress/").data
     assert (progress["tasks"], progress["tasks_done"], progress["labels_submitted"]) == (2, 1, 2)
     assert progress["labels_in_flight"] == 1
     by_name = {row["username"]: row for row in progress["labelers"]}
@@ -50,10 +50,10 @@ def test_pause_close_and_progress(world, client_as):
 def test_add_and_remove_labelers(world, client_as):
     client, pk = client_as("admin"), world["other_batch"].pk
     response = client.post(
-        f"/api/batches/{pk}/labelers/", {"add": ["lab1"], "remove": ["lab2"]}, format="json"
+        f"/api/v1/batches/{pk}/labelers/", {"add": ["lab1"], "remove": ["lab2"]}, format="json"
     )
     assert response.data["labelers"] == ["lab1"]
-    refused = client.post(f"/api/batches/{pk}/labelers/", {"add": ["sci"]}, format="json")
+    refused = client.post(f"/api/v1/batches/{pk}/labelers/", {"add": ["sci"]}, format="json")
     assert refused.status_code == 400 and refused.data["field"] == "labelers"
-    unknown = client.post(f"/api/batches/{pk}/labelers/", {"add": ["ghost"]}, format="json")
+    unknown = client.post(f"/api/v1/batches/{pk}/labelers/", {"add": ["ghost"]}, format="json")
     assert unknown.status_code == 400 and unknown.data["field"] == "add"

@@ -8,9 +8,9 @@ import pytest
 from knox.models import AuthToken
 from rest_framework.test import APIClient
 
+from core.roles import ROLE_BATCH_ADMIN, ROLE_LABELER
 from labeling.models import Assignment
 from labeling.services.rankings import ranking_submit
-from labeling.vocab import ROLE_BATCH_ADMIN, ROLE_LABELER
 from tests.api.world import completion_ids
 from tests.factories import (
     BatchFactory,
@@ -19,6 +19,7 @@ from tests.factories import (
     UserFactory,
     assignment_for,
     ranking_task,
+    scored,
 )
 
 pytestmark = pytest.mark.django_db
@@ -49,7 +50,11 @@ def labeled_batch(labeler, *, finished: int, k: int = 4):
     for i in range(finished):
         task = ranking_task(batch, k=k)
         other = UserFactory(username=f"other{i}", roles=[ROLE_LABELER])
-        ranking_submit(assignment=assignment_for(task, other), tiers=[completion_ids(task)])
+        ranking_submit(
+            assignment=assignment_for(task, other),
+            tiers=[completion_ids(task)],
+            ratings=scored([completion_ids(task)]),
+        )
     ranking_task(batch, k=k)
     return batch
 
@@ -59,10 +64,10 @@ def test_next_task(labeler, django_assert_max_num_queries, finished):
     batch = labeled_batch(labeler, finished=finished, k=9)
     client = client_for(labeler)
     with django_assert_max_num_queries(8):
-        response = client.post(f"/api/tasks/next/{batch.pk}/")
+        response = client.post(f"/api/v1/tasks/next/{batch.pk}/")
     assert response.status_code == 200 and len(response.data["completions"]) == 9
     with django_assert_max_num_queries(8):  # asked again: the live assignment
-        again = client.post(f"/api/tasks/next/{batch.pk}/")
+        again = client.post(f"/api/v1/tasks/next/{batch.pk}/")
     assert again.data["id"] == response.data["id"] and len(again.data["completions"]) == 9
 
 
@@ -70,11 +75,11 @@ def test_next_task(labeler, django_assert_max_num_queries, finished):
 def test_submit_a_ranking(labeler, django_assert_max_num_queries, k):
     batch = labeled_batch(labeler, finished=0, k=k)
     client = client_for(labeler)
-    assignment = client.post(f"/api/tasks/next/{batch.pk}/").data
+    assignment = client.post(f"/api/v1/tasks/next/{batch.pk}/").data
     ids = [c["id"] for c in assignment["completions"]]
     body = {"tiers": [[cid] for cid in ids], "ratings": {str(cid): {"likert": 4} for cid in ids}}
     with django_assert_max_num_queries(9):
-        response = client.post(f"/api/assignments/{assignment['id']}/submit/", body, format="json")
+        response = client.post(f"/api/v1/assignments/{assignment['id']}/submit/", body, format="json")
     assert response.status_code == 201
     assert Assignment.objects.get(pk=assignment["id"]).ranking.comparisons.count() == k * (k - 1) // 2
 
@@ -83,9 +88,9 @@ def test_submit_a_ranking(labeler, django_assert_max_num_queries, k):
 def test_read_an_assignment(labeler, django_assert_max_num_queries, k):
     batch = labeled_batch(labeler, finished=0, k=k)
     client = client_for(labeler)
-    pk = client.post(f"/api/tasks/next/{batch.pk}/").data["id"]
+    pk = client.post(f"/api/v1/tasks/next/{batch.pk}/").data["id"]
     with django_assert_max_num_queries(4):
-        response = client.get(f"/api/assignments/{pk}/")
+        response = client.get(f"/api/v1/assignments/{pk}/")
     assert response.status_code == 200 and len(response.data["completions"]) == k
 
 
@@ -98,7 +103,7 @@ def test_list_tasks(labeler, admin, django_assert_max_num_queries, rows, as_admi
         ranking_task(batch, k=4)
     client = client_for(admin if as_admin else labeler)
     with django_assert_max_num_queries(3):
-        response = client.get("/api/tasks/")
+        response = client.get("/api/v1/tasks/")
     assert len(response.data["results"]) == rows
     assert all(len(task["completions"]) == 4 for task in response.data["results"])
 
@@ -109,10 +114,14 @@ def test_list_rankings(labeler, admin, django_assert_max_num_queries, rows, as_a
     batch = BatchFactory()
     for _ in range(rows):
         task = ranking_task(batch, k=4)
-        ranking_submit(assignment=assignment_for(task, labeler), tiers=[completion_ids(task)])
+        ranking_submit(
+            assignment=assignment_for(task, labeler),
+            tiers=[completion_ids(task)],
+            ratings=scored([completion_ids(task)]),
+        )
     client = client_for(admin if as_admin else labeler)
     with django_assert_max_num_queries(3):
-        response = client.get("/api/rankings/")
+        response = client.get("/api/v1/rankings/")
     assert len(response.data["results"]) == rows
     assert all(len(ranking["ratings"]) == 4 for ranking in response.data["results"])
 
@@ -123,7 +132,7 @@ def test_list_prompts(admin, django_assert_max_num_queries, rows):
         PromptFactory(author=UserFactory(username=f"author{i}"))
     client = client_for(admin)
     with django_assert_max_num_queries(2):
-        response = client.get("/api/prompts/")
+        response = client.get("/api/v1/prompts/")
     assert len(response.data["results"]) == rows and all(p["author"] for p in response.data["results"])
 
 
@@ -133,7 +142,7 @@ def test_list_completions(admin, django_assert_max_num_queries, rows):
         CompletionFactory()
     client = client_for(admin)
     with django_assert_max_num_queries(2):
-        response = client.get("/api/completions/")
+        response = client.get("/api/v1/completions/")
     assert len(response.data["results"]) == rows
 
 
@@ -146,7 +155,7 @@ def test_list_batches(labeler, admin, django_assert_max_num_queries, rows, as_ad
         ranking_task(batch, k=2)
     client = client_for(admin if as_admin else labeler)
     with django_assert_max_num_queries(4 if as_admin else 2):  # a labeler is not shown who else works on it
-        response = client.get("/api/batches/")
+        response = client.get("/api/v1/batches/")
     assert len(response.data["results"]) == rows
     if as_admin:
         assert all(len(b["labelers"]) == 2 and b["task_count"] == 1 for b in response.data["results"])

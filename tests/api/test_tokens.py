@@ -15,7 +15,7 @@ from knox.models import AuthToken
 from rest_framework.test import APIClient
 
 from audit.models import AuditEvent
-from labeling.vocab import ROLE_BATCH_ADMIN, ROLE_LABELER, ROLE_RESEARCHER
+from core.roles import ROLE_BATCH_ADMIN, ROLE_LABELER, ROLE_RESEARCHER
 from tests.factories import UserFactory
 
 pytestmark = pytest.mark.django_db
@@ -29,7 +29,9 @@ def ada(db):
 
 
 def obtain(username: str = "ada", password: str = PASSWORD):
-    return APIClient().post("/api/auth/token/", {"username": username, "password": password}, format="json")
+    return APIClient().post(
+        "/api/v1/auth/token/", {"username": username, "password": password}, format="json"
+    )
 
 
 def as_token(secret: str) -> APIClient:
@@ -39,7 +41,7 @@ def as_token(secret: str) -> APIClient:
 
 
 def works(secret: str) -> bool:
-    return as_token(secret).get("/api/auth/tokens/").status_code == 200
+    return as_token(secret).get("/api/v1/auth/tokens/").status_code == 200
 
 
 def team(name: str, *users) -> Group:
@@ -55,7 +57,7 @@ def test_a_token_is_stored_hashed_and_its_secret_is_shown_once(ada):
     stored = AuthToken.objects.get(user=ada)
     assert stored.digest == hashlib.sha512(secret.encode()).hexdigest() and secret.startswith(prefix)
     assert secret not in str(AuthToken.objects.values_list().get())
-    listed = as_token(secret).get("/api/auth/tokens/")
+    listed = as_token(secret).get("/api/v1/auth/tokens/")
     assert listed.status_code == 200 and secret not in listed.content.decode()
     assert listed.data["results"] == [
         {"prefix": prefix, "created": listed.data["results"][0]["created"], "expiry": answer.data["expiry"]}
@@ -73,7 +75,7 @@ def test_a_token_expires_after_its_lifetime(ada, settings):
     token = AuthToken.objects.get(user=ada)
     assert timedelta(hours=2) - (token.expiry - token.created) < timedelta(seconds=5)
     AuthToken.objects.update(expiry=timezone.now() - timedelta(seconds=1))
-    refused = as_token(answer.data["token"]).get("/api/auth/tokens/")
+    refused = as_token(answer.data["token"]).get("/api/v1/auth/tokens/")
     assert refused.status_code == 401 and refused.data["detail"] == "Token expired."
     assert refused["WWW-Authenticate"] == "Token" and not AuthToken.objects.exists()
 
@@ -85,7 +87,7 @@ def test_a_user_holds_at_most_the_token_limit(ada, settings):
     refused = obtain()
     assert refused.status_code == 400 and refused.data["code"] == "token_limit"
     assert "API_TOKEN_LIMIT_PER_USER" in refused.data["detail"] and AuthToken.objects.count() == 2
-    assert as_token(first["token"]).delete(f"/api/auth/tokens/{first['prefix']}/").status_code == 204
+    assert as_token(first["token"]).delete(f"/api/v1/auth/tokens/{first['prefix']}/").status_code == 204
     assert obtain().status_code == 200
     AuthToken.objects.update(expiry=timezone.now() - timedelta(seconds=1))  # expired ones do not count
     assert obtain().status_code == 200 and AuthToken.objects.count() == 1
@@ -96,10 +98,10 @@ def test_the_owner_revokes_a_token_and_nobody_else_does(ada):
     other = UserFactory(username="bob", roles=[ROLE_LABELER])
     theirs = obtain("bob").data
     client = as_token(mine["token"])
-    assert client.delete(f"/api/auth/tokens/{theirs['prefix']}/").status_code == 404
-    assert as_token(theirs["token"]).delete(f"/api/auth/tokens/{spare['prefix']}/").status_code == 404
+    assert client.delete(f"/api/v1/auth/tokens/{theirs['prefix']}/").status_code == 404
+    assert as_token(theirs["token"]).delete(f"/api/v1/auth/tokens/{spare['prefix']}/").status_code == 404
     assert works(theirs["token"]) and works(spare["token"])
-    assert client.delete(f"/api/auth/tokens/{spare['prefix']}/").status_code == 204
+    assert client.delete(f"/api/v1/auth/tokens/{spare['prefix']}/").status_code == 204
     assert (
         not works(spare["token"]) and works(mine["token"]) and AuthToken.objects.filter(user=other).exists()
     )
@@ -114,14 +116,14 @@ def test_a_batch_admin_lists_and_revokes_tokens_of_their_teams_labelers_only(db)
     team("team-south", lab2)
     secrets = {name: obtain(name).data for name in ("boss", "lab1", "lab2", "peer")}
     client = as_token(secrets["boss"]["token"])
-    listed = client.get("/api/auth/team-tokens/").data["results"]
+    listed = client.get("/api/v1/auth/team-tokens/").data["results"]
     assert [(t["owner"], t["prefix"]) for t in listed] == [("lab1", secrets["lab1"]["prefix"])]
     for outsider in ("lab2", "peer"):  # another team; a fellow batch admin
-        assert client.delete(f"/api/auth/tokens/{secrets[outsider]['prefix']}/").status_code == 404
+        assert client.delete(f"/api/v1/auth/tokens/{secrets[outsider]['prefix']}/").status_code == 404
         assert works(secrets[outsider]["token"])
-    assert client.delete(f"/api/auth/tokens/{secrets['lab1']['prefix']}/").status_code == 204
+    assert client.delete(f"/api/v1/auth/tokens/{secrets['lab1']['prefix']}/").status_code == 204
     assert not works(secrets["lab1"]["token"])
-    assert as_token(secrets["lab2"]["token"]).get("/api/auth/team-tokens/").status_code == 403
+    assert as_token(secrets["lab2"]["token"]).get("/api/v1/auth/team-tokens/").status_code == 403
 
 
 def test_log_out_everywhere_revokes_every_token_and_ends_the_other_sessions(ada):
@@ -129,14 +131,14 @@ def test_log_out_everywhere_revokes_every_token_and_ends_the_other_sessions(ada)
     here, elsewhere = APIClient(), Client()
     here.force_login(ada)
     elsewhere.force_login(ada)
-    answer = here.post("/api/auth/logout-everywhere/")
+    answer = here.post("/api/v1/auth/logout-everywhere/")
     assert answer.status_code == 200 and answer.data == {"tokens": 2, "sessions": 1}
     assert not any(works(secret) for secret in secrets)
-    assert here.get("/api/auth/tokens/").status_code == 200  # the session that asked stays
+    assert here.get("/api/v1/auth/tokens/").status_code == 200  # the session that asked stays
     assert elsewhere.get("/accounts/tokens/").status_code == 302  # to the login page
     by_token = obtain().data["token"]
-    assert as_token(by_token).post("/api/auth/logout-everywhere/").data == {"tokens": 1, "sessions": 1}
-    assert here.get("/api/auth/tokens/").status_code == 401  # asked with a token: every session ends
+    assert as_token(by_token).post("/api/v1/auth/logout-everywhere/").data == {"tokens": 1, "sessions": 1}
+    assert here.get("/api/v1/auth/tokens/").status_code == 401  # asked with a token: every session ends
 
 
 def _set_password(user, new: str) -> None:
@@ -207,7 +209,7 @@ def test_token_creation_and_revocation_are_audited(ada):
     created = AuditEvent.objects.get(action="token.created")
     assert created.actor == ada and created.object_id == str(ada.pk)
     assert created.details["token"] == answer["prefix"]
-    as_token(answer["token"]).delete(f"/api/auth/tokens/{answer['prefix']}/")
+    as_token(answer["token"]).delete(f"/api/v1/auth/tokens/{answer['prefix']}/")
     revoked = AuditEvent.objects.get(action="token.revoked")
     assert revoked.actor == ada and revoked.details == {"tokens": [answer["prefix"]], "reason": "revoked"}
 
@@ -215,15 +217,20 @@ def test_token_creation_and_revocation_are_audited(ada):
 @pytest.mark.parametrize("header", [b"Token \xff\xfe", b"Token abc\x00def", b"Token " + b"0" * 64, b"Token"])
 def test_a_bad_token_is_a_401_naming_the_scheme(ada, header):
     obtain()
-    response = APIClient().get("/api/auth/tokens/", HTTP_AUTHORIZATION=header.decode("latin-1"))
+    response = APIClient().get("/api/v1/auth/tokens/", HTTP_AUTHORIZATION=header.decode("latin-1"))
     assert response.status_code == 401 and response["WWW-Authenticate"] == "Token"
 
 
 def test_the_schema_documents_one_token_scheme(ada):
     client = APIClient()
     client.force_login(ada)
-    schema = client.get("/api/schema/", HTTP_ACCEPT="application/vnd.oai.openapi+json").json()
+    schema = client.get("/api/v1/schema/", HTTP_ACCEPT="application/vnd.oai.openapi+json").json()
     assert set(schema["components"]["securitySchemes"]) == {"knoxApiToken", "cookieAuth"}
-    for path in ("/api/auth/tokens/", "/api/auth/tokens/{prefix}/", "/api/prompts/", "/training/api/runs/"):
+    for path in (
+        "/api/v1/auth/tokens/",
+        "/api/v1/auth/tokens/{prefix}/",
+        "/api/v1/prompts/",
+        "/api/v1/training-runs/",
+    ):
         for operation in schema["paths"][path].values():
             assert {"knoxApiToken": []} in operation["security"], path

@@ -1,10 +1,10 @@
 """A small labeled world for the API tests: one user per role, batches, tasks, rankings, a snapshot."""
 
+from core.roles import ROLE_BATCH_ADMIN, ROLE_LABELER, ROLE_RESEARCHER
 from labeling.models import Demonstration, Job
 from labeling.services.exports import snapshot_create
 from labeling.services.rankings import ranking_submit
-from labeling.vocab import ROLE_BATCH_ADMIN, ROLE_LABELER, ROLE_RESEARCHER
-from tests.factories import BatchFactory, PromptFactory, UserFactory, assignment_for, ranking_task
+from tests.factories import BatchFactory, PromptFactory, UserFactory, assignment_for, ranking_task, scored
 from training.models import ModelVersion, TrainingRun
 
 
@@ -25,9 +25,16 @@ def build_world() -> dict:
     other_batch.labelers.add(other_labeler)
     t1, t2 = ranking_task(batch), ranking_task(batch)
     other_task = ranking_task(other_batch)
-    mine = ranking_submit(assignment=assignment_for(t1, labeler), tiers=[completion_ids(t1)], seconds_spent=9)
+    mine = ranking_submit(
+        assignment=assignment_for(t1, labeler),
+        tiers=[completion_ids(t1)],
+        seconds_spent=9,
+        ratings=scored([completion_ids(t1)]),
+    )
     theirs = ranking_submit(
-        assignment=assignment_for(t1, other_labeler), tiers=[[c] for c in completion_ids(t1)]
+        assignment=assignment_for(t1, other_labeler),
+        tiers=[[c] for c in completion_ids(t1)],
+        ratings=scored([[c] for c in completion_ids(t1)]),
     )
     model = ModelVersion.objects.create(name="base", kind="base", checkpoint="/models/base")
     return {

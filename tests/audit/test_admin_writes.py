@@ -6,11 +6,11 @@ from django.contrib.auth.models import Group, Permission
 from django.urls import reverse
 
 from audit.models import Action, AuditEvent
+from core.roles import ROLE_BATCH_ADMIN, ROLE_RESEARCHER
 from labeling.models import Assignment, Batch, Completion
 from labeling.roles import sync_role_permissions
 from labeling.services.rankings import ranking_submit
-from labeling.vocab import ROLE_BATCH_ADMIN, ROLE_RESEARCHER
-from tests.factories import BatchFactory, UserFactory, assignment_for, ranking_task
+from tests.factories import BatchFactory, UserFactory, assignment_for, ranking_task, scored
 
 pytestmark = pytest.mark.django_db
 
@@ -43,7 +43,11 @@ def work(labeler, other_labeler):
     skipped.save(update_fields=["status", "skip_reason"])
     ranked_task = ranking_task()
     ranked = assignment_for(ranked_task, labeler)
-    ranking_submit(assignment=ranked, tiers=[[c.pk for c in ranked_task.completions.all()]])
+    ranking_submit(
+        assignment=ranked,
+        tiers=[[c.pk for c in ranked_task.completions.all()]],
+        ratings=scored([[c.pk for c in ranked_task.completions.all()]]),
+    )
     return {"drafted": drafted, "skipped": skipped, "completion": ranked_task.completions.first()}
 
 

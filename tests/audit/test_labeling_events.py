@@ -8,7 +8,8 @@ from django.core.management import call_command
 from django.urls import reverse
 
 from audit.models import Action, AuditEvent
-from labeling.errors import ServiceError
+from core.errors import ServiceError
+from core.roles import ROLE_LABELER, ROLE_RESEARCHER
 from labeling.models import Batch, DatasetSnapshot
 from labeling.roles import role_add, role_remove
 from labeling.services import exports
@@ -19,7 +20,6 @@ from labeling.services.batches import (
     batch_transition,
 )
 from labeling.services.exports import snapshot_create, snapshot_delete
-from labeling.vocab import ROLE_LABELER, ROLE_RESEARCHER
 from tests.factories import BatchFactory, UserFactory
 from training.models import ModelKind, ModelVersion
 
@@ -161,8 +161,10 @@ def test_the_pages_and_the_api_pass_the_signed_in_user_as_actor(client, batch_ad
     client.force_login(batch_admin)
     client.post(reverse("manage:batch_action", args=[batch.pk]), {"action": "pause"})
     client.post(reverse("manage:batch_labelers", args=[batch.pk]), {"op": "add", "add-users": [labeler.pk]})
-    client.post(f"/api/batches/{batch.pk}/resume/")
-    client.post(f"/api/batches/{batch.pk}/labelers/", {"remove": ["lab1"]}, content_type="application/json")
+    client.post(f"/api/v1/batches/{batch.pk}/resume/")
+    client.post(
+        f"/api/v1/batches/{batch.pk}/labelers/", {"remove": ["lab1"]}, content_type="application/json"
+    )
     assert [(actor, action) for actor, action, _ in events()] == [
         ("boss", Action.BATCH_PAUSED),
         ("boss", Action.BATCH_LABELERS_ADDED),
@@ -178,9 +180,9 @@ def test_the_datasets_page_and_api_pass_the_researcher_as_actor(client, media, r
     first = DatasetSnapshot.objects.get()
     client.post(reverse("manage:dataset_delete", args=[first.pk]))
     response = client.post(
-        "/api/datasets/", {"kind": "prompts", "filters": {}}, content_type="application/json"
+        "/api/v1/datasets/", {"kind": "prompts", "filters": {}}, content_type="application/json"
     )
-    client.delete(f"/api/datasets/{response.json()['snapshot']}/")
+    client.delete(f"/api/v1/datasets/{response.json()['snapshot']}/")
     assert [(actor, action) for actor, action, _ in events()] == [
         ("sci", Action.SNAPSHOT_CREATED),
         ("sci", Action.SNAPSHOT_DELETED),

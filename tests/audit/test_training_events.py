@@ -7,12 +7,13 @@ from django.utils import timezone
 
 import training.ml
 from audit.models import Action, AuditEvent
-from labeling.errors import ServiceError
+from core.errors import ServiceError
 from labeling.services.exports import snapshot_create
 from training import dispatch
 from training.models import ModelKind, ModelVersion, Round, RoundStatus, RunStatus, TrainingRun
+from training.services.execution import run_execute
 from training.services.rounds import round_retry, round_start
-from training.services.runs import run_cancel, run_execute, run_retry, run_start, runs_reap_stale
+from training.services.runs import run_cancel, run_retry, run_start, runs_reap_stale
 
 pytestmark = pytest.mark.django_db
 

@@ -20,9 +20,9 @@ document.addEventListener("securitypolicyviolation", (e) =>
   window.__csp.push(`${e.violatedDirective} blocked ${e.blockedURI || "inline"} at ${e.sourceFile}:${e.lineNumber}`));
 """
 READY = [  # pages that draw after loading, and what shows they have finished
-    (r"^/api/docs/$", ".swagger-ui .info .title"),
+    (r"^/api/v1/docs/$", ".swagger-ui .info .title"),
     (r"^/training/runs/\d+/$", "#charts canvas"),  # Chart.js, from the run's metrics history
-    (r"^/quality/evaluations/", 'canvas[data-drawn="true"], .q-chart-empty'),
+    (r"^/training/evaluations/", 'canvas[data-drawn="true"], .q-chart-empty'),
 ]
 
 

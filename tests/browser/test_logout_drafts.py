@@ -4,9 +4,9 @@ import re
 
 import pytest
 
+from core.roles import ROLE_LABELER
 from labeling.models import Batch
 from labeling.services.tasks import prompt_task_create
-from labeling.vocab import ROLE_LABELER
 from tests.factories import BatchFactory, UserFactory
 
 from .conftest import log_in

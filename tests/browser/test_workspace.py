@@ -5,9 +5,9 @@ import re
 
 import pytest
 
+from core.roles import ROLE_LABELER
 from labeling.models import Assignment, Batch, Comparison, Demonstration, Prompt, Ranking
 from labeling.services.tasks import prompt_task_create, ranking_task_create
-from labeling.vocab import ROLE_LABELER
 from tests.factories import BatchFactory, CompletionFactory, PromptFactory, UserFactory, ranking_task
 
 from .conftest import log_in, wait_for_home

@@ -11,18 +11,19 @@ import json
 
 from django.contrib.auth.models import Group
 
+from core.roles import ROLE_BATCH_ADMIN, ROLE_LABELER, ROLE_RESEARCHER
+from labeling.handout.next import assignment_next
+from labeling.handout.work import assignment_save_draft
 from labeling.models import Batch
-from labeling.quality.evaluation import evaluation_batch_create
-from labeling.quality.gold import gold_mark
-from labeling.services.assignment import assignment_next, assignment_save_draft
 from labeling.services.batches import batch_add_prompt_tasks, batch_add_writing_tasks, batch_create
 from labeling.services.demonstrations import demonstration_submit
+from labeling.services.gold import gold_mark
 from labeling.services.imports import completions_import
 from labeling.services.prompt_writing import prompt_submit
 from labeling.services.prompts import prompt_create
 from labeling.services.rankings import ranking_submit
-from labeling.vocab import ROLE_BATCH_ADMIN, ROLE_LABELER, ROLE_RESEARCHER
-from tests.factories import UserFactory
+from tests.factories import UserFactory, scored
+from training.evaluation.batches import evaluation_batch_create
 from training.models import ModelVersion, Round, TrainingRun
 
 _TEMPLATES = [
@@ -180,7 +181,12 @@ def build_xss_world() -> dict:
     for user in team:
         assignment = assignment_next(labeler=user, batch=evaluation)
         ids = list(assignment.task.task_completions.values_list("completion_id", flat=True))
-        ranking_submit(assignment=assignment, tiers=[[c] for c in ids], comment=_text("Eval comment."))
+        ranking_submit(
+            assignment=assignment,
+            tiers=[[c] for c in ids],
+            comment=_text("Eval comment."),
+            ratings=scored([[c] for c in ids]),
+        )
     gold = ranking_batch.tasks.order_by("pk").first()
     gold_mark(task=gold, tiers=[[c] for c in gold.task_completions.values_list("completion_id", flat=True)])
     return {
@@ -210,8 +216,11 @@ def pages(w: dict) -> dict[str, list[str]]:
             f"/assignments/{w['live_writing'].pk}/",
             f"/prompts/{w['ranked_prompt'].pk}/",
             "/quality/",
-            *[f"/api/{r}/?format=api" for r in ("prompts", "tasks", "rankings", "demonstrations", "batches")],
-            f"/api/assignments/{w['live_ranking'].pk}/?format=api",
+            *[
+                f"/api/v1/{r}/?format=api"
+                for r in ("prompts", "tasks", "rankings", "demonstrations", "batches")
+            ],
+            f"/api/v1/assignments/{w['live_ranking'].pk}/?format=api",
         ],
         "admin": [
             "/manage/batches/",
@@ -223,13 +232,13 @@ def pages(w: dict) -> dict[str, list[str]]:
             f"/quality/labelers/{lab.pk}/",
             "/quality/gold/",
             f"/quality/gold/{rb}/",
-            "/quality/evaluations/",
-            f"/quality/evaluations/{ev}/",
-            *[f"/api/{r}/?format=api" for r in ("prompts", "completions", "batches", "rankings", "tasks")],
-            f"/api/batches/{rb}/progress/?format=api",
-            "/quality/api/labelers/?format=api",
-            f"/quality/api/evaluations/{ev}/?format=api",
-            "/api/docs/",
+            "/training/evaluations/",
+            f"/training/evaluations/{ev}/",
+            *[f"/api/v1/{r}/?format=api" for r in ("prompts", "completions", "batches", "rankings", "tasks")],
+            f"/api/v1/batches/{rb}/progress/?format=api",
+            "/api/v1/quality/labelers/?format=api",
+            f"/api/v1/evaluations/{ev}/?format=api",
+            "/api/v1/docs/",
         ],
         "researcher": [
             "/training/",
@@ -238,9 +247,9 @@ def pages(w: dict) -> dict[str, list[str]]:
             f"/training/models/{w['sft'].pk}/",
             f"/training/models/{w['base'].pk}/",
             f"/training/rounds/{w['round'].pk}/",
-            *[f"/api/{r}/?format=api" for r in ("model-versions", "training-runs", "demonstrations")],
-            f"/training/api/runs/{w['run'].pk}/?format=api",
-            f"/training/api/rounds/{w['round'].pk}/?format=api",
+            *[f"/api/v1/{r}/?format=api" for r in ("model-versions", "training-runs", "demonstrations")],
+            f"/api/v1/training-runs/{w['run'].pk}/?format=api",
+            f"/api/v1/rounds/{w['round'].pk}/?format=api",
         ],
     }
 
@@ -252,8 +261,11 @@ def reflected(w: dict) -> dict[str, list[str]]:
     p = quote(PAYLOADS[0])
     return {
         "anonymous": [f"/accounts/login/?next={p}"],
-        "admin": [f"/quality/evaluations/{w['evaluation'].pk}/?baseline={p}", f"/manage/batches/?status={p}"],
-        "labeler": [f"/api/rankings/?labeler={p}&format=api"],
+        "admin": [
+            f"/training/evaluations/{w['evaluation'].pk}/?baseline={p}",
+            f"/manage/batches/?status={p}",
+        ],
+        "labeler": [f"/api/v1/rankings/?labeler={p}&format=api"],
     }
 
 
@@ -266,7 +278,7 @@ def shown(w: dict) -> dict[tuple[str, str], list[str]]:
         ("admin", "/manage/batches/"): PAYLOADS,
         ("admin", f"/manage/batches/{w['ranking_batch'].pk}/"): [PAYLOADS[6], PAYLOADS[1], PAYLOADS[3]],
         ("admin", "/quality/"): [PAYLOADS[1], PAYLOADS[3]],
-        ("admin", f"/quality/evaluations/{w['evaluation'].pk}/"): [PAYLOADS[18], PAYLOADS[13], PAYLOADS[19]],
+        ("admin", f"/training/evaluations/{w['evaluation'].pk}/"): [PAYLOADS[18], PAYLOADS[13], PAYLOADS[19]],
         ("researcher", f"/training/runs/{w['run'].pk}/"): PAYLOADS,
         ("researcher", f"/training/models/{w['sft'].pk}/"): [PAYLOADS[13], PAYLOADS[9]],
         ("researcher", f"/training/rounds/{w['round'].pk}/"): PAYLOADS,

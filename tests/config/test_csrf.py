@@ -24,11 +24,11 @@ def test_a_session_post_to_the_api_without_the_token_is_refused(batch_admin):
     batch = BatchFactory()
     client = Client(enforce_csrf_checks=True)
     client.force_login(batch_admin)
-    response = client.post(f"/api/batches/{batch.pk}/pause/")
+    response = client.post(f"/api/v1/batches/{batch.pk}/pause/")
     assert response.status_code == 403 and "CSRF" in response.json()["detail"]
     batch.refresh_from_db()
     assert batch.status == Batch.Status.ACTIVE
-    response = client.post(f"/api/batches/{batch.pk}/pause/", HTTP_X_CSRFTOKEN=csrf_token(client))
+    response = client.post(f"/api/v1/batches/{batch.pk}/pause/", HTTP_X_CSRFTOKEN=csrf_token(client))
     assert response.status_code == 200 and response.json()["status"] == "paused"
 
 
@@ -39,7 +39,7 @@ def test_a_token_authenticated_call_needs_no_csrf_token(batch_admin):
     batch = BatchFactory()
     client = Client(enforce_csrf_checks=True)
     key = AuthToken.objects.create(user=batch_admin)[1]
-    response = client.post(f"/api/batches/{batch.pk}/pause/", HTTP_AUTHORIZATION=f"Token {key}")
+    response = client.post(f"/api/v1/batches/{batch.pk}/pause/", HTTP_AUTHORIZATION=f"Token {key}")
     assert response.status_code == 200
 
 

@@ -155,7 +155,7 @@ class Deployment:
     def web_answers(self, web: subprocess.Popen) -> bool:
         assert web.poll() is None, f"gunicorn exited:\n{self.tail('web.log')}"
         try:
-            return httpx.get(f"http://{PROXY}:{self.web_port}/api/", timeout=5).status_code > 0
+            return httpx.get(f"http://{PROXY}:{self.web_port}/api/v1/", timeout=5).status_code > 0
         except httpx.TransportError:
             return False
 
@@ -249,7 +249,7 @@ def test_static_files_answer_with_debug_off(running):
 
 
 def test_only_the_proxy_says_a_request_came_over_https(running):
-    web = f"http://127.0.0.1:{running.web_port}/api/"
+    web = f"http://127.0.0.1:{running.web_port}/api/v1/"
     spoofed = {"X-Forwarded-Proto": "https", "X-Forwarded-For": "203.0.113.9"}
     # Straight to gunicorn from elsewhere: the header is ignored, Django sends the client to HTTPS.
     with stranger() as client:
@@ -258,17 +258,17 @@ def test_only_the_proxy_says_a_request_came_over_https(running):
     # The proxy's address is believed (what lets the proxy below say https).
     assert httpx.get(web, headers=spoofed, timeout=15).status_code == 401
     # Plain HTTP at the proxy: redirected to HTTPS by the proxy itself, whatever the client claims.
-    response = httpx.get(f"http://{PROXY}:{running.http_port}/api/?q=1", headers=spoofed, timeout=15)
-    assert response.status_code == 301 and response.headers["location"] == f"https://{PROXY}/api/?q=1"
+    response = httpx.get(f"http://{PROXY}:{running.http_port}/api/v1/?q=1", headers=spoofed, timeout=15)
+    assert response.status_code == 301 and response.headers["location"] == f"https://{PROXY}/api/v1/?q=1"
     # Over HTTPS at the proxy, the client's claims are overwritten with what the proxy saw.
     with https(running) as client:
-        response = client.get("/api/?probe=forwarded", headers={**spoofed, "X-Forwarded-Proto": "http"})
+        response = client.get("/api/v1/?probe=forwarded", headers={**spoofed, "X-Forwarded-Proto": "http"})
     assert response.status_code == 401  # the API's answer: Django saw HTTPS, so did not redirect
     line = wait_for(lambda: running.access_line("probe=forwarded"), what="the access log line", limit=30)
     assert line.endswith("proto=https for=127.0.0.1"), line
 
 
-SLOW_HEADERS = b"GET /api/ HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Slow: "
+SLOW_HEADERS = b"GET /api/v1/ HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Slow: "
 # The login form's body, which Django's CSRF check reads (given an allowed origin and a CSRF cookie): were it
 # passed on as it arrives, a gunicorn thread would wait for it.
 SLOW_BODY = (
@@ -309,10 +309,10 @@ def test_slow_clients_do_not_take_the_site_down(running):
         assert httpx.get(f"http://{PROXY}:{running.http_port}/", timeout=15).status_code == 301
         assert open_connections(running.web_port) < WEB_THREADS
         with https(running) as client:
-            assert client.get("/api/").status_code == 401
+            assert client.get("/api/v1/").status_code == 401
             assert client.get("/accounts/login/").status_code == 200
         with stranger() as client:
-            assert client.get(f"http://127.0.0.1:{running.web_port}/api/").status_code == 301
+            assert client.get(f"http://127.0.0.1:{running.web_port}/api/v1/").status_code == 301
     finally:
         for sock in direct + held:
             sock.close()

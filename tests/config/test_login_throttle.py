@@ -1,4 +1,4 @@
-"""Login throttling (django-axes with config.login_throttle's rules), on the login page, the admin's login,
+"""Login throttling (django-axes with core.login_throttle's rules), on the login page, the admin's login,
 the API token endpoint and the password page's old-password check:
 
 - five failed logins for one username from one address lock that pair out, even with the right password;
@@ -16,7 +16,7 @@ from django.db.models import F, Sum
 from django.test import Client, RequestFactory
 from django.utils import timezone
 
-from config.login_throttle import DEVICE_COOKIE, client_ip
+from core.login_throttle import DEVICE_COOKIE, client_ip
 from tests.factories import UserFactory
 
 pytestmark = pytest.mark.django_db
@@ -111,7 +111,9 @@ def test_the_admin_login_is_throttled_too(client):
 
 
 def token(client, username: str, password: str, address: str = "203.0.113.7"):
-    return client.post("/api/auth/token/", {"username": username, "password": password}, REMOTE_ADDR=address)
+    return client.post(
+        "/api/v1/auth/token/", {"username": username, "password": password}, REMOTE_ADDR=address
+    )
 
 
 def test_the_token_endpoint_is_throttled(client, ada):

@@ -26,7 +26,7 @@ def test_pages_carry_the_security_headers(client):
 
 
 def test_the_api_and_the_admin_carry_them_too(client):
-    for url in ("/api/auth/token/", "/admin/login/"):
+    for url in ("/api/v1/auth/token/", "/admin/login/"):
         response = client.get(url)
         assert "script-src 'self'" in response["Content-Security-Policy"], url
         assert response["X-Frame-Options"] == "DENY", url

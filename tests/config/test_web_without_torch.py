@@ -51,8 +51,8 @@ SCRIPT = textwrap.dedent(
     from django.test.utils import setup_test_environment
     setup_test_environment()
     client = Client()
-    statuses = [client.get(path).status_code for path in ("/accounts/login/", "/api/schema/", "/training/")]
-    from labeling.errors import ServiceError
+    statuses = [client.get(path).status_code for path in ("/accounts/login/", "/api/v1/schema/", "/training/")]
+    from core.errors import ServiceError
     from training.services.registry import base_model_path
     try:
         refused = "built " + base_model_path()

@@ -104,7 +104,7 @@ class Gunicorn:
     def _answers(self) -> bool:
         assert self.process.poll() is None, f"gunicorn exited:\n{self.tail()}"
         try:
-            return httpx.get(f"{self.url}/api/", timeout=5).status_code == 401
+            return httpx.get(f"{self.url}/api/v1/", timeout=5).status_code == 401
         except httpx.TransportError:
             return False
 

@@ -16,12 +16,12 @@ import pytest
 from django.urls import reverse
 from rest_framework.test import APIClient
 
-from labeling.errors import ServiceError
+from core.errors import ServiceError
 from labeling.models import DatasetSnapshot, Demonstration, Prompt
 from labeling.services import exports
 from labeling.services.exports import dataset_lines, filters_clean, snapshot_create, snapshot_path
 from labeling.services.rankings import ranking_submit
-from tests.factories import BatchFactory, PromptFactory, assignment_for, ranking_task
+from tests.factories import BatchFactory, PromptFactory, assignment_for, ranking_task, scored
 from training.models import Round, RoundStatus
 from training.services.rounds import DEFAULTS, round_advance
 
@@ -53,7 +53,11 @@ def long_rankings(labeler) -> None:
     for number in range(12):
         task = ranking_task(batch, k=3, prompt=PromptFactory(text=f"Ranked prompt {number}. {LONG_TEXT}"))
         ids = list(task.task_completions.values_list("completion_id", flat=True))
-        ranking_submit(assignment=assignment_for(task, labeler), tiers=[[i] for i in ids])
+        ranking_submit(
+            assignment=assignment_for(task, labeler),
+            tiers=[[i] for i in ids],
+            ratings=scored([[i] for i in ids]),
+        )
 
 
 EXPORTS = {
@@ -170,7 +174,7 @@ def test_a_disk_full_fails_the_export_job_with_the_message_over_the_api(
     api = APIClient()
     api.force_authenticate(researcher)
     with file_size_limit(size // 2):
-        response = api.post("/api/datasets/", {"kind": "prompts"}, format="json")
+        response = api.post("/api/v1/datasets/", {"kind": "prompts"}, format="json")
     job = api.get(response.json()["url"]).json()
     assert job["status"] == "failed" and job["error_code"] == "storage_unavailable"
     assert job["message"].startswith("Could not write the export to MEDIA_ROOT/datasets/")
@@ -205,7 +209,7 @@ def test_an_unwritable_media_root_is_refused_with_a_clear_message(
 
     api = APIClient()
     api.force_authenticate(researcher)
-    response = api.post("/api/datasets/", {"kind": "prompts"}, format="json")
+    response = api.post("/api/v1/datasets/", {"kind": "prompts"}, format="json")
     assert api.get(response.json()["url"]).json()["error_code"] == "storage_unavailable"
 
     assert DatasetSnapshot.objects.count() == 0

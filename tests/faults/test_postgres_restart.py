@@ -19,6 +19,7 @@ import httpx
 import psycopg
 import pytest
 
+from tests.factories import scored
 from tests.training.conftest import wait_for
 
 from .servers import ROOT, Gunicorn, run
@@ -177,14 +178,21 @@ class Labelers:
                     self.working.wait()
                     self.paused.discard(name)
                     continue
-                given = self._call(http, name, "next", f"/api/tasks/next/{self.app.batch}/")
+                given = self._call(http, name, "next", f"/api/v1/tasks/next/{self.app.batch}/")
                 if given.status == 204:
                     return
                 if given.status == 200:
                     assignment = given.json()
                     tiers = [[c["id"]] for c in assignment["completions"]]
-                    url = f"/api/assignments/{assignment['id']}/submit/"
-                    self._call(http, name, "submit", url, assignment["id"], json={"tiers": tiers})
+                    url = f"/api/v1/assignments/{assignment['id']}/submit/"
+                    self._call(
+                        http,
+                        name,
+                        "submit",
+                        url,
+                        assignment["id"],
+                        json={"tiers": tiers, "ratings": scored(tiers)},
+                    )
                 self.stopping.wait(PAUSE)
 
     def wait(self, predicate, *, what: str) -> None:

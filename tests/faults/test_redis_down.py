@@ -36,7 +36,7 @@ def test_starting_a_run_says_the_queue_is_unavailable_on_the_page_and_over_the_a
     assert page.status_code == 200 and "queue is unreachable" in page.content.decode()
 
     api = client.post(
-        reverse("training:api_run_start"),
+        reverse("api:training-run-list"),
         {"kind": "sft", "base_model": inputs["base_model"].pk, "snapshots": [inputs["snapshot"].pk]},
         content_type="application/json",
     )

@@ -16,9 +16,9 @@ import pytest
 from django.db import DatabaseError, close_old_connections, connection
 from django.test import Client
 
+from core.roles import ROLE_LABELER
+from labeling.handout.next import assignment_next
 from labeling.models import Assignment, Batch, Ranking
-from labeling.services.assignment import assignment_next
-from labeling.vocab import ROLE_LABELER
 from tests.factories import BatchFactory, UserFactory, ranking_task
 
 from .servers import free_port

@@ -15,7 +15,7 @@ from schemathesis.specs.openapi.checks import (
 )
 
 from config.wsgi import application
-from labeling.api.schema import ApiSchemaGenerator
+from core.api.schema import ApiSchemaGenerator
 
 CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance, response_schema_conformance]
 

@@ -17,7 +17,7 @@ def token(fuzz_world, keep_connection):
     return fuzz_world["tokens"]
 
 
-@pytest.mark.parametrize("path", ["/api/prompts/", "/api/demonstrations/", "/api/rankings/"])
+@pytest.mark.parametrize("path", ["/api/v1/prompts/", "/api/v1/demonstrations/", "/api/v1/rankings/"])
 def test_a_date_filter_with_an_offset_postgres_refuses_is_read_in_utc(token, path):
     # Was a 500: Postgres refuses offsets past 15:59 ("time zone displacement out of range").
     found = call_documented(
@@ -30,17 +30,21 @@ def test_a_date_filter_with_an_offset_postgres_refuses_is_read_in_utc(token, pat
     assert too_early.status_code == 400 and too_early.json()["field"] == "created_before"
 
 
-@pytest.mark.parametrize("path", ["/api/batches/", "/api/batches/{id}/"])
+@pytest.mark.parametrize("path", ["/api/v1/batches/", "/api/v1/batches/{id}/"])
 def test_a_labeler_gets_the_batch_the_schema_documents_for_labelers(token, fuzz_world, path):
     # Was a schema mismatch: the schema promised every role the batch admins' fields.
     response = call_documented(token["labeler"], "GET", path, path_parameters={"id": fuzz_world["batch"].pk})
-    batch = response.json()["results"][0] if path == "/api/batches/" else response.json()
+    batch = response.json()["results"][0] if path == "/api/v1/batches/" else response.json()
     assert response.status_code == 200 and "labelers" not in batch
 
 
 @pytest.mark.parametrize(
     "path, key",
-    [("/api/prompts/{id}/", "prompt"), ("/api/datasets/{id}/", "snapshot"), ("/api/batches/{id}/", "batch")],
+    [
+        ("/api/v1/prompts/{id}/", "prompt"),
+        ("/api/v1/datasets/{id}/", "snapshot"),
+        ("/api/v1/batches/{id}/", "batch"),
+    ],
 )
 def test_objects_nobody_created_are_documented(token, fuzz_world, path, key):
     # Was a schema mismatch: author and created_by are null for imported prompts and scheduled exports.
@@ -51,7 +55,9 @@ def test_objects_nobody_created_are_documented(token, fuzz_world, path, key):
     )
 
 
-@pytest.mark.parametrize("path", ["/api/tasks/0.5/", "/quality/api/labelers/x/", "/training/api/runs/1.5/"])
+@pytest.mark.parametrize(
+    "path", ["/api/v1/tasks/0.5/", "/api/v1/quality/labelers/x/", "/api/v1/training-runs/1.5/"]
+)
 def test_a_path_under_the_api_that_names_no_route_is_a_json_404(token, path):
     # Was Django's HTML 404 page.
     response = Client(application).get(path, headers={"Authorization": f"Token {token['researcher']}"})
@@ -68,7 +74,7 @@ def test_a_username_with_a_nul_character_matches_nobody(token, fuzz_world):
     created = call_documented(
         token["admin"],
         "POST",
-        "/api/batches/",
+        "/api/v1/batches/",
         body={"name": "x", "kind": "prompt_writing", "task_count": 1, "labelers": ["lab\x001"]},
         media_type="application/json",
     )
@@ -76,7 +82,7 @@ def test_a_username_with_a_nul_character_matches_nobody(token, fuzz_world):
     added = call_documented(
         token["admin"],
         "POST",
-        "/api/batches/{id}/labelers/",
+        "/api/v1/batches/{id}/labelers/",
         path_parameters={"id": fuzz_world["batch"].pk},
         body={"add": ["\x00"]},
         media_type="application/json",
@@ -90,12 +96,12 @@ def test_stored_json_with_a_nul_or_a_lone_surrogate_is_refused(token, bad):
     cases = [
         (
             "admin",
-            "/api/prompts/",
+            "/api/v1/prompts/",
             {"text": "A new prompt.", "category": "other", "metadata": {"k": bad}},
             "metadata",
         ),
-        ("researcher", "/training/api/rounds/", {"stage_config": {"sft": {bad: 1}}}, "stage_config"),
-        ("researcher", "/api/datasets/", {"kind": "rm_pairs", "filters": {"labelers": [bad]}}, "filters"),
+        ("researcher", "/api/v1/rounds/", {"stage_config": {"sft": {bad: 1}}}, "stage_config"),
+        ("researcher", "/api/v1/datasets/", {"kind": "rm_pairs", "filters": {"labelers": [bad]}}, "filters"),
     ]
     for role, path, body, field in cases:
         response = call_documented(token[role], "POST", path, body=body, media_type="application/json")
@@ -109,12 +115,12 @@ def test_stored_json_with_a_nul_or_a_lone_surrogate_is_refused(token, bad):
 def test_json_nested_past_the_recursion_limit_or_beyond_a_double_is_a_400(token, body, message):
     # Was a 500: RecursionError in the parser; 1e999 reads as Infinity, which jsonb refuses.
     response = call_documented(
-        token["admin"], "POST", "/api/prompts/", body=body.encode(), media_type="application/json"
+        token["admin"], "POST", "/api/v1/prompts/", body=body.encode(), media_type="application/json"
     )
     assert response.status_code == 400 and message in response.json()["detail"]
 
 
-@pytest.mark.parametrize("path", ["/api/auth/token/", "/training/api/rounds/"])
+@pytest.mark.parametrize("path", ["/api/v1/auth/token/", "/api/v1/rounds/"])
 def test_json_nested_past_the_recursion_limit_is_a_400_everywhere(token, path):
     deep = ("[" * 50_000 + "]" * 50_000).encode()
     response = call_documented(token["researcher"], "POST", path, body=deep, media_type="application/json")
@@ -126,7 +132,7 @@ def test_dataset_filters_take_any_offset_and_refuse_days_that_do_not_exist(token
         return call_documented(
             token["researcher"],
             "POST",
-            "/api/datasets/",
+            "/api/v1/datasets/",
             body={"kind": "rm_pairs", "filters": filters},
             media_type="application/json",
         )
@@ -152,7 +158,7 @@ def test_a_prompt_limit_beyond_a_bigint_limits_nothing(token):
     response = call_documented(
         token["admin"],
         "POST",
-        "/api/batches/",
+        "/api/v1/batches/",
         body={"name": "all of them", "kind": "demonstration", "prompt_filters": {"limit": 10**30}},
         media_type="application/json",
     )
@@ -165,7 +171,7 @@ def test_seconds_spent_beyond_what_the_column_holds_are_refused(token, fuzz_worl
     response = call_documented(
         token["labeler"],
         "POST",
-        "/api/assignments/{id}/submit/",
+        "/api/v1/assignments/{id}/submit/",
         path_parameters={"id": fuzz_world["live"].pk},
         body={"tiers": [ids], "seconds_spent": 2**31},
         media_type="application/json",
@@ -176,10 +182,10 @@ def test_seconds_spent_beyond_what_the_column_holds_are_refused(token, fuzz_worl
 def test_a_body_without_a_media_type_is_a_documented_415(token):
     # Was an undocumented status code.
     response = Client(application).post(
-        "/api/prompts/", data=b'{"text": "x"}', headers={"Authorization": f"Token {token['admin']}"}
+        "/api/v1/prompts/", data=b'{"text": "x"}', headers={"Authorization": f"Token {token['admin']}"}
     )
     assert response.status_code == 415
-    api_schema["/api/prompts/"]["POST"].validate_response(response)
+    api_schema["/api/v1/prompts/"]["POST"].validate_response(response)
 
 
 @pytest.mark.parametrize(
@@ -193,7 +199,7 @@ def test_a_body_without_a_media_type_is_a_documented_415(token):
 def test_a_workspace_draft_the_database_cannot_store_is_a_400(
     client, fuzz_world, keep_connection, body, message
 ):
-    # The workspace's JSON endpoint (not under /api/, found alongside): each was a 500.
+    # The workspace's JSON endpoint (not under /api/v1/, found alongside): each was a 500.
     client.force_login(fuzz_world["users"]["labeler"])
     with transaction.atomic():
         response = client.post(

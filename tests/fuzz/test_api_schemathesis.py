@@ -1,4 +1,4 @@
-"""Schemathesis against our OpenAPI schema (/api/schema/), as each role, over a small world of data.
+"""Schemathesis against our OpenAPI schema (/api/v1/schema/), as each role, over a small world of data.
 
 Every operation gets schemathesis's coverage phase (boundary and invalid values of each parameter and body
 field) and its fuzzing phase (random requests, valid and invalid), sent in-process to the WSGI app with the
@@ -42,7 +42,7 @@ def _point_at_world(case, world: dict) -> None:
 
 
 def _refused_whatever_the_input(case, user) -> bool:
-    """Whether the view's role rule (labeling.api.base.ByRole) refuses this user the operation: it looks at
+    """Whether the view's role rule (core.permissions.ByRole) refuses this user the operation: it looks at
     the action alone, so every input gets the same 403 and the coverage phase need not try them all."""
     try:
         match = resolve(case.formatted_path)

@@ -10,9 +10,10 @@ from django.db import transaction
 from hypothesis import event, given
 from hypothesis import strategies as st
 
-from labeling.errors import InvalidRanking
+from core.errors import InvalidRanking
 from labeling.models import Assignment, Comparison, Ranking, Rating
-from labeling.services.rankings import comparison_pairs, ranking_submit
+from labeling.ranking_rules import comparison_pairs
+from labeling.services.rankings import ranking_submit
 from labeling.vocab import FLAGS, LIKERT_MAX, LIKERT_MIN
 from tests.factories import BatchFactory, CompletionFactory, assignment_for, ranking_task
 from tests.fuzz.strategies import FUZZ, any_text, json_scalars, json_values, mostly, plain_text, spiced_text
@@ -64,11 +65,16 @@ def ratings(ids: list[int]):
         },
     )
     key = st.one_of(st.sampled_from(ids).map(str), st.integers(), any_text)
-    return st.one_of(
-        st.none(),
-        st.dictionaries(st.sampled_from(ids), mostly(good_rating, any_rating), max_size=4),
-        st.dictionaries(key, st.one_of(good_rating, json_values), max_size=4),
-        json_values,
+    scored = good_rating.filter(lambda rating: "likert" in rating)
+    every_output_scored = st.fixed_dictionaries({cid: scored for cid in ids})  # what a stored ranking needs
+    return mostly(
+        every_output_scored,
+        st.one_of(
+            st.none(),
+            st.dictionaries(st.sampled_from(ids), mostly(good_rating, any_rating), max_size=4),
+            st.dictionaries(key, st.one_of(good_rating, json_values), max_size=4),
+            json_values,
+        ),
     )
 
 
@@ -118,6 +124,13 @@ def test_a_ranking_is_stored_whole_or_refused_naming_the_field(data, live_rankin
             assert ranking.seconds_spent == submitted["seconds_spent"]
             assert ranking.comment == (submitted["comment"] or "")
             assert ranking.all_unusable is submitted["all_unusable"]
+            likerts = [
+                expected_likert
+                for expected_likert, _ in _expected_ratings(submitted["ratings"], ids).values()
+            ]
+            assert ranking.all_unusable or None not in likerts, (
+                "a ranking was stored without every Likert score"
+            )
             tier_of = {cid: n for n, tier in enumerate(submitted["tiers"]) for cid in tier}
             stored = {r.completion_id: (r.tier, r.likert, r.flags) for r in ranking.ratings.all()}
             expected = _expected_ratings(submitted["ratings"], ids)

@@ -6,7 +6,7 @@ from django.contrib.auth.models import Group
 from django.test import Client
 from knox.models import AuthToken
 
-from labeling.vocab import ROLE_BATCH_ADMIN, ROLE_LABELER
+from core.roles import ROLE_BATCH_ADMIN, ROLE_LABELER
 from tests.factories import UserFactory
 
 pytestmark = pytest.mark.django_db

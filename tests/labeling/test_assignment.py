@@ -6,21 +6,16 @@ import pytest
 from django.contrib.auth.models import Group
 from django.utils import timezone
 
-from labeling.errors import AssignmentUnavailable, ServiceError
+from core.errors import AssignmentUnavailable, ServiceError
+from core.roles import ROLE_LABELER
+from labeling.handout.next import NotOnBatch, assignment_next
+from labeling.handout.rules import user_may_work_on
+from labeling.handout.work import assignment_save_draft, assignment_skip
 from labeling.models import Assignment, Batch
-from labeling.services.assignment import (
-    NotOnBatch,
-    assignment_next,
-    assignment_save_draft,
-    assignment_skip,
-    batches_open_for,
-    labeler_counts,
-    user_may_work_on,
-)
+from labeling.selectors.home import batches_open_for, labeler_counts
 from labeling.services.rankings import ranking_submit
 from labeling.services.tasks import prompt_task_create
-from labeling.vocab import ROLE_LABELER
-from tests.factories import BatchFactory, PromptFactory, UserFactory, ranking_task
+from tests.factories import BatchFactory, PromptFactory, UserFactory, ranking_task, scored
 
 pytestmark = pytest.mark.django_db
 
@@ -40,7 +35,7 @@ def lapse(assignment):
 
 def submit(assignment):
     ids = assignment.task.task_completions.values_list("completion_id", flat=True)
-    return ranking_submit(assignment=assignment, tiers=[list(ids)])
+    return ranking_submit(assignment=assignment, tiers=[list(ids)], ratings=scored([list(ids)]))
 
 
 def test_it_hands_out_a_task_with_a_lease_and_a_remembered_shuffled_order(labeler):

@@ -13,11 +13,12 @@ import pytest
 from django.db import connection, connections
 from django.utils import timezone
 
+from core.roles import ROLE_LABELER
+from labeling.handout.next import assignment_next
+from labeling.handout.rules import live_q
 from labeling.models import Assignment, Ranking
-from labeling.services.assignment import assignment_next, live_q
 from labeling.services.rankings import ranking_submit
-from labeling.vocab import ROLE_LABELER
-from tests.factories import BatchFactory, UserFactory, ranking_task
+from tests.factories import BatchFactory, UserFactory, ranking_task, scored
 
 THREADS = 50
 
@@ -110,7 +111,7 @@ def test_a_submit_in_flight_when_its_lease_ends_keeps_the_task_from_the_next_lab
 
     def submit_first():
         try:
-            ranking_submit(assignment=held, tiers=[ids])
+            ranking_submit(assignment=held, tiers=[ids], ratings=scored([ids]))
         except Exception as exc:  # pragma: no cover - reported below
             failures.append(exc)
         finally:
@@ -132,7 +133,7 @@ def test_a_submit_in_flight_when_its_lease_ends_keeps_the_task_from_the_next_lab
         submitter.join()
     assert not failures, failures
     if offered is not None:  # what happened before: the second labeler's ranking is stored as well
-        ranking_submit(assignment=offered, tiers=[ids])
+        ranking_submit(assignment=offered, tiers=[ids], ratings=scored([ids]))
 
     assert offered is None
     assert list(Ranking.objects.filter(task=task).values_list("labeler", flat=True)) == [first.pk]

@@ -2,10 +2,11 @@
 
 import pytest
 
-from labeling.quality.gold import gold_mark
-from labeling.services.assignment import NotQualified, assignment_next, batches_open_for
+from labeling.handout.next import NotQualified, assignment_next
+from labeling.selectors.home import batches_open_for
+from labeling.services.gold import gold_mark
 from labeling.services.rankings import ranking_submit
-from tests.factories import BatchFactory, ranking_task
+from tests.factories import BatchFactory, ranking_task, scored
 
 pytestmark = pytest.mark.django_db
 
@@ -31,7 +32,9 @@ def test_the_normal_hand_out_never_gives_a_gold_task(labeler):
     normal = ranking_task(batch=batch, k=2)
     first = assignment_next(labeler=labeler, batch=batch)
     assert first.task_id == normal.pk
-    ranking_submit(assignment=first, tiers=[list(first.display_order)])
+    ranking_submit(
+        assignment=first, tiers=[list(first.display_order)], ratings=scored([list(first.display_order)])
+    )
     assert assignment_next(labeler=labeler, batch=batch) is None
     assert batches_open_for(user=labeler)[0].tasks_left == 0
 

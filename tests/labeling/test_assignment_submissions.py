@@ -6,9 +6,10 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
-from labeling.errors import AssignmentUnavailable, ServiceError
+from core.errors import AssignmentUnavailable, ServiceError
+from labeling.handout.next import assignment_next
+from labeling.handout.work import assignment_skip
 from labeling.models import Assignment, Batch, Demonstration, Prompt
-from labeling.services.assignment import assignment_next, assignment_skip
 from labeling.services.demonstrations import demonstration_submit
 from labeling.services.prompt_writing import prompt_submit
 from labeling.services.prompts import DuplicatePrompt

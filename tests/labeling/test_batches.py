@@ -6,10 +6,11 @@ import pytest
 from django.contrib.auth.models import Group
 from django.utils import timezone
 
-from labeling.errors import ServiceError
+from core.errors import ServiceError
+from core.roles import ROLE_LABELER
+from labeling.handout.next import assignment_next
 from labeling.models import Assignment, Batch
-from labeling.selectors_batches import batch_labeler_stats, batch_progress
-from labeling.services.assignment import assignment_next
+from labeling.selectors.batches import batch_labeler_stats, batch_progress
 from labeling.services.batches import (
     batch_close,
     batch_create_from_completions,
@@ -20,8 +21,7 @@ from labeling.services.batches import (
     batch_resume,
 )
 from labeling.services.rankings import ranking_submit
-from labeling.vocab import ROLE_LABELER
-from tests.factories import CompletionFactory, PromptFactory, UserFactory
+from tests.factories import CompletionFactory, PromptFactory, UserFactory, scored
 
 pytestmark = pytest.mark.django_db
 
@@ -144,7 +144,7 @@ def test_progress_and_per_labeler_counts(labeler, other_labeler):
     for user, seconds in ((labeler, 30), (other_labeler, 50)):
         a = assignment_next(labeler=user, batch=batch)  # both get the first task (overlap 2)
         ids = list(a.task.task_completions.values_list("completion_id", flat=True))
-        ranking_submit(assignment=a, tiers=[ids], seconds_spent=seconds)
+        ranking_submit(assignment=a, tiers=[ids], seconds_spent=seconds, ratings=scored([ids]))
     assignment_next(labeler=third, batch=batch)
     progress = batch_progress(batch=batch)
     assert (progress.tasks, progress.tasks_done, progress.labels_wanted) == (2, 1, 4)

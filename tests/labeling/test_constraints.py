@@ -23,6 +23,7 @@ from tests.factories import (
     UserFactory,
     assignment_for,
     ranking_task,
+    scored,
 )
 
 pytestmark = pytest.mark.django_db
@@ -36,7 +37,9 @@ def rejected(fn):
 def test_likert_below_1_is_rejected(labeler):
     task = ranking_task(k=2)
     ranking = ranking_submit(
-        assignment=assignment_for(task, labeler), tiers=[[c.pk] for c in task.completions.all()]
+        assignment=assignment_for(task, labeler),
+        tiers=[[c.pk] for c in task.completions.all()],
+        ratings=scored([[c.pk] for c in task.completions.all()]),
     )
     rating = Rating.objects.filter(ranking=ranking).first()
     rejected(lambda: Rating.objects.filter(pk=rating.pk).update(likert=0))
@@ -45,7 +48,9 @@ def test_likert_below_1_is_rejected(labeler):
 def test_likert_above_7_is_rejected(labeler):
     task = ranking_task(k=2)
     ranking = ranking_submit(
-        assignment=assignment_for(task, labeler), tiers=[[c.pk] for c in task.completions.all()]
+        assignment=assignment_for(task, labeler),
+        tiers=[[c.pk] for c in task.completions.all()],
+        ratings=scored([[c.pk] for c in task.completions.all()]),
     )
     rating = Rating.objects.filter(ranking=ranking).first()
     rejected(lambda: Rating.objects.filter(pk=rating.pk).update(likert=8))
@@ -79,7 +84,11 @@ def test_one_assignment_per_task_and_labeler(labeler):
 def test_one_ranking_per_assignment(labeler):
     task = ranking_task(k=2)
     assignment = assignment_for(task, labeler)
-    ranking = ranking_submit(assignment=assignment, tiers=[[c.pk] for c in task.completions.all()])
+    ranking = ranking_submit(
+        assignment=assignment,
+        tiers=[[c.pk] for c in task.completions.all()],
+        ratings=scored([[c.pk] for c in task.completions.all()]),
+    )
     rejected(
         lambda: Ranking.objects.create(assignment=assignment, task=task, labeler=labeler, tiers=ranking.tiers)
     )
@@ -88,7 +97,9 @@ def test_one_ranking_per_assignment(labeler):
 def test_comparison_never_pairs_a_completion_with_itself(labeler):
     task = ranking_task(k=2)
     ranking = ranking_submit(
-        assignment=assignment_for(task, labeler), tiers=[[c.pk] for c in task.completions.all()]
+        assignment=assignment_for(task, labeler),
+        tiers=[[c.pk] for c in task.completions.all()],
+        ratings=scored([[c.pk] for c in task.completions.all()]),
     )
     c = task.completions.first()
     rejected(

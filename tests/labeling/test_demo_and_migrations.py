@@ -3,8 +3,8 @@ import io
 import pytest
 from django.core.management import call_command
 
+from core.roles import is_batch_admin, is_labeler, is_researcher
 from labeling.models import Assignment, Batch, Completion, Demonstration, Prompt, Task
-from labeling.roles import is_batch_admin, is_labeler, is_researcher
 
 pytestmark = pytest.mark.django_db
 

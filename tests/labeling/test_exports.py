@@ -6,9 +6,9 @@ import json
 import pytest
 from django.db import IntegrityError, connection, transaction
 
-from labeling.errors import ServiceError
+from core.errors import ServiceError
 from labeling.models import DatasetSnapshot, Demonstration
-from labeling.selectors_exports import labeler_pseudonym
+from labeling.selectors.exports import labeler_pseudonym
 from labeling.services import exports
 from labeling.services.exports import (
     dataset_lines,
@@ -18,7 +18,7 @@ from labeling.services.exports import (
     snapshot_path,
 )
 from labeling.services.rankings import ranking_submit
-from tests.factories import BatchFactory, PromptFactory, assignment_for, ranking_task
+from tests.factories import BatchFactory, PromptFactory, assignment_for, ranking_task, scored
 
 pytestmark = pytest.mark.django_db
 
@@ -36,7 +36,9 @@ def ids(task):
 
 
 def rank(task, labeler, tiers):
-    return ranking_submit(assignment=assignment_for(task, labeler), tiers=tiers, seconds_spent=10)
+    return ranking_submit(
+        assignment=assignment_for(task, labeler), tiers=tiers, seconds_spent=10, ratings=scored(tiers)
+    )
 
 
 @pytest.fixture

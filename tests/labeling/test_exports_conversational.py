@@ -9,11 +9,11 @@ from django.db import IntegrityError, connection, transaction
 
 from audit.models import AuditEvent
 from audit.services import Action
-from labeling.errors import ServiceError
+from core.errors import ServiceError
 from labeling.models import DatasetSnapshot, Demonstration
 from labeling.services.exports import dataset_lines, filters_clean, snapshot_create, snapshot_path
 from labeling.services.rankings import ranking_submit
-from tests.factories import BatchFactory, PromptFactory, assignment_for, ranking_task
+from tests.factories import BatchFactory, PromptFactory, assignment_for, ranking_task, scored
 from tests.sqlite_demo import run_on_sqlite
 from training.ml.data import load_rows
 
@@ -39,9 +39,16 @@ def labeled(labeler, other_labeler):
     a, b, c = t1.task_completions.values_list("completion_id", flat=True)
     t1.completions.filter(pk=a).update(text="best " + NASTY)
     for task, labeler_, tiers in [(t1, labeler, [[a], [b], [c]]), (t1, other_labeler, [[a], [b, c]])]:
-        ranking_submit(assignment=assignment_for(task, labeler_), tiers=tiers, seconds_spent=10)
+        ranking_submit(
+            assignment=assignment_for(task, labeler_), tiers=tiers, seconds_spent=10, ratings=scored(tiers)
+        )
     w, x, y, z = t2.task_completions.values_list("completion_id", flat=True)
-    ranking_submit(assignment=assignment_for(t2, labeler), tiers=[[w, x], [y], [z]], seconds_spent=10)
+    ranking_submit(
+        assignment=assignment_for(t2, labeler),
+        tiers=[[w, x], [y], [z]],
+        seconds_spent=10,
+        ratings=scored([[w, x], [y], [z]]),
+    )
     Demonstration.objects.create(prompt=t1.prompt, author=labeler, text="demo " + NASTY, seconds_spent=5)
     return {"batch": batch, "t1": t1, "t2": t2}
 

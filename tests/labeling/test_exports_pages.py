@@ -10,7 +10,7 @@ from django.urls import reverse
 from labeling.models import DatasetSnapshot, Job
 from labeling.services.exports import snapshot_create
 from labeling.services.rankings import ranking_submit
-from tests.factories import assignment_for, ranking_task
+from tests.factories import assignment_for, ranking_task, scored
 
 pytestmark = pytest.mark.django_db
 
@@ -26,7 +26,9 @@ def media(settings, tmp_path):
 def ranked(labeler):
     task = ranking_task(k=3)
     ids = list(task.task_completions.values_list("completion_id", flat=True))
-    ranking_submit(assignment=assignment_for(task, labeler), tiers=[[i] for i in ids])
+    ranking_submit(
+        assignment=assignment_for(task, labeler), tiers=[[i] for i in ids], ratings=scored([[i] for i in ids])
+    )
     return task
 
 

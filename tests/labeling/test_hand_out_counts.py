@@ -9,11 +9,12 @@ import pytest
 from django.db import connection, connections
 from django.utils import timezone
 
+from core.roles import ROLE_LABELER
+from labeling.handout.next import assignment_next
+from labeling.handout.work import assignment_skip
 from labeling.models import Assignment, Task
-from labeling.services.assignment import assignment_next, assignment_skip
 from labeling.services.rankings import ranking_submit
-from labeling.vocab import ROLE_LABELER
-from tests.factories import BatchFactory, UserFactory, assignment_for, ranking_task
+from tests.factories import BatchFactory, UserFactory, assignment_for, ranking_task, scored
 
 pytestmark = [
     pytest.mark.django_db,
@@ -34,7 +35,7 @@ def summary(task) -> tuple[int, int, object]:
 
 def rank(assignment) -> None:
     ids = list(assignment.task.task_completions.values_list("completion_id", flat=True))
-    ranking_submit(assignment=assignment, tiers=[ids])
+    ranking_submit(assignment=assignment, tiers=[ids], ratings=scored([ids]))
 
 
 def test_submits_count_and_skips_and_hand_outs_do_not(labeler, other_labeler):

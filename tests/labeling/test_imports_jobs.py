@@ -9,7 +9,7 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from django.db import connection, transaction
 from rest_framework.test import APIClient
 
-from labeling.dispatch import QueueUnavailable
+from core.dispatch import QueueUnavailable
 from labeling.models import Batch, Completion, Job, Prompt
 from labeling.services.jobs import JobProgress, job_run, job_start_completion_import, job_start_prompt_import
 from tests.factories import PromptFactory
@@ -76,7 +76,7 @@ def test_an_unreachable_queue_starts_nothing(settings, batch_admin, media):
     api = APIClient()
     api.force_authenticate(batch_admin)
     response = api.post(
-        "/api/imports/prompts/",
+        "/api/v1/imports/prompts/",
         {"file": SimpleUploadedFile("p.csv", b"text,category\nHi,chat\n")},
         format="multipart",
     )
@@ -126,7 +126,7 @@ def test_in_the_demo_a_job_runs_in_a_thread_once_committed(settings, batch_admin
     api.force_authenticate(batch_admin)
     data = io.BytesIO(b"text,category\n" + b"".join(f"Prompt {i},chat\n".encode() for i in range(50)))
     accepted = api.post(
-        "/api/imports/prompts/", {"file": SimpleUploadedFile("p.csv", data.getvalue())}, format="multipart"
+        "/api/v1/imports/prompts/", {"file": SimpleUploadedFile("p.csv", data.getvalue())}, format="multipart"
     )
     assert accepted.status_code == 202
     job = wait_for(

@@ -154,6 +154,6 @@ def test_a_running_jobs_page_refreshes_itself_with_a_static_script(client, batch
     client.force_login(batch_admin)
     page = client.get(reverse("manage:job", args=[job.pk])).content.decode()
     assert '<progress id="job-bar" max="1200" value="300">' in page and "checked 7 lines" in page
-    assert 'src="/static/js/manage_job.js"' in page and f'data-status-url="/api/jobs/{job.pk}/"' in page
+    assert 'src="/static/js/manage_job.js"' in page and f'data-status-url="/api/v1/jobs/{job.pk}/"' in page
     assert '<noscript><meta http-equiv="refresh" content="3"></noscript>' in page  # without scripts too
     assert "&lt;b&gt;p&lt;/b&gt;.jsonl" in page and "<b>p</b>" not in page

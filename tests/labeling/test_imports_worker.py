@@ -47,7 +47,7 @@ def test_an_import_and_an_export_run_on_a_real_worker(worker, batch_admin, resea
     admin = api_as(batch_admin)
     data = b"text,category,origin_user\n" + b"".join(f"Prompt {i},chat,u{i}\n".encode() for i in range(30))
     accepted = admin.post(
-        "/api/imports/prompts/", {"file": SimpleUploadedFile("p.csv", data)}, format="multipart"
+        "/api/v1/imports/prompts/", {"file": SimpleUploadedFile("p.csv", data)}, format="multipart"
     )
     assert accepted.data["status"] == "queued"  # the web answers before any work is done
     imported = outcome(admin, accepted, worker)
@@ -57,7 +57,7 @@ def test_an_import_and_an_export_run_on_a_real_worker(worker, batch_admin, resea
     assert list((settings.MEDIA_ROOT / "uploads").iterdir()) == []
 
     science = api_as(researcher)
-    exported = outcome(science, science.post("/api/datasets/", {"kind": "prompts"}, format="json"), worker)
+    exported = outcome(science, science.post("/api/v1/datasets/", {"kind": "prompts"}, format="json"), worker)
     assert exported["status"] == "succeeded" and exported["progress_done"] == 30
     snapshot = science.get(exported["snapshot_url"]).data
     body = b"".join(science.get(exported["download_url"]).streaming_content)

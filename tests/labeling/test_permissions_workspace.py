@@ -5,9 +5,9 @@ from django.contrib.auth.models import Group
 from django.test import Client
 from django.urls import reverse
 
+from core.roles import ROLE_LABELER
+from labeling.handout.next import assignment_next
 from labeling.models import Batch, Ranking
-from labeling.services.assignment import assignment_next
-from labeling.vocab import ROLE_LABELER
 from tests.factories import BatchFactory, ranking_task
 
 pytestmark = pytest.mark.django_db

@@ -2,10 +2,10 @@
 
 import pytest
 
-from labeling.errors import AssignmentUnavailable, InvalidRanking
+from core.errors import AssignmentUnavailable, InvalidRanking
 from labeling.models import Assignment, Comparison, Ranking, Rating
 from labeling.services.rankings import ranking_submit
-from tests.factories import BatchFactory, CompletionFactory, assignment_for, ranking_task
+from tests.factories import BatchFactory, CompletionFactory, assignment_for, ranking_task, scored
 
 pytestmark = pytest.mark.django_db
 
@@ -26,6 +26,8 @@ def test_a_ranking_with_ties_writes_exactly_the_implied_pairs(labeler):
         tiers=[[a], [b, c], [d]],
         ratings={
             a: {"likert": 6, "flags": {"hallucination": False}},
+            b: {"likert": 4},
+            c: {"likert": 4},
             d: {"likert": 2, "flags": {"hallucination": True}},
         },
         seconds_spent=42,
@@ -47,15 +49,23 @@ def test_a_ranking_with_ties_writes_exactly_the_implied_pairs(labeler):
 
 def test_all_tied_gives_no_comparisons(labeler):
     task = ranking_task(k=3)
-    ranking = ranking_submit(assignment=assignment_for(task, labeler), tiers=[ids(task)])
+    ranking = ranking_submit(
+        assignment=assignment_for(task, labeler), tiers=[ids(task)], ratings=scored([ids(task)])
+    )
     assert ranking.comparisons.count() == 0
 
 
 def test_submitting_twice_stores_once(labeler):
     task = ranking_task(k=2)
     assignment = assignment_for(task, labeler)
-    first = ranking_submit(assignment=assignment, tiers=[[i] for i in ids(task)])
-    second = ranking_submit(assignment=assignment, tiers=[[i] for i in reversed(ids(task))])
+    first = ranking_submit(
+        assignment=assignment, tiers=[[i] for i in ids(task)], ratings=scored([[i] for i in ids(task)])
+    )
+    second = ranking_submit(
+        assignment=assignment,
+        tiers=[[i] for i in reversed(ids(task))],
+        ratings=scored([[i] for i in reversed(ids(task))]),
+    )
     assert first.pk == second.pk
     assert counts() == (1, 2, 1)
 
@@ -115,7 +125,7 @@ def test_a_bad_ranking_raises_a_clear_error_and_writes_nothing(labeler, make_tie
 def test_a_late_submission_is_accepted_while_nobody_took_the_task(labeler):
     task = ranking_task(k=2)
     assignment = assignment_for(task, labeler, minutes=-5)
-    ranking_submit(assignment=assignment, tiers=[ids(task)])
+    ranking_submit(assignment=assignment, tiers=[ids(task)], ratings=scored([ids(task)]))
     assert Ranking.objects.count() == 1
 
 
@@ -124,5 +134,17 @@ def test_a_late_submission_is_refused_once_the_task_went_to_someone_else(labeler
     mine = assignment_for(task, labeler, minutes=-5)
     assignment_for(task, other_labeler)
     with pytest.raises(AssignmentUnavailable, match="given to another labeler"):
-        ranking_submit(assignment=mine, tiers=[ids(task)])
+        ranking_submit(assignment=mine, tiers=[ids(task)], ratings=scored([ids(task)]))
     assert counts() == (0, 0, 0)
+
+
+def test_a_ranking_needs_a_likert_score_for_every_output_unless_all_are_unusable(labeler):
+    task = ranking_task(k=3)
+    a, b, c = ids(task)
+    assignment = assignment_for(task, labeler)
+    with pytest.raises(InvalidRanking) as refused:
+        ranking_submit(assignment=assignment, tiers=[[a], [b, c]], ratings={a: {"likert": 5}})
+    assert refused.value.field == "likert" and f"{b}, {c}" in refused.value.message
+    assert counts() == (0, 0, 0)
+    ranking = ranking_submit(assignment=assignment, tiers=[[a], [b, c]], all_unusable=True)
+    assert ranking.all_unusable and counts() == (1, 3, 2)

@@ -1,4 +1,4 @@
-"""labeling.rows: model instances from cursor rows, and the single-row INSERT and UPDATE of the hot paths."""
+"""core.rows: model instances from cursor rows, and the single-row INSERT and UPDATE of the hot paths."""
 
 from datetime import datetime
 
@@ -7,8 +7,8 @@ from django.db import connection
 from django.db.models import signals
 from django.utils import timezone
 
+from core.rows import columns, insert, instance, update
 from labeling.models import Assignment, Ranking
-from labeling.rows import columns, insert, instance, update
 from tests.factories import BatchFactory, ranking_task
 
 pytestmark = pytest.mark.django_db

@@ -1,5 +1,5 @@
 """The hand-out and submit on SQLite, the local demo's database (`make run`), in a fresh interpreter: the
-hot paths' SQL (labeling.rows, services.assignment, services.rankings) and the migrations' SQLite branches
+hot paths' SQL (core.rows, labeling.handout, services.rankings) and the migrations' SQLite branches
 run there too. The rest of the suite runs on Postgres."""
 
 from pathlib import Path
@@ -18,7 +18,7 @@ from django.core.management import call_command
 from knox.models import AuthToken
 from rest_framework.test import APIClient
 from labeling.models import Assignment, Batch, Ranking
-from labeling.vocab import ROLE_LABELER
+from core.roles import ROLE_LABELER
 
 call_command("migrate", verbosity=0)
 call_command("load_demo", verbosity=0)
@@ -30,7 +30,7 @@ for user in users:
     client = APIClient()
     client.credentials(HTTP_AUTHORIZATION="Token " + AuthToken.objects.create(user=user)[1])
     while True:
-        answer = client.post(f"/api/tasks/next/{batch.pk}/")
+        answer = client.post(f"/api/v1/tasks/next/{batch.pk}/")
         if answer.status_code == 204:
             out["nothing_left"] += 1
             break
@@ -38,8 +38,8 @@ for user in users:
         shown = answer.json()
         ids = [c["id"] for c in shown["completions"]]
         submit = client.post(
-            f"/api/assignments/{shown['id']}/submit/",
-            {"tiers": [[i] for i in ids], "ratings": {str(ids[0]): {"likert": 5}}, "comment": "fine"},
+            f"/api/v1/assignments/{shown['id']}/submit/",
+            {"tiers": [[i] for i in ids], "ratings": {str(i): {"likert": 5} for i in ids}, "comment": "fine"},
             format="json",
         )
         assert submit.status_code == 201, submit.content

@@ -6,15 +6,17 @@ import re
 
 import pytest
 
-from labeling.errors import ServiceError
+from core.errors import ServiceError
+from labeling.handout.next import assignment_next
+from labeling.handout.work import SKIP_REASON_MAX_CHARS, assignment_save_draft
 from labeling.models import Assignment, Batch, Demonstration, Prompt, Ranking
-from labeling.services.assignment import SKIP_REASON_MAX_CHARS, assignment_next, assignment_save_draft
+from labeling.ranking_rules import COMMENT_MAX_CHARS
 from labeling.services.demonstrations import DEMONSTRATION_MAX_CHARS, demonstration_submit
 from labeling.services.prompt_writing import prompt_submit
 from labeling.services.prompts import PROMPT_MAX_CHARS
-from labeling.services.rankings import COMMENT_MAX_CHARS, ranking_submit
+from labeling.services.rankings import ranking_submit
 from labeling.services.tasks import prompt_task_create
-from tests.factories import BatchFactory, PromptFactory, ranking_task
+from tests.factories import BatchFactory, PromptFactory, ranking_task, scored
 
 pytestmark = pytest.mark.django_db
 
@@ -33,7 +35,7 @@ def write(assignment: Assignment, text: str):
     """Submit `text` as what the assignment's kind of task asks the labeler to write."""
     if assignment.batch.kind == Batch.Kind.RANKING:
         ids = list(assignment.task.task_completions.values_list("completion_id", flat=True))
-        return ranking_submit(assignment=assignment, tiers=[ids], comment=text)
+        return ranking_submit(assignment=assignment, tiers=[ids], comment=text, ratings=scored([ids]))
     if assignment.batch.kind == Batch.Kind.DEMONSTRATION:
         return demonstration_submit(assignment=assignment, text=text, seconds_spent=1)
     return prompt_submit(assignment=assignment, text=text, category="generation", source="plain")

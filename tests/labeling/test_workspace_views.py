@@ -8,8 +8,8 @@ import pytest
 from django.urls import reverse
 from django.utils import timezone
 
+from labeling.handout.next import assignment_next
 from labeling.models import Assignment, Batch, Demonstration, Prompt, Ranking
-from labeling.services.assignment import assignment_next
 from labeling.services.tasks import prompt_task_create, ranking_task_create
 from tests.factories import BatchFactory, CompletionFactory, PromptFactory, ranking_task
 

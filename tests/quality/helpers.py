@@ -1,8 +1,8 @@
 """Small builders for the quality tests: tasks with known completions and rankings given by letters."""
 
+from core.roles import ROLE_LABELER
 from labeling.models import Batch, Task
 from labeling.services.rankings import ranking_submit
-from labeling.vocab import ROLE_LABELER
 from tests.factories import BatchFactory, PromptFactory, UserFactory, assignment_for, ranking_task
 
 
@@ -30,11 +30,12 @@ def rank(
     flags: dict | None = None,
     seconds: int = 60,
 ):
-    """Submit `labeler`'s ranking of `task` ('a b cd'); likert/flags keyed by letter."""
+    """Submit `labeler`'s ranking of `task` ('a b cd'); likert/flags keyed by letter (a ranking needs a
+    Likert score for every output: those not given get a middling 4)."""
     by_letter = dict(zip("abcdefghi", ids(task), strict=False))
     ratings = {}
     for letter, cid in by_letter.items():
-        ratings[cid] = {"likert": (likert or {}).get(letter), "flags": (flags or {}).get(letter, {})}
+        ratings[cid] = {"likert": (likert or {}).get(letter, 4), "flags": (flags or {}).get(letter, {})}
     return ranking_submit(
         assignment=assignment_for(task, labeler),
         tiers=tiers_of(task, spec),

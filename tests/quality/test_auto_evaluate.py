@@ -4,7 +4,7 @@ import json
 
 import pytest
 
-from training.evaluation import auto_evaluate
+from training.ml.evaluation import auto_evaluate
 
 
 @pytest.fixture(scope="module")

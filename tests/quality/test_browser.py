@@ -11,10 +11,11 @@ from pathlib import Path
 import pytest
 from django.db import connections
 
+from core.roles import ROLE_LABELER, ROLE_RESEARCHER
 from labeling.models import Batch, Ranking
-from labeling.quality.evaluation import evaluation_batch_create
-from labeling.vocab import ROLE_LABELER, ROLE_RESEARCHER, Split
+from labeling.vocab import Split
 from tests.factories import PromptFactory, UserFactory
+from training.evaluation.batches import evaluation_batch_create
 from training.models import ModelVersion
 
 # The sync API runs an event loop in this thread; the live server's ORM calls happen here too.
@@ -151,7 +152,7 @@ def test_a_labeler_ranks_an_evaluation_and_a_researcher_reads_the_results(
     assert not errors, errors
 
     page, errors = open_page(browser, live_server, "rex")
-    page.goto(f"/quality/evaluations/{evaluation.pk}/")
+    page.goto(f"/training/evaluations/{evaluation.pk}/")
     overall = page.locator("#results-overall")
     assert overall.locator('tr[data-model="ppo-1"] .q-winrate').inner_text().startswith("100.0%")
     assert overall.locator('tr[data-model="vendor-x"] .q-winrate').inner_text().startswith("0.0%")
@@ -165,7 +166,7 @@ def test_a_labeler_ranks_an_evaluation_and_a_researcher_reads_the_results(
     page.wait_for_url(re.compile(r"baseline=ppo-1"))
     assert page.locator('#results-overall tr[data-model="sft-1"] .q-winrate').inner_text().startswith("0.0%")
 
-    page.goto("/quality/evaluations/")
+    page.goto("/training/evaluations/")
     page.wait_for_selector('#chart-per-round[data-drawn="true"]')
     page.screenshot(path=str(shots / "evaluations.png"), full_page=True)
     page.goto("/quality/")

@@ -4,13 +4,14 @@ by model and by category, worked out by hand."""
 import pytest
 from django.contrib.auth.models import Group
 
-from labeling.errors import ServiceError
+from core.errors import ServiceError
+from core.roles import ROLE_LABELER
 from labeling.models import Batch, Completion
-from labeling.quality.evaluation import evaluation_batch_create
-from labeling.quality.winrate import evaluation_results
 from labeling.services.rankings import ranking_submit
-from labeling.vocab import ROLE_LABELER, Category, Split
+from labeling.vocab import Category, Split
 from tests.factories import CompletionFactory, PromptFactory, assignment_for
+from training.evaluation.batches import evaluation_batch_create
+from training.evaluation.winrate import evaluation_results
 from training.models import ModelVersion
 
 from .helpers import labelers

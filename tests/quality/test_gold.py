@@ -3,12 +3,13 @@
 import pytest
 from django.db import IntegrityError
 
-from labeling.errors import ServiceError
+from core.errors import ServiceError
 from labeling.models import Assignment, Batch, Task
 from labeling.quality.dashboard import labeler_stats
-from labeling.quality.gold import gold_due, gold_mark, gold_task_candidates, gold_unmark, non_gold_q
+from labeling.quality.gold import gold_due, gold_task_candidates, non_gold_q
+from labeling.services.gold import gold_mark, gold_unmark
 from labeling.services.rankings import ranking_submit
-from tests.factories import BatchFactory, assignment_for
+from tests.factories import BatchFactory, assignment_for, scored
 
 from .helpers import ids, labelers, rank, task_in, tiers_of
 
@@ -96,7 +97,9 @@ def test_gold_tasks_are_mixed_in_at_the_rate_and_given_to_every_labeler():
         seen = []
         for _ in range(12):
             assignment = _hand_out_like_assignment_next(lab, batch)
-            ranking_submit(assignment=assignment, tiers=[ids(assignment.task)])
+            ranking_submit(
+                assignment=assignment, tiers=[ids(assignment.task)], ratings=scored([ids(assignment.task)])
+            )
             seen.append(assignment.task.is_gold)
         assert sum(seen) == 3  # one in every block of four
         orders[lab.pk] = list(

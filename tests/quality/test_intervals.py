@@ -4,8 +4,8 @@ import numpy as np
 import pytest
 
 from labeling.quality.intervals import pooled_ratio
-from labeling.quality.winrate import win_rate
-from training.evaluation import win_rate_interval
+from training.evaluation.winrate import win_rate
+from training.ml.evaluation import win_rate_interval
 
 
 def test_an_exact_rate_and_an_interval_as_wide_as_the_binomial_one():

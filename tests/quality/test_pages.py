@@ -4,11 +4,18 @@ import pytest
 from django.urls import reverse
 
 from labeling.models import Batch, LabelerQualification
-from labeling.quality.evaluation import evaluation_batch_create
-from labeling.quality.gold import gold_mark
+from labeling.services.gold import gold_mark
 from labeling.services.rankings import ranking_submit
 from labeling.vocab import Split
-from tests.factories import BatchFactory, CompletionFactory, PromptFactory, UserFactory, assignment_for
+from tests.factories import (
+    BatchFactory,
+    CompletionFactory,
+    PromptFactory,
+    UserFactory,
+    assignment_for,
+    scored,
+)
+from training.evaluation.batches import evaluation_batch_create
 from training.models import ModelVersion
 
 from .helpers import ids, rank, task_in, tiers_of
@@ -41,7 +48,7 @@ def test_a_labeler_sees_only_their_own_numbers(client, labeler, ranked):
     other = UserFactory(username="lab9").pk
     assert client.get(reverse("quality:labeler", args=[other])).status_code == 403
     assert client.get(reverse("quality:gold")).status_code == 403
-    assert client.get(reverse("quality:evaluations")).status_code == 403
+    assert client.get(reverse("training:evaluations")).status_code == 403
 
 
 def test_users_without_a_role_are_refused_and_anonymous_sent_to_login(client):
@@ -116,8 +123,8 @@ def test_model_and_user_text_is_escaped(client, batch_admin):
     client.force_login(batch_admin)
     for url in (
         reverse("quality:gold_batch", args=[batch.pk]),
-        reverse("quality:evaluation", args=[batch.pk]),
-        reverse("quality:evaluations"),
+        reverse("training:evaluation", args=[batch.pk]),
+        reverse("training:evaluations"),
         reverse("quality:gold"),
     ):
         page = client.get(url).content.decode()
@@ -142,12 +149,16 @@ def test_the_results_page_shows_win_rates_and_the_automatic_evaluation(client, r
     lab = UserFactory(username="r1")
     for task in batch.tasks.all():
         by = {c.model_version.name: c.pk for c in task.completions.select_related("model_version")}
-        ranking_submit(assignment=assignment_for(task, lab), tiers=[[by["ppo-1"]], [by["sft-1"]]])
+        ranking_submit(
+            assignment=assignment_for(task, lab),
+            tiers=[[by["ppo-1"]], [by["sft-1"]]],
+            ratings=scored([[by["ppo-1"]], [by["sft-1"]]]),
+        )
     client.force_login(researcher)
-    page = client.get(reverse("quality:evaluation", args=[batch.pk])).content.decode()
+    page = client.get(reverse("training:evaluation", args=[batch.pk])).content.decode()
     assert 'id="results-overall"' in page and "100.0%" in page and "62.5%" in page
     assert 'id="auto-eval"' in page
-    overview = client.get(reverse("quality:evaluations")).content.decode()
+    overview = client.get(reverse("training:evaluations")).content.decode()
     assert 'id="chart-rounds"' in overview and "ppo-1 vs sft-1" in overview
 
 
@@ -163,7 +174,7 @@ def test_a_batch_admin_creates_an_evaluation_batch_from_the_page(client, batch_a
     CompletionFactory(prompt=prompt, source_name="vendor-x")
     client.force_login(batch_admin)
     response = client.post(
-        reverse("quality:evaluations"),
+        reverse("training:evaluations"),
         {
             "name": "Eval from page",
             "model_versions": [sft.pk],
@@ -175,7 +186,7 @@ def test_a_batch_admin_creates_an_evaluation_batch_from_the_page(client, batch_a
     batch = Batch.objects.get(name="Eval from page")
     assert response.status_code == 302 and batch.tasks.count() == 1 and batch.overlap == 3
     error = client.post(
-        reverse("quality:evaluations"),
+        reverse("training:evaluations"),
         {"name": "x", "external_sources": "vendor-x", "status": "draft", "overlap": 1},
     )
     assert "2 to 9 models" in error.content.decode()

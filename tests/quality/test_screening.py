@@ -3,14 +3,10 @@ until a batch admin approves them; an admin may also block a labeler who passed.
 
 import pytest
 
-from labeling.errors import ServiceError
-from labeling.quality.gold import gold_mark
-from labeling.quality.screening import (
-    batch_quality_update,
-    labeler_may_get_production_tasks,
-    qualification_decide,
-    qualification_result,
-)
+from core.errors import ServiceError
+from labeling.quality.screening import labeler_may_get_production_tasks, qualification_result
+from labeling.services.gold import gold_mark
+from labeling.services.screening import batch_quality_update, qualification_decide
 from tests.factories import BatchFactory
 
 from .helpers import labelers, rank, task_in, tiers_of

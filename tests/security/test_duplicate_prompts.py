@@ -6,8 +6,8 @@ import pytest
 from django.test import Client
 from rest_framework.test import APIClient
 
+from labeling.handout.next import assignment_next
 from labeling.models import Assignment, Batch, Prompt
-from labeling.services.assignment import assignment_next
 
 pytestmark = pytest.mark.django_db
 
@@ -43,7 +43,7 @@ def test_the_api_says_a_similar_prompt_exists_and_names_none(world):
     client.force_authenticate(world.a.user)
     assignment, written = a_writing_task(world), b_written(world)
     response = client.post(
-        f"/api/assignments/{assignment.pk}/submit/",
+        f"/api/v1/assignments/{assignment.pk}/submit/",
         {"text": written.text, "category": "brainstorming"},
         format="json",
     )

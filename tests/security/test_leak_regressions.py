@@ -28,12 +28,12 @@ def test_a_labeler_opens_only_the_prompts_that_are_theirs_to_see(world):
 
 def test_the_browsable_api_filter_forms_list_no_one_elses_batches_or_prompts(world):
     client = as_user(world.a.user)
-    for url in ("/api/tasks/", "/api/demonstrations/", "/api/rankings/"):
+    for url in ("/api/v1/tasks/", "/api/v1/demonstrations/", "/api/v1/rankings/"):
         html = client.get(url, {"format": "api"}).content.decode()
         for what in ("batch-name", "demo-batch", "prompt", "written-prompt", "demo-prompt"):
             assert world.b.marker(what) not in html, (url, what)
     b_batch = world.b.objects["batch"][0]
-    assert client.get("/api/tasks/", {"batch": b_batch.pk}).json()["results"] == []
+    assert client.get("/api/v1/tasks/", {"batch": b_batch.pk}).json()["results"] == []
 
 
 def test_a_labelers_quality_page_cannot_be_narrowed_to_a_batch_they_are_not_on(world):
@@ -44,7 +44,7 @@ def test_a_labelers_quality_page_cannot_be_narrowed_to_a_batch_they_are_not_on(w
 
 
 def test_refusing_work_on_a_batch_does_not_name_the_batch(world):
-    response = as_user(world.a.user).post(f"/api/tasks/next/{world.b.objects['batch'][0].pk}/")
+    response = as_user(world.a.user).post(f"/api/v1/tasks/next/{world.b.objects['batch'][0].pk}/")
     assert response.status_code == 403
     assert world.b.marker("batch-name") not in response.content.decode()
 
@@ -52,8 +52,8 @@ def test_refusing_work_on_a_batch_does_not_name_the_batch(world):
 def test_the_api_has_no_format_suffix_routes(world):
     client = as_user(world.users["batch_admin"])
     batch = world.b.objects["batch"][0]
-    assert client.get(f"/api/batches/{batch.pk}/progress.json").status_code == 404  # was a 500
-    assert client.get(f"/api/batches/{batch.pk}/progress/", {"format": "json"}).status_code == 200
+    assert client.get(f"/api/v1/batches/{batch.pk}/progress.json").status_code == 404  # was a 500
+    assert client.get(f"/api/v1/batches/{batch.pk}/progress/", {"format": "json"}).status_code == 200
 
 
 def test_a_batch_admin_cannot_export_from_the_datasets_page(world):

@@ -6,7 +6,7 @@ import pytest
 from django.urls import reverse
 from rest_framework.test import APIClient
 
-from labeling.errors import ServiceError
+from core.errors import ServiceError
 from labeling.models import DatasetSnapshot
 from labeling.services.exports import snapshot_delete
 from tests.factories import UserFactory
@@ -48,7 +48,7 @@ def researcher(client):
 def test_the_api_refuses_to_serve_it(stray, researcher):
     api = APIClient()
     api.force_authenticate(researcher)
-    response = api.get(f"/api/datasets/{stray.pk}/download/")
+    response = api.get(f"/api/v1/datasets/{stray.pk}/download/")
     assert response.status_code == 404 and response.json()["code"] == "path_outside_media"
     assert f"snapshot {stray.pk}'s stored path does not lie under MEDIA_ROOT" in response.json()["detail"]
     assert SECRET not in response.content.decode()

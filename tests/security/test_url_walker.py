@@ -21,7 +21,7 @@ import pytest
 from django.test import Client
 from django.urls import URLPattern, URLResolver, get_resolver, reverse
 
-from labeling.vocab import ROLES as ROLE_NAMES
+from core.roles import ROLES as ROLE_NAMES
 from tests.factories import UserFactory
 from tests.security.world import MARKED, ONLY_THE_LABELER, World, completion_ids, fingerprint
 
@@ -29,8 +29,8 @@ pytestmark = pytest.mark.django_db
 
 ROLES = ("anonymous", "labeler_a", "labeler_b", "batch_admin", "researcher")
 
-# Who may do what (labeling/roles.py, labeling/views/access.py, manage_access.py, training/access.py,
-# labeling/quality/access.py, the API's ByRole rules), as (who may GET, who may POST or DELETE):
+# Who may do what (core/permissions.py: the pages' checks and the API's ByRole rules; the object checks of
+# labeling/views/access.py and manage_access.py), as (who may GET, who may POST or DELETE):
 # - anonymous users see the login page only;
 # - a labeler ("L") sees their own work (assignments, drafts, rankings, demonstrations, prompts they
 #   wrote), the batches they are on and those batches' tasks, and their own quality numbers; never
@@ -92,8 +92,11 @@ ACCESS: dict[str, tuple[frozenset, frozenset]] = {
     "api:dataset-download": ({R}, NOBODY),
     "api:model-version-list": (READERS, NOBODY),
     "api:model-version-detail": (READERS, NOBODY),
-    "api:training-run-list": (READERS, NOBODY),
+    "api:training-run-list": (READERS, {R}),
     "api:training-run-detail": (READERS, NOBODY),
+    "api:training-run-cancel": (NOBODY, {R}),
+    "api:round-list": (NOBODY, {R}),
+    "api:round-detail": (READERS, NOBODY),
     "api:import-prompts": (NOBODY, {A}),
     "api:import-completions": (NOBODY, {A}),
     "api:job-list": (READERS, NOBODY),  # each role lists the jobs of its kind
@@ -120,11 +123,6 @@ ACCESS: dict[str, tuple[frozenset, frozenset]] = {
     "training:round_start": (NOBODY, {R}),
     "training:round": (READERS, NOBODY),
     "training:round_retry": (NOBODY, {R}),
-    "training:api_run_start": (NOBODY, {R}),
-    "training:api_run": (READERS, NOBODY),
-    "training:api_run_cancel": (NOBODY, {R}),
-    "training:api_round_start": (NOBODY, {R}),
-    "training:api_round": (READERS, NOBODY),
     "quality:dashboard": (ROLES_ALL, NOBODY),
     "quality:labeler": (ROLES_ALL, NOBODY),
     "quality:gold": (READERS, NOBODY),
@@ -132,13 +130,13 @@ ACCESS: dict[str, tuple[frozenset, frozenset]] = {
     "quality:gold_settings": (NOBODY, {A}),
     "quality:gold_task": (NOBODY, {A}),
     "quality:qualification_decision": (NOBODY, {A}),
-    "quality:evaluations": (READERS, {A}),
-    "quality:evaluation": (READERS, NOBODY),
-    "quality:api_agreement": (READERS, NOBODY),
-    "quality:api_labelers": (READERS, NOBODY),
-    "quality:api_labeler": (ROLES_ALL, NOBODY),
-    "quality:api_evaluations": (READERS, NOBODY),
-    "quality:api_evaluation": (READERS, NOBODY),
+    "training:evaluations": (READERS, {A}),
+    "training:evaluation": (READERS, NOBODY),
+    "api:quality-agreement": (READERS, NOBODY),
+    "api:quality-labelers": (READERS, NOBODY),
+    "api:quality-labeler": (ROLES_ALL, NOBODY),
+    "api:evaluations": (READERS, NOBODY),
+    "api:evaluation": (READERS, NOBODY),
 }
 # Log in, log out, get a token, change one's own password, make a token or log out everywhere: not a write
 # on anyone else's objects.
@@ -172,15 +170,16 @@ PK_KINDS = {
     "api:dataset-download": "snapshot",
     "api:model-version-detail": "model_version",
     "api:training-run-detail": "training_run",
+    "api:training-run-cancel": "training_run",
+    "api:round-detail": "round",
     **{f"manage:{n}": "batch" for n in ("batch", "batch_action", "batch_labelers", "batch_settings")},
     "manage:dataset_download": "snapshot",
     "manage:dataset_delete": "snapshot",
     "api:job-detail": "job",
     "manage:job": "job",
     **{f"training:{n}": "training_run" for n in ("run", "run_status", "run_cancel", "run_retry")},
-    **{f"training:{n}": "training_run" for n in ("api_run", "api_run_cancel")},
     "training:model": "model_version",
-    **{f"training:{n}": "round" for n in ("round", "round_retry", "api_round")},
+    **{f"training:{n}": "round" for n in ("round", "round_retry")},
 }
 FORMAT = "api"  # a DRF format suffix, should the router make them again: the browsable API
 
@@ -208,7 +207,7 @@ class Route:
 
     @property
     def is_api(self) -> bool:
-        return self.name.startswith("api:") or ":api_" in self.name
+        return self.name.startswith("api:")
 
 
 def _patterns(patterns, namespace: str = ""):
@@ -404,7 +403,11 @@ def post_body(route: Route, objects: dict[str, object], world: World, role: str)
         },
         "workspace-skip": lambda: {"reason": "not mine to skip"},
         "workspace-draft": lambda: {"draft": {"comment": "overwritten"}},
-        "api:assignment-submit": lambda: {"tiers": [completion_ids(task)], "text": "taken over"},
+        "api:assignment-submit": lambda: {
+            "tiers": [completion_ids(task)],
+            "ratings": {c: {"likert": 4} for c in completion_ids(task)},
+            "text": "taken over",
+        },
         "api:batch-list": lambda: {"name": "escalated", "kind": "prompt_writing", "task_count": 1},
         "api:batch-labelers": lambda: {"add": [me.username]},
         "api:prompt-list": lambda: {"text": "An escalated prompt", "category": "chat"},
@@ -431,16 +434,16 @@ def post_body(route: Route, objects: dict[str, object], world: World, role: str)
             "snapshots": [common["snapshot"].pk],
             "config": "{}",
         },
-        "training:api_run_start": lambda: {
+        "api:training-run-list": lambda: {
             "kind": "sft",
             "base_model": common["model_version"].pk,
             "snapshots": [common["snapshot"].pk],
         },
         "training:round_start": lambda: {"method": "ppo", "k": 4, "prompt_limit": 5},
-        "training:api_round_start": lambda: {"method": "ppo"},
+        "api:round-list": lambda: {"method": "ppo"},
         "quality:gold_settings": lambda: {"gold_rate": "0.5", "qualification_threshold": "0.5"},
         "quality:qualification_decision": lambda: {"decision": "approved"},
-        "quality:evaluations": lambda: {"name": "escalated", "status": "active", "overlap": 1},
+        "training:evaluations": lambda: {"name": "escalated", "status": "active", "overlap": 1},
     }
     return bodies[route.name]() if route.name in bodies else {}
 

@@ -12,9 +12,11 @@ from types import SimpleNamespace
 
 from knox.models import AuthToken
 
+from core.roles import ROLE_BATCH_ADMIN, ROLE_LABELER, ROLE_RESEARCHER
+from labeling.handout.next import assignment_next
+from labeling.handout.work import assignment_save_draft, assignment_skip
 from labeling.models import Assignment, Batch, Demonstration, Job, Prompt, Ranking, Task
-from labeling.selectors_exports import labeler_pseudonym
-from labeling.services.assignment import assignment_next, assignment_save_draft, assignment_skip
+from labeling.selectors.exports import labeler_pseudonym
 from labeling.services.batches import (
     batch_add_prompt_tasks,
     batch_add_writing_tasks,
@@ -25,8 +27,7 @@ from labeling.services.demonstrations import demonstration_submit
 from labeling.services.exports import snapshot_create
 from labeling.services.prompt_writing import prompt_submit
 from labeling.services.rankings import ranking_submit
-from labeling.vocab import ROLE_BATCH_ADMIN, ROLE_LABELER, ROLE_RESEARCHER
-from tests.factories import CompletionFactory, PromptFactory, UserFactory
+from tests.factories import CompletionFactory, PromptFactory, UserFactory, scored
 from training.models import ModelVersion, Round, TrainingRun
 
 # What each marker names. Drafts and skip reasons are the labeler's alone: no page shows them to anyone
@@ -148,6 +149,7 @@ def _shared(a: Side, b: Side) -> Batch:
             assignment=assignment,
             tiers=[[c] for c in completion_ids(assignment.task)[::order]],
             comment=f"{side.marker('shared-comment')}: close call.",
+            ratings=scored([[c] for c in completion_ids(assignment.task)[::order]]),
         )
     return batch
 

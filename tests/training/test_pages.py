@@ -28,10 +28,7 @@ def test_only_researchers_start_or_cancel(client, batch_admin, media):
     assert client.post(reverse("training:run_cancel", args=[run.pk])).status_code == 403
     assert client.post(reverse("training:round_start"), {"method": "ppo", "k": 4}).status_code == 403
     assert client.get(reverse("training:run_new")).status_code == 403
-    assert (
-        client.post(reverse("training:api_round_start"), {}, content_type="application/json").status_code
-        == 403
-    )
+    assert client.post(reverse("api:round-list"), {}, content_type="application/json").status_code == 403
 
 
 def test_run_page_shows_status_and_escapes_the_log(client, researcher, media):
@@ -71,7 +68,7 @@ def test_starting_a_round_with_the_queue_down_says_so_and_stores_nothing(client,
     )
     assert "queue is unreachable" in response.content.decode()
     assert Round.objects.count() == 0
-    api = client.post(reverse("training:api_round_start"), {"method": "ppo"}, content_type="application/json")
+    api = client.post(reverse("api:round-list"), {"method": "ppo"}, content_type="application/json")
     assert api.status_code == 503 and "queue is unreachable" in api.json()["detail"]
 
 
@@ -107,13 +104,17 @@ def test_with_redis_down_labelers_still_get_tasks_and_submit(client, labeler, se
     batch.labelers.add(labeler)
     task = ranking_task(batch=batch, k=3)
     client.force_login(labeler)
-    given = client.post(f"/api/tasks/next/{batch.pk}/")
+    given = client.post(f"/api/v1/tasks/next/{batch.pk}/")
     assert given.status_code == 200, given.content
     assignment = given.json()
     ids = [c["id"] for c in assignment["completions"]]
     submitted = client.post(
-        f"/api/assignments/{assignment['id']}/submit/",
-        {"tiers": [[ids[0]], [ids[1], ids[2]]], "seconds_spent": 12},
+        f"/api/v1/assignments/{assignment['id']}/submit/",
+        {
+            "tiers": [[ids[0]], [ids[1], ids[2]]],
+            "ratings": {i: {"likert": 4} for i in ids},
+            "seconds_spent": 12,
+        },
         content_type="application/json",
     )
     assert submitted.status_code in (200, 201), submitted.content

@@ -253,7 +253,7 @@ def test_a_round_left_by_a_killed_start_is_failed_at_the_next_start(media, inlin
 def test_a_web_start_fails_a_round_whose_process_is_gone_first(media, inline_tasks, researcher, client):
     rnd, _ = killed_in_process_round(media)
     client.force_login(researcher)
-    response = client.post(reverse("training:api_round_start"), {}, content_type="application/json")
+    response = client.post(reverse("api:round-list"), {}, content_type="application/json")
     assert response.status_code == 201, response.content
     assert Round.objects.get(pk=rnd.pk).status == RoundStatus.FAILED
     assert Round.objects.filter(number=2).exists()

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 from django.urls import reverse
 
-from labeling.errors import ServiceError
+from core.errors import ServiceError
 from labeling.services.exports import snapshot_create
 from training.ml.config import CONFIGS
 from training.ml.recipes import recipes
@@ -59,7 +59,7 @@ def test_the_api_answers_400_naming_the_key_and_stores_nothing(client, researche
         "snapshots": [s.pk for s in sft_inputs["snapshots"]],
         "config": {"learning_rate": 1e-4, "dataset": "/etc/passwd"},
     }
-    response = client.post(reverse("training:api_run_start"), body, content_type="application/json")
+    response = client.post(reverse("api:training-run-list"), body, content_type="application/json")
     assert response.status_code == 400 and "dataset" in response.content.decode()
     assert "root:" not in response.content.decode() and TrainingRun.objects.count() == 0
 
@@ -107,7 +107,7 @@ def test_a_rounds_step_settings_are_checked_before_anything_starts(media, settin
 def test_the_round_api_refuses_a_path_in_stage_config(client, researcher, media):
     client.force_login(researcher)
     body = {"method": "ppo", "stage_config": {"ppo": {"reward_model": "/srv/other"}}}
-    response = client.post(reverse("training:api_round_start"), body, content_type="application/json")
+    response = client.post(reverse("api:round-list"), body, content_type="application/json")
     assert response.status_code == 400 and "reward_model" in response.content.decode()
     assert Round.objects.count() == 0
 

@@ -3,9 +3,9 @@
 import pytest
 from django.utils import timezone
 
-from labeling.errors import ServiceError
+from core.dispatch import QueueUnavailable
+from core.errors import ServiceError
 from labeling.services.exports import snapshot_create
-from training.dispatch import QueueUnavailable
 from training.models import ModelVersion, Round, RunStatus, TrainingRun
 from training.services.registry import base_model_get_or_create, lineage
 from training.services.rounds import round_start

@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import signal
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -68,7 +69,7 @@ class StopSignal:
         return self.signalled or self.stop_file.exists()
 
 
-def progress_writer(output_dir: str):
+def progress_writer(output_dir: str) -> Callable[[dict[str, Any]], None]:
     path = Path(output_dir) / "progress.jsonl"
 
     def write(event: dict[str, Any]) -> None:

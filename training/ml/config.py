@@ -275,7 +275,7 @@ _TRUE = {"true", "yes", "1", "on"}
 _FALSE = {"false", "no", "0", "off"}
 
 
-def config_class(kind: str) -> type:
+def config_class(kind: str) -> type[Any]:
     if kind not in CONFIGS:
         raise ConfigError(f"unknown stage {kind!r}; choose one of {', '.join(CONFIGS)}")
     return CONFIGS[kind]

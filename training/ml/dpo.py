@@ -44,8 +44,8 @@ def completion_logprobs(
     for start in range(0, len(items), batch_size):
         seqs, starts = [], []
         for prompt, completion in items[start : start + batch_size]:
-            ids, begin = renderer.split_ids(prompt, completion, max_length)
-            seqs.append(ids)
+            seq, begin = renderer.split_ids(prompt, completion, max_length)
+            seqs.append(seq)
             starts.append(begin)
         ids, mask = pad_right(seqs, renderer.tokenizer.pad_token_id)  # (b, T)
         logits = model(input_ids=ids.to(device), attention_mask=mask.to(device)).logits.float()  # (b, T, V)

@@ -219,6 +219,7 @@ class PPOTrainer:
         logprobs = logprobs_of(logits, mb.response)  # (b, R)
         log_ratio = (logprobs - mb.logprobs) * mask
         ratio = torch.exp(log_ratio)
+        assert mb.advantages is not None and mb.returns is not None  # the rollout's GAE set them
         pg1 = -mb.advantages * ratio
         pg2 = -mb.advantages * torch.clamp(ratio, 1 - cfg.cliprange, 1 + cfg.cliprange)
         pg_loss = masked_mean(torch.max(pg1, pg2), mask)

@@ -28,7 +28,8 @@ class ValueModel(nn.Module):
 
     def __init__(self, scalar_model: nn.Module, bias: float = 0.0) -> None:
         super().__init__()  # runtime.load_scalar_model has made sure the model has a 'score' head
-        self.scalar_model = scalar_model
+        # Any: a transformers model, whose base_model and score torch types only as Tensor | Module.
+        self.scalar_model: Any = scalar_model
         self.bias = nn.Parameter(torch.tensor(float(bias)))
 
     def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
@@ -104,6 +105,7 @@ class RewardScorer:
         prompts: the rows' prompts; responses: the decoded responses. -> (B,) on ids.device"""
         if self.fn is not None:
             return torch.tensor([float(s) for s in self.fn(prompts, responses)], device=ids.device)
+        assert self.renderer is not None  # from_folder sets it whenever there is no fn
         if self.reuse_ids and ids.shape[1] <= self.max_length:
             clean = ids.masked_fill(mask == 0, self.renderer.tokenizer.pad_token_id)
             return sequence_scores(self.model, clean, mask) + self.bias

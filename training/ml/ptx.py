@@ -12,6 +12,7 @@ ptx_ratio (sequences per episode, paper 8) changes only the variance of the ptx 
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
@@ -46,7 +47,7 @@ class GradNorm:
         self.parameters = [p for p in parameters if p.requires_grad]
 
     @contextmanager
-    def measure(self, into: list[float]):
+    def measure(self, into: list[float]) -> Iterator[None]:
         squares: list[torch.Tensor] = []
         handles = [
             p.register_hook(lambda grad: squares.append(grad.detach().float().pow(2).sum()))

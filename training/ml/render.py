@@ -19,9 +19,12 @@ Rules, as TRL 1.16 applies them:
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from training.ml.errors import ConfigError, DatasetError
+
+if TYPE_CHECKING:
+    from typing_extensions import TypeIs
 
 Message = dict[str, Any]
 Text = str | list[Message]
@@ -32,7 +35,7 @@ def format_prompt(template: str, prompt: str) -> str:
     return template.replace("{prompt}", prompt)
 
 
-def is_conversation(value: Any) -> bool:
+def is_conversation(value: Any) -> TypeIs[list[Message]]:
     return isinstance(value, list) and bool(value) and isinstance(value[0], dict) and "role" in value[0]
 
 
@@ -44,7 +47,7 @@ def as_messages(value: Text, role: str) -> list[Message]:
 def completion_content(completion: Text) -> str:
     """The text of a completion: the string itself, or the content of its one assistant message."""
     if not is_conversation(completion):
-        return completion  # type: ignore[return-value]
+        return completion
     if len(completion) != 1 or completion[0].get("role") != "assistant":
         raise DatasetError(
             "a completion must be one assistant message on this stage, got "
@@ -92,7 +95,7 @@ class Renderer:
                 "the rows are conversations (lists of messages) but the model's tokenizer has no chat "
                 "template (or chat_template is 'none'): use a chat model, or plain-text rows"
             )
-        return format_prompt(self.prompt_template, prompt)  # type: ignore[arg-type]
+        return format_prompt(self.prompt_template, prompt)
 
     def sequence_text(self, prompt: Text, completion: Text) -> str:
         """A whole training sequence, ended as the model should end it (SFT and PPO-ptx text)."""

@@ -13,6 +13,7 @@ config.json as `reward_bias` and in training_config.json.
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from typing import Any
 
 import torch
@@ -78,7 +79,7 @@ def score_ids(model: Any, sequences: list[list[int]], pad_id: int, batch_size: i
 def score_pairs(
     model: Any,
     renderer: Renderer,
-    pairs: list[tuple[Text, Text]],
+    pairs: Sequence[tuple[Text, Text]],
     max_length: int = 512,
     batch_size: int = 16,
 ) -> torch.Tensor:
@@ -101,7 +102,8 @@ def evaluate_rankings(
     batch_size: int = 16,
 ) -> dict[str, float]:
     """Held-out pairwise accuracy and log loss over every (better, worse) pair of the rankings."""
-    items, pairs = [], []
+    items: list[tuple[Text, Text]] = []
+    pairs: list[tuple[int, int]] = []
     for ranking in rankings:
         offset = len(items)
         items += [(ranking["prompt"], c) for c in ranking["completions"]]

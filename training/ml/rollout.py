@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from contextlib import contextmanager
 from dataclasses import dataclass, fields
+from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -31,12 +32,11 @@ class Episodes:
     returns: torch.Tensor | None = None  # (B, R)
 
     def select(self, index: torch.Tensor) -> Episodes:
-        return Episodes(
-            **{
-                f.name: None if getattr(self, f.name) is None else getattr(self, f.name)[index]
-                for f in fields(self)
-            }
-        )
+        selected: dict[str, Any] = {
+            f.name: None if getattr(self, f.name) is None else getattr(self, f.name)[index]
+            for f in fields(self)
+        }
+        return Episodes(**selected)
 
     @classmethod
     def concat(cls, parts: list[Episodes], pad_id: int) -> Episodes:
@@ -92,7 +92,7 @@ def response_mask(response: torch.Tensor, stop_ids: list[int]) -> torch.Tensor:
 
 
 def response_content(
-    tokenizer, response: torch.Tensor, mask: torch.Tensor, stop_ids: list[int]
+    tokenizer: Any, response: torch.Tensor, mask: torch.Tensor, stop_ids: list[int]
 ) -> tuple[torch.Tensor, list[str]]:
     """A response without its stop token: its mask (B, R), and its text (what a reward model or a
     labeler reads)."""
@@ -121,7 +121,7 @@ def plain_generation_config(model):
 
 @torch.no_grad()
 def sample(
-    model,
+    model: Any,
     query: torch.Tensor,
     query_mask: torch.Tensor,
     max_new_tokens: int,
@@ -152,7 +152,7 @@ def sample(
     return response.masked_fill(mask == 0, pad_id), mask
 
 
-def response_logits(model, ep: Episodes, temperature: float) -> torch.Tensor:
+def response_logits(model: Any, ep: Episodes, temperature: float) -> torch.Tensor:
     """Logits that predicted each response token. -> (B, R, V)"""
     ids, mask = ep.full
     logits = model(input_ids=ids, attention_mask=mask, position_ids=position_ids(mask)).logits  # (B, P+R, V)
@@ -171,7 +171,7 @@ def entropy_of(logits: torch.Tensor) -> torch.Tensor:
     return -(logp.exp() * logp).sum(-1)
 
 
-def response_values(value_model, ep: Episodes) -> torch.Tensor:
+def response_values(value_model: torch.nn.Module, ep: Episodes) -> torch.Tensor:
     """V(s_t) read at the position that predicts response token t. -> (B, R)"""
     ids, mask = ep.full
     start = ep.query.shape[1] - 1

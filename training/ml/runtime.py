@@ -79,7 +79,7 @@ def _local(path: str) -> dict[str, Any]:
     return {"local_files_only": True} if Path(path).is_dir() else {}
 
 
-def load_tokenizer(path: str):
+def load_tokenizer(path: str) -> Any:
     """The tokenizer of a model folder, with a pad token (eos if it has none)."""
     from transformers import AutoTokenizer
 
@@ -99,7 +99,7 @@ def frozen_dtype(precision: str) -> torch.dtype:
     return {"bf16": torch.bfloat16, "fp16": torch.float16}.get(precision, torch.float32)
 
 
-def _load(auto_class: Any, path: str, what: str, trainable: bool, precision: str, **kwargs: Any):
+def _load(auto_class: Any, path: str, what: str, trainable: bool, precision: str, **kwargs: Any) -> Any:
     """A trainable model loads in fp32, whatever the checkpoint's dtype: since transformers v5
     from_pretrained keeps a bf16 checkpoint in bf16, and AdamW on bf16 weights (no fp32 master copy)
     drops most small updates. Speed comes from autocast (mixed_precision), as in TRL and the Trainer."""
@@ -114,13 +114,13 @@ def _load(auto_class: Any, path: str, what: str, trainable: bool, precision: str
     return model
 
 
-def load_causal_lm(path: str, *, trainable: bool, precision: str = "no", **kwargs: Any):
+def load_causal_lm(path: str, *, trainable: bool, precision: str = "no", **kwargs: Any) -> Any:
     from transformers import AutoModelForCausalLM
 
     return _load(AutoModelForCausalLM, path, "a causal language model", trainable, precision, **kwargs)
 
 
-def load_scalar_model(path: str, pad_token_id: int, *, trainable: bool, precision: str = "no"):
+def load_scalar_model(path: str, pad_token_id: int, *, trainable: bool, precision: str = "no") -> Any:
     """A sequence model with one output (reward or value); a new head if the folder is a causal LM."""
     from transformers import AutoModelForSequenceClassification
 

@@ -28,10 +28,11 @@ from training.ml.runtime import (
 from training.ml.selection import SELECT_METRIC, RewardSelection
 
 
-def sft_dataset(rows: list[dict[str, Any]], renderer: Renderer):
+def sft_dataset(rows: list[dict[str, Any]], renderer: Renderer) -> Any:
     """TRL's prompt-completion format, standard or conversational: the completion-only loss comes from it."""
     from datasets import Dataset
 
+    items: list[dict[str, Any]]
     if renderer.chat:
         items = [
             {

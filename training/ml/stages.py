@@ -23,7 +23,7 @@ def _is_main_process() -> bool:
 
 def run_stage(
     kind: str,
-    config: dict[str, Any] | Any,
+    config: Any,
     progress: ProgressFn | None = None,
     should_stop: StopFn | None = None,
     *,
@@ -38,6 +38,7 @@ def run_stage(
     reward_fn: ppo only, a Python reward(prompts, responses) -> scores used instead of a reward model folder.
     """
     cls = config_class(kind)
+    cfg: Any  # the stage's config dataclass
     if dataclasses.is_dataclass(config) and not isinstance(config, type):
         if not isinstance(config, cls):
             raise ConfigError(f"stage {kind!r} needs a {cls.__name__}, got {type(config).__name__}")

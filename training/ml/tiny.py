@@ -9,6 +9,12 @@ from __future__ import annotations
 import itertools
 from collections.abc import Iterable
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from transformers import PreTrainedModel, PreTrainedTokenizerFast
+
+    from training.ml.config import TinyConfig
 
 EOS = "<|endoftext|>"
 
@@ -37,7 +43,7 @@ def default_corpus() -> list[str]:
     return texts
 
 
-def train_tokenizer(texts: Iterable[str], vocab_size: int = 512):
+def train_tokenizer(texts: Iterable[str], vocab_size: int = 512) -> PreTrainedTokenizerFast:
     """A byte-level BPE tokenizer (GPT-2 style) wrapped as a transformers fast tokenizer, pad = eos."""
     from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
     from transformers import PreTrainedTokenizerFast
@@ -100,7 +106,7 @@ def build_tiny_model(
     return out
 
 
-def run_tiny(cfg) -> dict:
+def run_tiny(cfg: TinyConfig) -> dict:
     """The `tiny` stage: build the model described by a TinyConfig."""
     texts = None
     if cfg.corpus:
@@ -120,7 +126,7 @@ CHAT_TEMPLATE = (
 )
 
 
-def train_chat_tokenizer(texts: Iterable[str], vocab_size: int = 512):
+def train_chat_tokenizer(texts: Iterable[str], vocab_size: int = 512) -> PreTrainedTokenizerFast:
     """Like a Llama 3 / Qwen tokenizer: it adds a BOS of its own to plain text, its chat template writes
     the BOS too, the end of a turn is the eos, and pad is yet another token."""
     from tokenizers import Tokenizer, decoders, models, pre_tokenizers, processors, trainers
@@ -176,15 +182,21 @@ def build_tiny_chat_model(
     chats = [f"{TURN_START}user\n{q}{TURN_END}\n{TURN_START}assistant\n{a}{TURN_END}\n" for q, a in _pairs()]
     tokenizer = train_chat_tokenizer(default_corpus() + chats, vocab_size)
     ids = {name: tokenizer.convert_tokens_to_ids(name) for name in (BOS, PAD, TURN_END)}
-    common = {"vocab_size": len(tokenizer), "bos_token_id": ids[BOS], "eos_token_id": ids[TURN_END]}
+    common: dict[str, Any] = {
+        "vocab_size": len(tokenizer),
+        "bos_token_id": ids[BOS],
+        "eos_token_id": ids[TURN_END],
+    }
     common["pad_token_id"] = ids[PAD]
+    torch.manual_seed(seed)
+    model: PreTrainedModel
     if arch == "gpt2":
         config = GPT2Config(
             n_positions=256, n_embd=64, n_layer=2, n_head=4, attn_pdrop=attention_dropout, **common
         )
-        model_class = GPT2LMHeadModel
+        model = GPT2LMHeadModel(config)
     elif arch == "llama":
-        config = LlamaConfig(
+        llama = LlamaConfig(
             hidden_size=64,
             intermediate_size=128,
             num_hidden_layers=2,
@@ -195,11 +207,10 @@ def build_tiny_chat_model(
             tie_word_embeddings=True,
             **common,
         )
-        model_class = LlamaForCausalLM
+        model = LlamaForCausalLM(llama)
     else:
         raise ValueError(f"arch must be gpt2 or llama, got {arch!r}")
-    torch.manual_seed(seed)
-    model = model_class(config).to(getattr(torch, dtype))
+    model = model.to(getattr(torch, dtype))
     model.generation_config = GenerationConfig(
         bos_token_id=ids[BOS],
         eos_token_id=[ids[TURN_END], ids[PAD]],

@@ -14,9 +14,12 @@ import os
 import socket
 from collections.abc import Iterable
 
-from config.celery import app
+from celery import (
+    current_app as app,  # the project's Celery app (config/celery.py), without importing the project
+)
 
-from .. import dispatch
+from core import dispatch
+
 from ..models import Round, RunStatus, TrainingRun
 
 log = logging.getLogger(__name__)

@@ -17,11 +17,16 @@ rounds.rounds_fail_gone). `round_resume` is the operator's way on (start_round -
 """
 
 import logging
+from typing import TYPE_CHECKING
 
-from .. import dispatch
+from core import dispatch
+
 from ..models import Round, RoundStatus
 from .rounds import RoundRefused, round_advance_if_waiting, round_retry, rounds_fail_gone
 from .runs import runs_recover_queued
+
+if TYPE_CHECKING:
+    from django.contrib.auth.models import AnonymousUser, User
 
 log = logging.getLogger(__name__)
 
@@ -49,7 +54,7 @@ def _advance_waiting(round_id: int) -> bool:
     return rnd is not None
 
 
-def round_resume(*, rnd: Round, actor=None) -> Round:
+def round_resume(*, rnd: Round, actor: "User | AnonymousUser | None" = None) -> Round:
     """Go on with a round rather than start a new one. A failed round is retried from the step that
     failed. A running round whose process is gone (no broker) is failed and retried here; with a broker,
     a running round gets its queued runs sent again and is advanced if it waits on nothing, now."""

@@ -4,11 +4,13 @@ from pathlib import Path
 
 from django.conf import settings
 from django.db import transaction
+from django.utils import timezone
 
-from labeling.errors import ServiceError
+from audit.services import Action, audit_record
+from core.errors import ServiceError
 from labeling.models import Batch, DatasetSnapshot
 
-from ..models import ModelKind, ModelVersion
+from ..models import ModelKind, ModelVersion, RunKind, RunStatus, TrainingRun
 
 
 def base_model_path() -> str:
@@ -50,6 +52,35 @@ def base_model_get_or_create() -> ModelVersion:
             checkpoint=path,
             config={"source": settings.BASE_MODEL or "training.ml.tiny"},
         )
+
+
+@transaction.atomic
+def run_register(run: TrainingRun, metrics: dict) -> None:
+    """Register what a run made: a ModelVersion with its lineage (all or nothing), then mark the run done.
+    Written once: a retry after a commit whose answer the outage swallowed finds it done."""
+    run = TrainingRun.objects.select_for_update().get(pk=run.pk)
+    if run.status == RunStatus.SUCCEEDED:
+        return
+    clean = {
+        k: v for k, v in metrics.items() if isinstance(v, int | float | str | bool | list | dict | type(None))
+    }
+    if run.kind != RunKind.GENERATE:
+        model = ModelVersion.objects.create(
+            name=f"{run.kind}-run{run.pk}" + (f"-round{run.round.number}" if run.round else ""),
+            kind=ModelKind(run.kind),
+            parent=run.base_model,
+            checkpoint=run.config["output_dir"],
+            metrics=clean,
+            config={**run.config, "reward_model": run.reward_model_id},
+        )
+        model.snapshots.set(run.snapshots.all())
+        run.output_model = model
+    run.status, run.metrics, run.finished_at = RunStatus.SUCCEEDED, clean, timezone.now()
+    run.progress_step = max(run.progress_step, run.progress_total)
+    run.save(update_fields=["status", "metrics", "finished_at", "output_model", "progress_step"])
+    audit_record(
+        actor=None, action=Action.RUN_SUCCEEDED, target=run, details={"model_version": run.output_model_id}
+    )
 
 
 def lineage(model: ModelVersion) -> list[ModelVersion]:

@@ -1,39 +1,57 @@
-"""A round of the loop, one step at a time, each step its own task:
+"""How a round goes from SFT to RM: this module. A round is one turn of the loop, its steps in order:
 
-export -> sft -> rm -> ppo -> generate -> batch   (method "ppo")
-export -> sft -> dpo -> generate -> batch        (method "dpo")
+    method "ppo":  export -> sft -> rm -> ppo -> generate -> batch
+    method "dpo":  export -> sft -> dpo -> generate -> batch
 
-`round_advance` is the whole state machine: it looks at `Round.state`, finishes what is finished and
-starts the next step. Training steps start a TrainingRun; the run's end calls back into the round.
-A failed step fails the round with its reason; `round_retry` goes on from that step (a failed
-training run resumes from its checkpoints) without redoing the steps before it.
+export    three snapshots of the labels: demonstrations (sft), rankings or pairs (rm / dpo), prompts
+sft       fine-tune the base model on the demonstrations                         -> model "sft"
+rm        train the reward model from the SFT model on the rankings             -> model "rm"
+ppo       train the policy from the SFT model against the reward model          -> model "policy"
+dpo       (instead of rm and ppo) train the policy on the preference pairs      -> model "policy"
+generate  sample K outputs per prompt from the policy (and the SFT model, when mix_sft)
+batch     open the next ranking batch with those outputs
 
-Each step is recorded under the round's row lock, so advancing a round twice does nothing the second
-time: a lost message is made good by advancing again (training/services/recovery.py). Without a broker
-the round runs inside one process, recorded as its `worker`; a round whose process is gone is failed at
-the next start (`rounds_fail_gone`) instead of blocking it.
+STEPS is the order; STEP_ACTIONS (below, with the step functions in the same order) says what each step
+does. `round_advance` takes the round as far as it can: each step function returns True when the step is
+done, or False when it started training runs and waits for them. A run's end sends the advance again
+(runs.after_finish, by task name). What each finished step produced is the round's state (RoundState).
+
+A failed step fails the round with its reason; `round_retry` goes on from that step (a failed training run
+resumes from its checkpoints) without redoing the steps before it. Each step is recorded under the round's
+row lock, so advancing a round twice does nothing the second time: a lost message is made good by
+advancing again (training/services/recovery.py). Executing a run on a worker is
+training/services/execution.py. Without a broker the round runs inside one process, recorded as its
+`worker`; a round whose process is gone is failed at the next start (`rounds_fail_gone`).
 """
 
 import json
 import logging
 from pathlib import Path
+from typing import TYPE_CHECKING
 
+from django.contrib.auth.models import Group
 from django.db import IntegrityError, transaction
 from django.db.models import Max
 from django.utils import timezone
 
 from audit.services import Action, audit_record
-from labeling.errors import ServiceError
+from core.dispatch import BROKER_ERRORS, QueueUnavailable, check_queue, uses_broker
+from core.errors import ServiceError
+from core.roles import ROLE_LABELER
 from labeling.models import Batch, Completion, DatasetSnapshot, Prompt
+from labeling.services.batches import batch_create_from_completions
 from labeling.services.exports import snapshot_create
-from labeling.services.tasks import ranking_task_create
-from labeling.vocab import K_MAX, K_MIN, ROLE_LABELER
+from labeling.vocab import K_MAX, K_MIN
 
 from .. import dispatch
 from ..models import ModelVersion, Round, RoundStatus, RunStatus, TrainingRun
+from ..round_state import RoundState
 from . import liveness, run_settings
 from .registry import base_model_get_or_create
 from .runs import ACTIVE, run_start, runs_stop
+
+if TYPE_CHECKING:
+    from django.contrib.auth.models import AnonymousUser, User
 
 log = logging.getLogger(__name__)
 
@@ -62,7 +80,9 @@ def _next_number() -> int:
     return max(last_round, last_batch) + 1
 
 
-def round_start(*, method: str = "ppo", created_by=None, config: dict | None = None) -> Round:
+def round_start(
+    *, method: str = "ppo", created_by: "User | None" = None, config: dict | None = None
+) -> Round:
     """Start round N+1. Refused while another round is running (a database rule, so schedules and
     double clicks cannot start a second copy)."""
     if method not in STEPS:
@@ -79,7 +99,7 @@ def round_start(*, method: str = "ppo", created_by=None, config: dict | None = N
         raise RoundRefused(
             f"round {running.number} is still running (step '{running.step}'); wait for it or let it fail first."
         )
-    dispatch.check_queue()
+    check_queue()
     try:
         with transaction.atomic():
             rnd = Round.objects.create(
@@ -88,7 +108,7 @@ def round_start(*, method: str = "ppo", created_by=None, config: dict | None = N
                 config=config,
                 created_by=created_by,
                 step=STEPS[method][0],
-                state={"done": []},
+                state=RoundState().to_json(),
                 worker=_this_worker(),
             )
             audit_record(
@@ -99,40 +119,38 @@ def round_start(*, method: str = "ppo", created_by=None, config: dict | None = N
             )
     except IntegrityError:
         raise RoundRefused("another round is already running.") from None
-    from ..tasks import advance_round
-
     try:
-        dispatch.send(advance_round, rnd.pk)
-    except dispatch.BROKER_ERRORS as exc:
+        dispatch.send_named(dispatch.ADVANCE_ROUND, rnd.pk)
+    except BROKER_ERRORS as exc:
         Round.objects.filter(pk=rnd.pk, state__done=[]).delete()  # never started: nothing to keep
-        raise dispatch.QueueUnavailable(type(exc).__name__) from exc
+        raise QueueUnavailable(type(exc).__name__) from exc
     return rnd
 
 
 def _this_worker() -> str:
     """The process a round runs in, recorded only without a broker (with one, any worker takes a step)."""
-    return "" if dispatch.uses_broker() else liveness.this_process()
+    return "" if uses_broker() else liveness.this_process()
 
 
 def _send_advance(rnd: Round) -> None:
     """Ask for the round's next step. Its reason is committed, so a broker that stays down is no error
     here: the recovery sweep advances every running round that waits on nothing."""
-    from ..tasks import advance_round
-
-    if not dispatch.send_follow_up(advance_round, rnd.pk):
+    if not dispatch.send_follow_up(dispatch.ADVANCE_ROUND, rnd.pk):
         log.warning("round %s: its next step is left to the recovery sweep (the broker is down)", rnd.pk)
 
 
-def round_retry(*, rnd: Round, actor=None) -> Round:
+def round_retry(*, rnd: Round, actor: "User | AnonymousUser | None" = None) -> Round:
     if rnd.status != RoundStatus.FAILED:
         raise RoundRefused(f"round {rnd.number} is {rnd.status}; only a failed round can be retried.")
     if Round.objects.filter(status=RoundStatus.RUNNING).exclude(pk=rnd.pk).exists():
         raise RoundRefused("another round is running.")
-    dispatch.check_queue()
+    check_queue()
     with transaction.atomic():
         rnd = Round.objects.select_for_update().get(pk=rnd.pk)
         rnd.status, rnd.error, rnd.finished_at = RoundStatus.RUNNING, "", None
-        rnd.state["retry"] = rnd.step
+        state = RoundState.from_json(rnd.state)
+        state.retry = rnd.step
+        rnd.state = state.to_json()
         rnd.worker = _this_worker()
         rnd.save(update_fields=["status", "error", "finished_at", "state", "worker"])
         audit_record(actor=actor, action=Action.ROUND_RETRIED, target=rnd, details={"step": rnd.step})
@@ -140,18 +158,12 @@ def round_retry(*, rnd: Round, actor=None) -> Round:
     return rnd
 
 
-def round_on_run_finished(*, run: TrainingRun) -> None:
-    rnd = run.round
-    if rnd is not None and rnd.status == RoundStatus.RUNNING:
-        _send_advance(rnd)
-
-
 def _fail(rnd: Round, message: str) -> None:
     rnd.status, rnd.error, rnd.finished_at = RoundStatus.FAILED, message, timezone.now()
     rnd.save(update_fields=["status", "error", "finished_at"])
 
 
-def round_fail(*, rnd: Round, error: str, actor=None) -> Round:
+def round_fail(*, rnd: Round, error: str, actor: "User | AnonymousUser | None" = None) -> Round:
     """Fail a running round that will not go on by itself, and stop its unfinished runs (runs_stop).
     Checkpoints stay, so round_retry goes on from the step it stopped at."""
     with transaction.atomic():
@@ -169,7 +181,7 @@ def rounds_fail_gone() -> list[Round]:
     """Without a broker a round runs inside the process that started it (or went on with it). When that
     process is killed or restarted nothing takes the round further, and it would block every later start:
     such a round is failed, with its runs; round_retry (start_round --resume) goes on from its step."""
-    if dispatch.uses_broker():
+    if uses_broker():
         return []  # workers come and go; the reaper and the recovery sweep look after their rounds
     failed = []
     for rnd in Round.objects.filter(status=RoundStatus.RUNNING):
@@ -213,11 +225,14 @@ def _waiting_on_nothing(rnd: Round) -> bool:
 
 
 def _go_on(rnd: Round) -> None:
+    """Take the round through its steps (STEPS, in order) until one waits for runs, fails, or the last
+    is done."""
     if rnd.worker != _this_worker():
         rnd.worker = _this_worker()
         rnd.save(update_fields=["worker"])
+    state = RoundState.from_json(rnd.state)
     while rnd.status == RoundStatus.RUNNING:
-        step = next((s for s in STEPS[rnd.method] if s not in rnd.state["done"]), None)
+        step = next((s for s in STEPS[rnd.method] if s not in state.done), None)
         if step is None:
             rnd.status, rnd.finished_at, rnd.step = RoundStatus.SUCCEEDED, timezone.now(), ""
             rnd.save(update_fields=["status", "finished_at", "step"])
@@ -225,8 +240,8 @@ def _go_on(rnd: Round) -> None:
         rnd.step = step
         try:
             with transaction.atomic():  # a step that raises leaves nothing half-made (no run, no batch)
-                finished = STEP_HANDLERS.get(step, _training_step)(rnd, step)
-        except dispatch.QueueUnavailable:
+                finished = STEP_ACTIONS[step](rnd, state, step)
+        except QueueUnavailable:
             log.warning(
                 "round %s step %s: the queue is unreachable; the recovery sweep goes on", rnd.pk, step
             )
@@ -239,14 +254,20 @@ def _go_on(rnd: Round) -> None:
             log.exception("round %s step %s", rnd.pk, step)
             _fail(rnd, f"step '{step}': {type(exc).__name__}: {exc}")
             break
-        if not finished:
-            rnd.save(update_fields=["step", "state"])
-            break
-        rnd.state["done"].append(step)
+        if finished:
+            state.done.append(step)
+        rnd.state = state.to_json()
         rnd.save(update_fields=["step", "state"])
+        if not finished:
+            break
 
 
-def _export(rnd: Round, step: str) -> bool:
+# The steps, in the order a round takes them. Each gets the round, its state (to read what the steps
+# before it produced and record what it produces) and its own name; True when it is done.
+
+
+def _export(rnd: Round, state: RoundState, step: str) -> bool:
+    """Snapshot the labels the training steps read: demonstrations, rankings (or pairs), prompts."""
     filters = {"batches": rnd.config["batches"]} if rnd.config["batches"] else {}
     kinds = ["sft", "rm_rankings" if rnd.method == "ppo" else "rm_pairs", "prompts"]
     snaps = {}
@@ -255,46 +276,132 @@ def _export(rnd: Round, step: str) -> bool:
         if snap.row_count == 0:
             raise ServiceError(f"the {kind} export is empty: there is nothing labeled to train on yet.")
         snaps[kind] = snap.pk
-    rnd.state["snapshots"] = snaps
+    state.snapshots = snaps
     return True
 
 
-def _model(rnd: Round, key: str) -> ModelVersion:
-    return ModelVersion.objects.get(pk=rnd.state["models"][key])
+def _sft_inputs(state: RoundState, snaps: dict[str, DatasetSnapshot]) -> dict:
+    """SFT: the base model, fine-tuned on the demonstrations."""
+    return {"base_model": base_model_get_or_create(), "snapshots": [snaps["sft"]]}
 
 
-def _run_inputs(rnd: Round, step: str) -> dict:
-    snaps = {k: DatasetSnapshot.objects.get(pk=v) for k, v in rnd.state["snapshots"].items()}
-    overrides = dict(rnd.config["stage_config"].get(step, {}))
-    if step == "sft":
-        return {"base_model": base_model_get_or_create(), "snapshots": [snaps["sft"]], "config": overrides}
-    if step == "rm":
-        return {
-            "base_model": _model(rnd, "sft"),
-            "snapshots": [snaps["rm_rankings"], snaps["sft"]],
-            "config": overrides,
-        }
-    if step == "ppo":
-        return {
-            "base_model": _model(rnd, "sft"),
-            "reward_model": _model(rnd, "rm"),
-            "snapshots": [snaps["prompts"], snaps["sft"]],
-            "config": overrides,
-        }
-    if step == "dpo":
-        return {"base_model": _model(rnd, "sft"), "snapshots": [snaps["rm_pairs"]], "config": overrides}
-    raise ServiceError(f"unknown step {step}")
+def _rm_inputs(state: RoundState, snaps: dict[str, DatasetSnapshot]) -> dict:
+    """RM: from the SFT model, on the rankings (and the demonstrations, for its prompts)."""
+    return {"base_model": _model(state, "sft"), "snapshots": [snaps["rm_rankings"], snaps["sft"]]}
 
 
-def _await_runs(rnd: Round, step: str, run_ids: list[int]) -> bool | None:
-    """True when every run succeeded, False while some still go; fails the round on a failed run."""
-    runs = list(TrainingRun.objects.filter(pk__in=run_ids))
+def _ppo_inputs(state: RoundState, snaps: dict[str, DatasetSnapshot]) -> dict:
+    """PPO: the SFT model as the start and the reference, the reward model as the score, on the prompts
+    (and the demonstrations, for the pretraining-mix term)."""
+    return {
+        "base_model": _model(state, "sft"),
+        "reward_model": _model(state, "rm"),
+        "snapshots": [snaps["prompts"], snaps["sft"]],
+    }
+
+
+def _dpo_inputs(state: RoundState, snaps: dict[str, DatasetSnapshot]) -> dict:
+    """DPO: the SFT model, on the preference pairs (no reward model)."""
+    return {"base_model": _model(state, "sft"), "snapshots": [snaps["rm_pairs"]]}
+
+
+TRAINING_INPUTS = {"sft": _sft_inputs, "rm": _rm_inputs, "ppo": _ppo_inputs, "dpo": _dpo_inputs}
+MODEL_OF_STEP = {"sft": "sft", "rm": "rm", "ppo": "policy", "dpo": "policy"}
+
+
+def _train(rnd: Round, state: RoundState, step: str) -> bool:
+    """sft, rm, ppo or dpo: start the step's run, then (advanced again when it ends) keep its model."""
+    if step not in state.runs:
+        snaps = {k: DatasetSnapshot.objects.get(pk=v) for k, v in state.snapshots.items()}
+        inputs = TRAINING_INPUTS[step](state, snaps)
+        config = dict(rnd.config["stage_config"].get(step, {}))
+        run = run_start(kind=step, created_by=rnd.created_by, round=rnd, config=config, **inputs)
+        state.runs[step] = [run.pk]
+        return False
+    if not _await_runs(rnd, state, step):
+        return False
+    run = TrainingRun.objects.get(pk=state.runs[step][0])
+    assert run.output_model_id is not None  # registry.run_register sets it with the status
+    state.models[MODEL_OF_STEP[step]] = run.output_model_id
+    return True
+
+
+def _generate(rnd: Round, state: RoundState, step: str) -> bool:
+    """Sample the outputs to rank: K per prompt, split across the policy (and the SFT model)."""
+    if step not in state.runs:
+        sources = [_model(state, "policy")] + ([_model(state, "sft")] if rnd.config["mix_sft"] else [])
+        per_source = -(-rnd.config["k"] // len(sources))  # ceil
+        prompts = DatasetSnapshot.objects.get(pk=state.snapshots["prompts"])
+        overrides = dict(rnd.config["stage_config"].get("generate", {}))
+        state.runs[step] = [
+            run_start(
+                kind="generate",
+                base_model=model,
+                snapshots=[prompts],
+                created_by=rnd.created_by,
+                round=rnd,
+                config={"num_samples": per_source, "max_prompts": rnd.config["prompt_limit"], **overrides},
+            ).pk
+            for model in sources
+        ]
+        return False
+    return bool(_await_runs(rnd, state, step))
+
+
+def _make_batch(rnd: Round, state: RoundState, step: str) -> bool:
+    """The next ranking batch: K outputs per prompt, interleaved across the source models."""
+    per_prompt: dict[int, list[list[tuple[ModelVersion, str]]]] = {}
+    for run in TrainingRun.objects.filter(pk__in=state.runs["generate"]).select_related("base_model"):
+        path = Path(run.config["output_dir"]) / "completions.jsonl"
+        with path.open(encoding="utf-8") as lines:
+            for line in lines:
+                row = json.loads(line)
+                per_prompt.setdefault(int(row["prompt_id"]), []).append(
+                    [(run.base_model, text) for text in row["completions"]]
+                )
+    policy = _model(state, "policy")
+    batch = batch_from_generations(
+        name=f"Round {rnd.number}: rank outputs of {policy.name}",
+        round_number=rnd.number,
+        model_version=policy,
+        generations=per_prompt,
+        k=rnd.config["k"],
+        status=rnd.config["batch_status"],
+        overlap=rnd.config["overlap"],
+        created_by=rnd.created_by,
+    )
+    rnd.batch = batch
+    rnd.save(update_fields=["batch"])
+    return True
+
+
+STEP_ACTIONS = {
+    "export": _export,
+    "sft": _train,
+    "rm": _train,
+    "ppo": _train,
+    "dpo": _train,
+    "generate": _generate,
+    "batch": _make_batch,
+}
+
+
+# What the steps share: the models the round made so far, and waiting for (or retrying) a step's runs.
+
+
+def _model(state: RoundState, key: str) -> ModelVersion:
+    return ModelVersion.objects.get(pk=state.models[key])
+
+
+def _await_runs(rnd: Round, state: RoundState, step: str) -> bool:
+    """True when every run of the step succeeded, False while some still go; fails the round on a failed
+    run, unless the round is being retried from this step (then the failed runs start again)."""
+    runs = list(TrainingRun.objects.filter(pk__in=state.runs[step]))
     bad = [r for r in runs if r.status in (RunStatus.FAILED, RunStatus.CANCELLED)]
     if bad:
-        if rnd.state.get("retry") == step:  # retry: resume the failed runs from their checkpoints
-            rnd.state.pop("retry")
-            new_ids = [_rerun(rnd, step, r).pk if r in bad else r.pk for r in runs]
-            rnd.state.setdefault("runs", {})[step] = new_ids
+        if state.retry == step:  # retry: resume the failed runs from their checkpoints
+            state.retry = ""
+            state.runs[step] = [_rerun(rnd, step, r).pk if r in bad else r.pk for r in runs]
             return False
         first = bad[0]
         reason = first.error.splitlines()[0] if first.error else first.status
@@ -322,69 +429,6 @@ def _rerun(rnd: Round, step: str, failed: TrainingRun) -> TrainingRun:
     )
 
 
-def _training_step(rnd: Round, step: str) -> bool:
-    runs = rnd.state.setdefault("runs", {})
-    if step not in runs:
-        run = run_start(kind=step, created_by=rnd.created_by, round=rnd, **_run_inputs(rnd, step))
-        runs[step] = [run.pk]
-        return False
-    if not _await_runs(rnd, step, runs[step]):
-        return False
-    run = TrainingRun.objects.get(pk=runs[step][0])
-    key = "policy" if step in ("ppo", "dpo") else step
-    rnd.state.setdefault("models", {})[key] = run.output_model_id
-    return True
-
-
-def _generate(rnd: Round, step: str) -> bool:
-    runs = rnd.state.setdefault("runs", {})
-    if step not in runs:
-        sources = [_model(rnd, "policy")] + ([_model(rnd, "sft")] if rnd.config["mix_sft"] else [])
-        per_source = -(-rnd.config["k"] // len(sources))  # ceil
-        prompts = DatasetSnapshot.objects.get(pk=rnd.state["snapshots"]["prompts"])
-        overrides = dict(rnd.config["stage_config"].get("generate", {}))
-        runs[step] = [
-            run_start(
-                kind="generate",
-                base_model=model,
-                snapshots=[prompts],
-                created_by=rnd.created_by,
-                round=rnd,
-                config={"num_samples": per_source, "max_prompts": rnd.config["prompt_limit"], **overrides},
-            ).pk
-            for model in sources
-        ]
-        return False
-    return bool(_await_runs(rnd, step, runs[step]))
-
-
-def _make_batch(rnd: Round, step: str) -> bool:
-    """The next ranking batch: K outputs per prompt, interleaved across the source models."""
-    per_prompt: dict[int, list[list[tuple[ModelVersion, str]]]] = {}
-    for run in TrainingRun.objects.filter(pk__in=rnd.state["runs"]["generate"]).select_related("base_model"):
-        path = Path(run.config["output_dir"]) / "completions.jsonl"
-        with path.open(encoding="utf-8") as lines:
-            for line in lines:
-                row = json.loads(line)
-                per_prompt.setdefault(int(row["prompt_id"]), []).append(
-                    [(run.base_model, text) for text in row["completions"]]
-                )
-    policy = _model(rnd, "policy")
-    batch = batch_from_generations(
-        name=f"Round {rnd.number}: rank outputs of {policy.name}",
-        round_number=rnd.number,
-        model_version=policy,
-        generations=per_prompt,
-        k=rnd.config["k"],
-        status=rnd.config["batch_status"],
-        overlap=rnd.config["overlap"],
-        created_by=rnd.created_by,
-    )
-    rnd.batch = batch
-    rnd.save(update_fields=["batch"])
-    return True
-
-
 @transaction.atomic
 def batch_from_generations(
     *,
@@ -395,49 +439,39 @@ def batch_from_generations(
     k: int,
     status: str,
     overlap: int,
-    created_by=None,
+    created_by: "User | None" = None,
 ) -> Batch:
     """A ranking batch from {prompt id: [[(model, text), ...] per source model]}: the first K outputs
-    taken round-robin across the sources, so a mixed batch shows each model's samples side by side."""
-    from django.contrib.auth.models import Group
-
-    batch = Batch.objects.create(
+    taken round-robin across the sources, so a mixed batch shows each model's samples side by side.
+    The batch itself is made by labeling's batch_create_from_completions, the one place that creates a
+    ranking batch, with the same checks as a batch made by hand."""
+    prompts = Prompt.objects.in_bulk(list(generations))
+    completions = []
+    for prompt_id in sorted(generations):
+        sources = generations[prompt_id]
+        mixed = [pair for group in zip(*sources, strict=False) for pair in group][:k]
+        if len(mixed) < K_MIN or prompt_id not in prompts:
+            continue
+        completions += [
+            Completion.objects.create(prompt=prompts[prompt_id], text=_storable(text), model_version=model)
+            for model, text in mixed
+        ]
+    if not completions:
+        raise ServiceError("generation produced no prompt with at least two outputs; no batch was made.")
+    return batch_create_from_completions(
+        completions=completions,
         name=name,
-        kind=Batch.Kind.RANKING,
         status=status,
         overlap=overlap,
         round_number=round_number,
         model_version=model_version,
         created_by=created_by,
         instructions="Rate each output, then rank them best to worst. Ties are fine for outputs of similar quality.",
+        groups=[Group.objects.get_or_create(name=ROLE_LABELER)[0]],
     )
-    batch.groups.add(Group.objects.get_or_create(name=ROLE_LABELER)[0])
-    audit_record(
-        actor=created_by,
-        action=Action.BATCH_CREATED,
-        target=batch,
-        details={"kind": batch.kind, "status": status, "round_number": round_number},
-    )
-    prompts = Prompt.objects.in_bulk(list(generations))
-    for prompt_id in sorted(generations):
-        sources = generations[prompt_id]
-        mixed = [pair for group in zip(*sources, strict=False) for pair in group][:k]
-        if len(mixed) < K_MIN or prompt_id not in prompts:
-            continue
-        completions = [
-            Completion.objects.create(prompt=prompts[prompt_id], text=_storable(text), model_version=model)
-            for model, text in mixed
-        ]
-        ranking_task_create(batch=batch, prompt=prompts[prompt_id], completions=completions)
-    if not batch.tasks.exists():
-        raise ServiceError("generation produced no prompt with at least two outputs; no batch was made.")
-    return batch
 
 
 def _storable(text: str) -> str:
     """Model output as Postgres can store it: NUL characters (which byte-level models can emit) become
     U+FFFD, the replacement character, so the labeler still sees that something was there."""
     return text.replace("\x00", "\ufffd")
-
-
-STEP_HANDLERS = {"export": _export, "generate": _generate, "batch": _make_batch}

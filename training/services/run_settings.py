@@ -9,9 +9,10 @@ field stays closed to clients until someone decides otherwise. A named recipe (t
 hyperparameter too: its settings are spelled out into the run's config, under the client's own values.
 """
 
+import dataclasses
 from typing import Any
 
-from labeling.errors import ServiceError
+from core.errors import ServiceError
 from training.ml.config import config_class, load_config
 from training.ml.errors import ConfigError
 from training.ml.recipes import recipe
@@ -66,7 +67,7 @@ _PLACEHOLDERS = {"model": "m", "dataset": "d", "output_dir": "o"}
 
 
 def allowed_keys(kind: str) -> set[str]:
-    fields = set(config_class(kind).__dataclass_fields__)
+    fields = {f.name for f in dataclasses.fields(config_class(kind))}
     return (fields & HYPERPARAMETERS) | RUN_KEYS
 
 

@@ -7,14 +7,14 @@ values, never ORM objects.
 from collections.abc import Sequence
 from pathlib import Path
 
-from labeling.errors import ServiceError
+from core.errors import ServiceError
 from labeling.models import DatasetSnapshot
 from labeling.services.exports import snapshot_path
 
 from ..models import ModelKind, ModelVersion, RunKind, TrainingRun
 
 # The snapshot kinds each run kind accepts as its training data (first match wins).
-DATA_KINDS = {
+DATA_KINDS: dict[str, tuple[str, ...]] = {
     RunKind.SFT: ("sft",),
     RunKind.RM: ("rm_rankings", "rm_pairs"),
     RunKind.PPO: ("prompts",),
@@ -82,6 +82,7 @@ def build_config(run: TrainingRun) -> tuple[str, dict]:
     if run.kind == RunKind.RM and sft is not None:
         config["demonstrations"] = str(snapshot_path(sft))  # the bias makes their mean reward 0
     if run.kind == RunKind.PPO:
+        assert run.reward_model is not None  # validate_inputs refuses a PPO run without one
         config["reward_model"] = run.reward_model.checkpoint
         if sft is not None:
             config.setdefault("ptx_dataset", str(snapshot_path(sft)))

@@ -3,7 +3,7 @@ from pathlib import Path
 
 from django.core.management.base import BaseCommand, CommandError
 
-from labeling.errors import ServiceError
+from core.errors import ServiceError
 from labeling.models import SnapshotFormat, SnapshotKind
 from labeling.services.exports import RANKING_MODES, snapshot_create, snapshot_path
 

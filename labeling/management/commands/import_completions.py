@@ -4,7 +4,7 @@ from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
 from django.core.management.base import BaseCommand, CommandError
 
-from labeling.errors import ServiceError
+from core.errors import ServiceError
 from labeling.services.imports import PII_MODES, ImportRejected, completions_import
 
 

@@ -2,7 +2,7 @@ from pathlib import Path
 
 from django.core.management.base import BaseCommand, CommandError
 
-from labeling.errors import ServiceError
+from core.errors import ServiceError
 from labeling.services.imports import FORMATS, PII_MODES, ImportRejected, prompts_import
 
 from .import_completions import add_batch_arguments, batch_settings, report_rejection

@@ -4,8 +4,8 @@ from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 from django.test.utils import override_settings
 
-from labeling.errors import ServiceError
-from training import dispatch
+from core import dispatch
+from core.errors import ServiceError
 from training.models import Round, RoundStatus
 from training.services.recovery import round_resume
 from training.services.rounds import round_fail, round_start, rounds_fail_gone
