@@ -34,6 +34,8 @@ class Action(models.TextChoices):
     ADMIN_DELETED = "admin.deleted", "Deleted in the Django admin"
     TOKEN_CREATED = "token.created", "API token created"
     TOKEN_REVOKED = "token.revoked", "API tokens revoked"
+    LABELER_CREATED = "user.created", "Labeler account created by a batch admin"
+    PASSWORD_RESET = "user.password_reset", "Password reset by a batch admin"
 
 
 class ImmutableEvent(Exception):

@@ -1,11 +1,20 @@
 from django.contrib import admin
 from django.contrib.auth import views as auth_views
+from django.templatetags.static import static
 from django.urls import include, path
+from django.utils.functional import lazy
+from django.views.generic import RedirectView
 
 from labeling.views import account
 
 urlpatterns = [
     path("admin/", admin.site.urls),
+    # Browsers and tools ask /favicon.ico whatever the page links; the icon itself is a static file.
+    path(
+        "favicon.ico",
+        RedirectView.as_view(url=lazy(static, str)("favicon.svg"), permanent=True),
+        name="favicon",
+    ),
     path("accounts/login/", account.LoginView.as_view(), name="login"),
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("accounts/password/", account.PasswordChangeView.as_view(), name="password_change"),

@@ -1,9 +1,9 @@
 """Management pages under /manage/: batches (batch admins run them), imports, datasets (researchers), and
-the page of each import or export job."""
+the page of each import or export job, and the People page (batch admins onboard their team's labelers)."""
 
 from django.urls import path
 
-from .views import manage_batches, manage_datasets, manage_imports, manage_jobs
+from .views import manage_batches, manage_datasets, manage_imports, manage_jobs, people
 
 app_name = "manage"
 
@@ -20,4 +20,7 @@ urlpatterns = [
     path("datasets/<int:pk>/download/", manage_datasets.download, name="dataset_download"),
     path("datasets/<int:pk>/delete/", manage_datasets.delete, name="dataset_delete"),
     path("jobs/<int:pk>/", manage_jobs.job_detail, name="job"),
+    path("people/", people.people, name="people"),
+    path("people/<int:user_id>/password/", people.password_reset, name="people_password"),
+    path("people/<int:user_id>/role/", people.labeler_role, name="people_role"),
 ]

@@ -342,6 +342,7 @@ class SnapshotKind(models.TextChoices):
     RM_PAIRS = "rm_pairs", "RM pairs (prompt, chosen, rejected)"
     RM_RANKINGS = "rm_rankings", "RM rankings (prompt, completions, ranks)"
     PROMPTS = "prompts", "Prompts"
+    RATINGS = "ratings", "Ratings (prompt, completion, likert, flags)"
 
 
 class SnapshotFormat(models.TextChoices):
@@ -359,6 +360,9 @@ class DatasetSnapshot(models.Model):
     kind = models.CharField(max_length=20, choices=Kind.choices)
     format = models.CharField(max_length=20, choices=SnapshotFormat.choices, default=SnapshotFormat.STANDARD)
     filters = models.JSONField(default=dict, blank=True)
+    # What the file holds, counted with it: {"batches": {batch id: lines}, "outside_batches": lines}; {} for
+    # snapshots exported before it was recorded (labeling.services.exports.snapshot_contents).
+    contents = models.JSONField(default=dict, blank=True)
     row_count = models.PositiveIntegerField()
     sha256 = models.CharField(max_length=64)
     file = models.CharField(max_length=500, help_text="Path relative to MEDIA_ROOT.")

@@ -71,6 +71,7 @@ def build_site() -> dict[str, list[str]]:
             f"/manage/batches/{ranking.batch_id}/",
             "/manage/imports/",
             f"/manage/jobs/{importing.pk}/",
+            "/manage/people/",
             "/quality/",
             f"/quality/labelers/{ada.pk}/",
             "/quality/gold/",

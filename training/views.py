@@ -12,7 +12,7 @@ from core.permissions import may_train, require_train, require_view
 
 from .forms import RoundStartForm, RunStartForm
 from .models import ModelVersion, Round, TrainingRun
-from .services.registry import base_model_get_or_create, batches_behind, lineage
+from .services.registry import base_model_get_or_create, batches_behind, lineage, snapshots_held
 from .services.rounds import STEPS, round_retry, round_start
 from .services.runs import run_cancel, run_retry, run_start
 
@@ -140,7 +140,7 @@ def model_detail(request, pk: int):
         "training/model_detail.html",
         {
             "model": model,
-            "chain": [(m, list(m.snapshots.all()), getattr(m, "training_run", None)) for m in chain],
+            "chain": [(m, snapshots_held(m), getattr(m, "training_run", None)) for m in chain],
             "batches": batches_behind(model),
             "children": model.children.all(),
         },

@@ -64,7 +64,9 @@ class ExportFilters:
 class Column:
     key: str  # the JSON key
     name: str  # the column of the source query
-    type: str = "str"  # str | int | list | pseudonym (a user id written as its pseudonym)
+    # str | int | bool | object (a JSON object) | list | object_list (of JSON objects) | pseudonym (a user id
+    # written as its pseudonym); str also writes any value JSON knows as it is
+    type: str = "str"
 
 
 @dataclass
@@ -75,6 +77,7 @@ class Source:
     order_by: list[str]
     group_by: list[str] = field(default_factory=list)  # rm_rankings: one line per ranking
     lists: list[Column] = field(default_factory=list)  # rm_rankings: per-completion values, by position
+    batch: str | None = None  # the query's column naming the batch a row's label came from (not exported)
 
 
 def _in(column: str, values: Sequence, conds: list[str], params: list) -> None:
@@ -135,7 +138,7 @@ def sft_source(f: ExportFilters) -> Source:
         f, batch="a.batch_id", labeler="d.author_id", created="d.created_at", task="a.task_id"
     )
     sql = (
-        "SELECT d.id AS demonstration_id, d.prompt_id, a.task_id, d.author_id AS labeler_id, p.split,"
+        "SELECT d.id AS demonstration_id, d.prompt_id, a.task_id, a.batch_id, d.author_id AS labeler_id, p.split,"
         " p.text AS prompt, d.text AS completion"
         " FROM labeling_demonstration d JOIN labeling_prompt p ON p.id = d.prompt_id"
         " LEFT JOIN labeling_assignment a ON a.id = d.assignment_id" + where
@@ -149,7 +152,7 @@ def sft_source(f: ExportFilters) -> Source:
         Column("labeler", "labeler_id", "pseudonym"),
         Column("split", "split"),
     )
-    return Source(sql, params, columns, ["demonstration_id"])
+    return Source(sql, params, columns, ["demonstration_id"], batch="batch_id")
 
 
 def prompts_source(f: ExportFilters) -> Source:
@@ -170,7 +173,7 @@ def rm_pairs_source(f: ExportFilters) -> Source:
         f, batch="c.batch_id", labeler="c.labeler_id", created="r.created_at", task="r.task_id"
     )
     sql = (
-        "SELECT c.id AS comparison_id, c.prompt_id, r.task_id, c.ranking_id, c.labeler_id, p.split,"
+        "SELECT c.id AS comparison_id, c.prompt_id, r.task_id, c.ranking_id, c.batch_id, c.labeler_id, p.split,"
         " c.better_id AS chosen_id, c.worse_id AS rejected_id, p.text AS prompt, cb.text AS chosen, cw.text AS rejected"
         " FROM labeling_comparison c JOIN labeling_ranking r ON r.id = c.ranking_id"
         " JOIN labeling_prompt p ON p.id = c.prompt_id"
@@ -189,38 +192,72 @@ def rm_pairs_source(f: ExportFilters) -> Source:
         Column("labeler", "labeler_id", "pseudonym"),
         Column("split", "split"),
     )
-    return Source(sql, params, columns, ["comparison_id"])
+    return Source(sql, params, columns, ["comparison_id"], batch="batch_id")
+
+
+_RANKING_ITEMS = (
+    "SELECT r.id AS ranking_id, r.task_id, t.prompt_id, t.batch_id, r.labeler_id, p.split, p.text AS prompt,"
+    " r.comment, r.all_unusable, tc.position, tc.completion_id, cm.text AS completion, rt.tier, rt.likert,"
+    " rt.flags"
+    " FROM labeling_ranking r JOIN labeling_task t ON t.id = r.task_id"
+    " JOIN labeling_prompt p ON p.id = t.prompt_id"
+    " JOIN labeling_taskcompletion tc ON tc.task_id = r.task_id"
+    " JOIN labeling_completion cm ON cm.id = tc.completion_id"
+    " JOIN labeling_rating rt ON rt.ranking_id = r.id AND rt.completion_id = tc.completion_id"
+)
+# What a ranking says beyond its order, on every line that carries the ranking.
+_RANKING_EXTRAS = (
+    Column("comment", "comment"),
+    Column("all_unusable", "all_unusable", "bool"),
+    Column("prompt", "prompt"),
+    Column("prompt_id", "prompt_id", "int"),
+    Column("task_id", "task_id", "int"),
+    Column("ranking_id", "ranking_id", "int"),
+    Column("labeler", "labeler_id", "pseudonym"),
+    Column("split", "split"),
+)
+
+
+def _ranking_where(f: ExportFilters) -> tuple[str, list]:
+    return _where(f, batch="t.batch_id", labeler="r.labeler_id", created="r.created_at", task="r.task_id")
 
 
 def ranking_items_source(f: ExportFilters, *, by_task: bool = False) -> Source:
-    """One row per (ranking, completion of its task), in task position order: the rankings' raw data."""
-    where, params = _where(
-        f, batch="t.batch_id", labeler="r.labeler_id", created="r.created_at", task="r.task_id"
-    )
-    sql = (
-        "SELECT r.id AS ranking_id, r.task_id, t.prompt_id, r.labeler_id, p.split, p.text AS prompt,"
-        " tc.position, tc.completion_id, cm.text AS completion, rt.tier"
-        " FROM labeling_ranking r JOIN labeling_task t ON t.id = r.task_id"
-        " JOIN labeling_prompt p ON p.id = t.prompt_id"
-        " JOIN labeling_taskcompletion tc ON tc.task_id = r.task_id"
-        " JOIN labeling_completion cm ON cm.id = tc.completion_id"
-        " JOIN labeling_rating rt ON rt.ranking_id = r.id AND rt.completion_id = tc.completion_id" + where
-    )
-    columns = _sorted(
-        Column("prompt", "prompt"),
-        Column("prompt_id", "prompt_id", "int"),
-        Column("task_id", "task_id", "int"),
-        Column("ranking_id", "ranking_id", "int"),
-        Column("labeler", "labeler_id", "pseudonym"),
-        Column("split", "split"),
-    )
+    """One row per (ranking, completion of its task), in task position order: the rankings' raw data.
+    As an export (rm_rankings), one line per ranking with its per-completion values as lists."""
+    where, params = _ranking_where(f)
     lists = [
         Column("completions", "completion", "list"),
         Column("ranks", "tier", "list"),
         Column("completion_ids", "completion_id", "list"),
+        Column("likert", "likert", "list"),
+        Column("flags", "flags", "object_list"),
     ]
     order = ["task_id", "ranking_id", "position"] if by_task else ["ranking_id", "position"]
-    return Source(sql, params, columns, order, group_by=["ranking_id"], lists=lists)
+    return Source(
+        _RANKING_ITEMS + where,
+        params,
+        _sorted(*_RANKING_EXTRAS),
+        order,
+        group_by=["ranking_id"],
+        lists=lists,
+        batch="batch_id",
+    )
+
+
+def ratings_source(f: ExportFilters) -> Source:
+    """One line per (ranking, completion): the completion's Likert score, flags and rank (0 is the best),
+    with the ranking's comment and all-unusable mark."""
+    where, params = _ranking_where(f)
+    columns = _sorted(
+        *_RANKING_EXTRAS,
+        Column("completion", "completion"),
+        Column("completion_id", "completion_id", "int"),
+        Column("rank", "tier", "int"),
+        Column("likert", "likert", "int"),
+        Column("flags", "flags", "object"),
+    )
+    return Source(_RANKING_ITEMS + where, params, columns, ["ranking_id", "position"], batch="batch_id")
 
 
 def stream_rows(source: Source) -> Iterator[dict]:
@@ -234,8 +271,36 @@ def stream_rows(source: Source) -> Iterator[dict]:
                 yield dict(zip(names, row, strict=True))
 
 
+def batch_rows(source: Source) -> dict[int | None, int]:
+    """How many lines of the source's export came from each batch (None: labels from no batch, such as
+    imported demonstrations; every line, for a source whose rows have no batch)."""
+    if source.batch is None:
+        sql = f"SELECT NULL, COUNT(*) FROM ({source.sql}) AS r"
+    else:
+        lines = f"COUNT(DISTINCT r.{source.group_by[0]})" if source.group_by else "COUNT(*)"
+        sql = f"SELECT r.{source.batch}, {lines} FROM ({source.sql}) AS r GROUP BY r.{source.batch}"
+    with connection.cursor() as cursor:
+        cursor.execute(sql, source.params)
+        return {batch: count for batch, count in cursor.fetchall() if count}
+
+
+def _object(raw: Any) -> Any:
+    """A JSON column's value: psycopg hands Django's connection jsonb as text (Django parses it itself)."""
+    return json.loads(raw) if isinstance(raw, str | bytes) else raw
+
+
 def _value(column: Column, raw: Any) -> Any:
-    return labeler_pseudonym(raw) if column.type == "pseudonym" else raw
+    if column.type == "pseudonym":
+        return labeler_pseudonym(raw)
+    if column.type == "bool":
+        return None if raw is None else bool(raw)  # SQLite answers 0 or 1
+    if column.type == "object":
+        return _object(raw)
+    return raw
+
+
+def _item(column: Column, raw: Any) -> Any:
+    return _object(raw) if column.type == "object_list" else raw
 
 
 def rows_of(source: Source) -> Iterator[dict]:
@@ -247,7 +312,7 @@ def rows_of(source: Source) -> Iterator[dict]:
     for _, items in groupby(stream_rows(source), key=lambda row: tuple(row[g] for g in source.group_by)):
         group = list(items)
         out = {c.key: _value(c, group[0][c.name]) for c in source.columns}
-        out.update({c.key: [item[c.name] for item in group] for c in source.lists})
+        out.update({c.key: [_item(c, item[c.name]) for item in group] for c in source.lists})
         yield out
 
 
@@ -282,13 +347,27 @@ def _messages_expr(text: str, role: str) -> str:
     return f"""'[{{"content": ' || {text} || ', "role": "{role}"}}]'"""
 
 
+def _object_expr(value: str) -> str:
+    """SQL writing a jsonb object as json.dumps(sort_keys=True) does: keys in code point order (jsonb's own
+    text puts shorter keys first). Its values are written as jsonb writes them: Rating.flags holds only
+    true and false (labeling.ranking_rules)."""
+    pairs = "to_json(j.k)::text || ': ' || j.v::text"
+    return (
+        f"('{{' || COALESCE((SELECT string_agg({pairs}, ', ' ORDER BY j.k COLLATE \"C\")"
+        f" FROM jsonb_each({value}) AS j(k, v)), '') || '}}')"
+    )
+
+
 def _json_expr(column: Column, role: str | None = None) -> str:
     if column.type == "pseudonym":
         return "COALESCE(to_json(pseudo.name)::text, 'null')"
     if column.type == "int":
         return f"COALESCE(r.{column.name}::text, 'null')"
-    if column.type == "list":
-        item = "to_json(e)::text" if role is None else _messages_expr("to_json(e)::text", role)
+    if column.type == "object":
+        return f"COALESCE({_object_expr(f'r.{column.name}')}, 'null')"
+    if column.type in ("list", "object_list"):
+        item = _object_expr("e") if column.type == "object_list" else "COALESCE(to_json(e)::text, 'null')"
+        item = item if role is None else _messages_expr(item, role)
         return (
             f"COALESCE((SELECT '[' || string_agg({item}, ', ' ORDER BY i) || ']'"
             f" FROM unnest(r.{column.key}) WITH ORDINALITY AS u(e, i)), '[]')"

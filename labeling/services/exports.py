@@ -3,8 +3,17 @@
 Kinds (one JSON object per line; every line also carries ids, the labeler's pseudonym and the split):
     sft          {"prompt", "completion"}                 demonstrations   (TRL SFTTrainer)
     rm_pairs     {"prompt", "chosen", "rejected"}         one per comparison (RewardTrainer, DPOTrainer)
-    rm_rankings  {"prompt", "completions", "ranks"}       one per ranking; rank 0 is the best, ties share
+    rm_rankings  {"prompt", "completions", "ranks"}       one per ranking; rank 0 is the best, ties share;
+                 "likert" and "flags" per completion (same order), the ranking's "comment", "all_unusable"
+    ratings      {"prompt", "completion", "rank", "likert", "flags", "comment", "all_unusable"}
+                                                          one per (ranking, completion), in ranking order
     prompts      {"prompt"}                               prompts (PPO)
+A Likert score is 1 to 7, or null (a ranking marked all unusable needs none); "flags" is the rating's metadata
+as stored ({flag: true/false}, keys of labeling.vocab.FLAGS; {} when none was given). Consensus lines (one per
+task, "rankings": "consensus") merge several labelers: they carry no Likert, flags or comment.
+
+Each snapshot records what it holds ("contents": lines per batch, and lines from no batch), counted right after
+its file is written; a model's lineage names its batches from it.
 
 Formats: "standard" writes the texts as strings (above); "conversational" writes TRL's conversational format,
 each text as a list of chat messages ({"content", "role"}: the prompt spoken by the user, completions by the
@@ -21,6 +30,7 @@ import hashlib
 import logging
 import os
 import tempfile
+from collections import Counter
 from collections.abc import Callable, Iterator, Mapping
 from datetime import UTC, date, datetime, time
 from itertools import groupby
@@ -51,6 +61,10 @@ if TYPE_CHECKING:
     from django.contrib.auth.models import AnonymousUser, User
 
 RANKING_KINDS = (SnapshotKind.RM_PAIRS, SnapshotKind.RM_RANKINGS)
+AGREEMENT_KINDS = (
+    *RANKING_KINDS,
+    SnapshotKind.RATINGS,
+)  # kinds made of rankings: the agreement filters apply
 RANKING_MODES = ("all", "consensus")
 FILTER_KEYS = (
     "batches",
@@ -71,6 +85,7 @@ SOURCES: dict[str, Callable[[rows.ExportFilters], rows.Source]] = {
     SnapshotKind.PROMPTS: rows.prompts_source,
     SnapshotKind.RM_PAIRS: rows.rm_pairs_source,
     SnapshotKind.RM_RANKINGS: rows.ranking_items_source,
+    SnapshotKind.RATINGS: rows.ratings_source,
 }
 
 
@@ -219,9 +234,9 @@ def filters_clean(*, kind: str, filters: Mapping | None) -> dict:
             value = -1.0
         if not 0.0 <= value <= 1.0:
             raise ServiceError("'min_agreement' must be a number from 0 to 1.", field="min_agreement")
-        if kind not in RANKING_KINDS:
+        if kind not in AGREEMENT_KINDS:
             raise ServiceError(
-                "'min_agreement' applies to rm_pairs and rm_rankings only.", field="min_agreement"
+                "'min_agreement' applies to rm_pairs, rm_rankings and ratings only.", field="min_agreement"
             )
         clean["min_agreement"] = value
     if filters.get("min_labeler_agreement") not in (None, ""):
@@ -233,9 +248,9 @@ def filters_clean(*, kind: str, filters: Mapping | None) -> dict:
             raise ServiceError(
                 "'min_labeler_agreement' must be a number from 0 to 1.", field="min_labeler_agreement"
             )
-        if kind not in RANKING_KINDS:
+        if kind not in AGREEMENT_KINDS:
             raise ServiceError(
-                "'min_labeler_agreement' applies to rm_pairs and rm_rankings only.",
+                "'min_labeler_agreement' applies to rm_pairs, rm_rankings and ratings only.",
                 field="min_labeler_agreement",
             )
         clean["min_labeler_agreement"] = value
@@ -278,13 +293,15 @@ def _query_filters(clean: dict) -> rows.ExportFilters:
 # --- rows --------------------------------------------------------------------------------------------
 
 
-def _consensus_rows(kind: str, f: rows.ExportFilters) -> Iterator[dict]:
-    """One consensus ranking per task (ranked pairs, see consensus.py) from every ranking of it."""
+def _consensus_rows(kind: str, f: rows.ExportFilters, held: Counter[int | None]) -> Iterator[dict]:
+    """One consensus ranking per task (ranked pairs, see consensus.py) from every ranking of it; `held`
+    counts its lines by batch."""
     for _, items in groupby(
         rows.stream_rows(rows.ranking_items_source(f, by_task=True)), key=lambda r: r["task_id"]
     ):
         group = list(items)  # the rankings of one task: at most 9 rows per ranking
         first = group[0]
+
         order = [r["completion_id"] for r in group if r["ranking_id"] == first["ranking_id"]]
         texts = {r["completion_id"]: r["completion"] for r in group}
         by_ranking: dict[int, dict[int, int]] = {}
@@ -301,6 +318,7 @@ def _consensus_rows(kind: str, f: rows.ExportFilters) -> Iterator[dict]:
         }
         if kind == SnapshotKind.RM_RANKINGS:
             rank = {cid: i for i, tier in enumerate(tiers) for cid in tier}
+            held[first["batch_id"]] += 1
             yield {
                 **base,
                 "completions": [texts[c] for c in order],
@@ -309,6 +327,7 @@ def _consensus_rows(kind: str, f: rows.ExportFilters) -> Iterator[dict]:
             }
         else:
             for better, worse in comparison_pairs(tiers):
+                held[first["batch_id"]] += 1
                 yield {
                     **base,
                     "chosen": texts[better],
@@ -319,23 +338,42 @@ def _consensus_rows(kind: str, f: rows.ExportFilters) -> Iterator[dict]:
 
 
 def dataset_lines(
-    *, kind: str, filters: dict, format: str = SnapshotFormat.STANDARD, writer: str = "auto"
+    *,
+    kind: str,
+    filters: dict,
+    format: str = SnapshotFormat.STANDARD,
+    writer: str = "auto",
+    held: Counter[int | None] | None = None,
 ) -> Iterator[bytes]:
     """The snapshot's bytes, line by line. `filters` must be clean (filters_clean), `format` known.
 
     writer: "auto" (COPY on Postgres, else Python), "python" or "copy"; all give the same bytes.
+    held: when given, counts the lines by the batch their labels came from (None: from no batch), in a query
+    run once the last line is out (snapshot_create checks that the counts add up to the file's lines).
     """
     f = _query_filters(filters)
     conversational = format == SnapshotFormat.CONVERSATIONAL
     if kind in RANKING_KINDS and filters.get("rankings") == "consensus":
         return (
             rows.json_line(rows.as_conversation(obj) if conversational else obj)
-            for obj in _consensus_rows(kind, f)
+            for obj in _consensus_rows(kind, f, Counter() if held is None else held)
         )
     source = SOURCES[kind](f)
     use_copy = writer == "copy" or (writer == "auto" and connection.vendor == "postgresql")
     write = rows.json_lines_copy if use_copy else rows.json_lines
-    return write(source, conversational=conversational)
+    lines = write(source, conversational=conversational)
+    return lines if held is None else _counted(lines, source, held)
+
+
+def _counted(lines: Iterator[bytes], source: rows.Source, held: Counter[int | None]) -> Iterator[bytes]:
+    yield from lines
+    held.update(rows.batch_rows(source))
+
+
+def snapshot_contents(held: Counter[int | None]) -> dict:
+    """What a snapshot records it holds: {"batches": {batch id: lines}, "outside_batches": lines}."""
+    batches = sorted((batch, n) for batch, n in held.items() if batch is not None and n)
+    return {"batches": {str(batch): n for batch, n in batches}, "outside_batches": held.get(None, 0)}
 
 
 # --- snapshots ---------------------------------------------------------------------------------------
@@ -358,6 +396,14 @@ def no_progress(rows: int) -> None:
     pass
 
 
+class LabelsMoved(Exception):
+    """The per-batch counts, taken right after the file (a statement of their own, which sees labels committed
+    meanwhile), disagree with the file's lines: the export is written again."""
+
+
+WRITE_ATTEMPTS = 3
+
+
 def snapshot_create(
     *,
     kind: str,
@@ -371,9 +417,22 @@ def snapshot_create(
     `progress(rows)` is called with the rows written so far as the file grows (an export job's)."""
     clean = snapshot_check(kind=kind, format=format, filters=filters)
     try:
+        for _ in range(WRITE_ATTEMPTS - 1):
+            try:
+                return _snapshot_write(
+                    kind=kind, format=format, clean=clean, created_by=created_by, progress=progress
+                )
+            except LabelsMoved as exc:
+                log.info("labels changed during the export, writing it again: %s", exc)
         return _snapshot_write(
             kind=kind, format=format, clean=clean, created_by=created_by, progress=progress
         )
+    except LabelsMoved as exc:
+        raise ServiceError(
+            "Labels kept arriving while the export was written, so what it holds could not be counted "
+            "exactly; nothing was recorded. Try again.",
+            code="labels_moved",
+        ) from exc
     except OSError as exc:
         log.warning("dataset export failed: %s", exc)  # the full path, for whoever fixes the disk
         raise ServiceError(
@@ -392,17 +451,19 @@ def _snapshot_write(
     fd, tmp_name = tempfile.mkstemp(prefix=f".{name}-", suffix=".part", dir=folder)
     tmp, final = Path(tmp_name), None
     try:
-        digest, row_count = hashlib.sha256(), 0
+        digest, row_count, held = hashlib.sha256(), 0, Counter[int | None]()
         # In a savepoint when the caller has a transaction (a round's export step): a stream that dies
         # midway (disk full) cancels its COPY, which then aborts the savepoint, not the caller's transaction.
         with os.fdopen(fd, "wb") as out, transaction.atomic():
-            for chunk in dataset_lines(kind=kind, filters=clean, format=format):
+            for chunk in dataset_lines(kind=kind, filters=clean, format=format, held=held):
                 out.write(chunk)
                 digest.update(chunk)
                 row_count += chunk.count(b"\n")
                 progress(row_count)
             out.flush()
             os.fsync(out.fileno())
+        if held.total() != row_count:
+            raise LabelsMoved(f"{row_count} lines written, {held.total()} counted by batch")
         sha256 = digest.hexdigest()
         final = folder / f"{name}-{timezone.now():%Y%m%dT%H%M%S}-{sha256[:12]}-{uuid4().hex[:6]}.jsonl"
         with transaction.atomic():
@@ -410,6 +471,7 @@ def _snapshot_write(
                 kind=kind,
                 format=format,
                 filters=clean,
+                contents=snapshot_contents(held),
                 row_count=row_count,
                 sha256=sha256,
                 file=final.relative_to(settings.MEDIA_ROOT).as_posix(),

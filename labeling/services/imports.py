@@ -14,6 +14,7 @@ counts as its own origin. PII is flagged (pii_flag) or scrubbed (replaced by [EM
 """
 
 import os
+from bisect import insort
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import IO, TYPE_CHECKING, Any
@@ -83,14 +84,19 @@ class ImportRejected(ServiceError):
 
 
 class _Errors:
+    """Every error of a file, counted; the MAX_ERRORS of the earliest lines kept in line order, whichever
+    check found them (a line's own checks or the look-up of its prompt_id), so one answer reports them all."""
+
     def __init__(self) -> None:
         self.first: list[LineError] = []
         self.total = 0
 
     def add(self, line: int, field_name: str, message: str) -> None:
         self.total += 1
-        if len(self.first) < MAX_ERRORS:
-            self.first.append(LineError(line, field_name, message))
+        if len(self.first) == MAX_ERRORS and line >= self.first[-1].line:
+            return
+        insort(self.first, LineError(line, field_name, message), key=lambda error: error.line)
+        del self.first[MAX_ERRORS:]
 
     def raise_if_any(self) -> None:
         if self.total:
@@ -172,10 +178,15 @@ def _size(file: IO[bytes]) -> int:
 
 
 def _first_pass(
-    file: IO[bytes], fmt: str, check: Callable[[Mapping, _Errors, int], None], progress: Progress
+    file: IO[bytes],
+    fmt: str,
+    check: Callable[[Mapping, _Errors, int], None],
+    progress: Progress,
+    errors: _Errors | None = None,
 ) -> int:
-    """Check every line, raise ImportRejected naming the bad ones; the number of records."""
-    errors, count, size = _Errors(), 0, _size(file)
+    """Check every line, raise ImportRejected naming the bad ones (with any `errors` found before); the
+    number of records."""
+    errors, count, size = errors or _Errors(), 0, _size(file)
     for line, obj in records(file, fmt):
         if isinstance(obj, str):
             errors.add(line, "", obj)
@@ -339,8 +350,9 @@ class CompletionImportResult:
     batch: Batch | None = None
 
 
-def _check_prompt_ids(file: IO[bytes]) -> None:
-    """Second half of the first pass: every prompt_id must exist."""
+def _check_prompt_ids(file: IO[bytes]) -> _Errors:
+    """Every prompt_id (a whole number, on a line without 'prompt': the rest is the line checks' to report)
+    must exist. Run before those checks, into the same errors, so missing prompts come in the same answer."""
     errors, pending = _Errors(), dict[int, int]()
 
     def check() -> None:
@@ -351,12 +363,13 @@ def _check_prompt_ids(file: IO[bytes]) -> None:
         pending.clear()
 
     for line, obj in jsonl_records(file):
-        if isinstance(obj, dict) and "prompt_id" in obj:
-            pending.setdefault(obj["prompt_id"], line)
+        pk = obj.get("prompt_id") if isinstance(obj, dict) and "prompt" not in obj else None
+        if isinstance(pk, int) and not isinstance(pk, bool):
+            pending.setdefault(pk, line)
             if len(pending) >= CHUNK:
                 check()
     check()
-    errors.raise_if_any()
+    return errors
 
 
 def completions_import(
@@ -378,8 +391,7 @@ def completions_import(
     kind = batch.get("kind", Batch.Kind.RANKING)
     if kind not in RANKING_KINDS:
         raise ServiceError("imported completions make a ranking or an evaluation batch.", field="kind")
-    total = _first_pass(file, "jsonl", _check_completion_line, progress)
-    _check_prompt_ids(file)
+    total = _first_pass(file, "jsonl", _check_completion_line, progress, errors=_check_prompt_ids(file))
     result, seen = CompletionImportResult(), set[frozenset[int]]()
     with transaction.atomic():
         _lock_imports()

@@ -34,8 +34,13 @@ def groups_field() -> forms.ModelMultipleChoiceField:
 
 
 def add_service_error(form: forms.Form, exc: ServiceError) -> None:
-    """Put a service's error on the field it names, or on the form."""
-    form.add_error(exc.field if exc.field in form.fields else None, exc.message)
+    """Put a service's error on the field it names, or on the form. Services name fields as the API spells
+    them ('task_count'); a page names them in words, by the field's label."""
+    if exc.field not in form.fields:
+        form.add_error(None, exc.message)
+        return
+    label = form.fields[exc.field].label or exc.field.replace("_", " ").capitalize()
+    form.add_error(exc.field, exc.message.replace(f"'{exc.field}'", f"“{label}”"))
 
 
 class DateTimeLocal(forms.DateTimeInput):

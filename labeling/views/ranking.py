@@ -10,6 +10,7 @@ from ..models import Assignment, Completion
 from ..services.rankings import ranking_submit
 from ..vocab import FLAGS, LIKERT_MAX, LIKERT_MIN
 from .navigation import assignment_lost, go_next, posted_seconds, task_context
+from .refusals import refuse, refused_form
 
 LETTERS = "ABCDEFGHI"
 
@@ -40,8 +41,8 @@ def draft_from_post(form: RankingForm) -> dict:
 def ranking_page(request, assignment: Assignment):
     completions = completions_in_display_order(assignment)
     ids = [c.pk for c in completions]
-    form = RankingForm(request.POST or None, completion_ids=ids)
-    if form.is_bound and form.is_valid():
+    form = refused_form(request, assignment, lambda data: RankingForm(data, completion_ids=ids))
+    if request.method == "POST" and form.is_valid():
         data = form.cleaned_data
         try:
             ranking_submit(
@@ -59,6 +60,8 @@ def ranking_page(request, assignment: Assignment):
         else:
             messages.success(request, "Ranking saved.")
             return go_next(request, assignment.batch)
+    if request.method == "POST":
+        return refuse(request, assignment, form, draft=draft_from_post(form))
     cards = [{"id": c.pk, "letter": LETTERS[i], "text": c.text} for i, c in enumerate(completions)]
     config = {
         "page": "ranking",
@@ -78,4 +81,4 @@ def ranking_page(request, assignment: Assignment):
         k=len(cards),
         last_letter=LETTERS[len(cards) - 1],
     )
-    return render(request, "labeling/workspace/ranking.html", context, status=400 if form.is_bound else 200)
+    return render(request, "labeling/workspace/ranking.html", context)

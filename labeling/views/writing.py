@@ -12,24 +12,32 @@ from ..services.prompt_writing import prompt_submit
 from ..services.prompts import DuplicatePrompt
 from ..vocab import Category
 from .navigation import assignment_lost, go_next, posted_seconds, task_context
+from .refusals import refuse, refused_form
 
 
 def _add_service_error(form, exc: ServiceError) -> None:
     form.add_error(exc.field if exc.field in form.fields else None, exc.message)
 
 
-def _render(request, template: str, assignment: Assignment, form, *, title: str, extra: dict | None = None):
-    bound = form.is_bound
-    context = task_context(
-        assignment, title=title, config={"page": "writing", "bound": bound, "seconds": posted_seconds(form)}
-    )
-    context.update(form=form, **(extra or {}))
-    return render(request, template, context, status=400 if bound else 200)
+def _render(request, template: str, assignment: Assignment, form, *, title: str, extra: dict):
+    """A refused submission comes back as a redirect (refusals.refuse); the GET after it shows its errors
+    and the values sent (`bound`: the script keeps them rather than restore the draft, which holds the same)."""
+    if request.method == "POST":
+        return refuse(request, assignment, form, draft=_draft_from_post(form))
+    config = {"page": "writing", "bound": form.is_bound, "seconds": posted_seconds(form)}
+    context = task_context(assignment, title=title, config=config)
+    context.update(form=form, **extra)
+    return render(request, template, context)
+
+
+def _draft_from_post(form) -> dict:
+    """What the labeler had on the page when a submission was refused, in the page's draft format."""
+    return {name: form.data.get(name, "") for name in ("text", "category", "source") if name in form.fields}
 
 
 def prompt_page(request, assignment: Assignment):
-    form = PromptForm(request.POST or None)
-    if form.is_bound and form.is_valid():
+    form = refused_form(request, assignment, PromptForm)
+    if request.method == "POST" and form.is_valid():
         data = form.cleaned_data
         try:
             prompt_submit(
@@ -62,8 +70,8 @@ def prompt_page(request, assignment: Assignment):
 
 
 def demonstration_page(request, assignment: Assignment):
-    form = DemonstrationForm(request.POST or None)
-    if form.is_bound and form.is_valid():
+    form = refused_form(request, assignment, DemonstrationForm)
+    if request.method == "POST" and form.is_valid():
         try:
             demonstration_submit(
                 assignment=assignment,

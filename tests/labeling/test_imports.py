@@ -256,3 +256,16 @@ def test_a_completions_line_over_the_limit_is_refused_by_number(settings):
         completions_import(file=jsonl(good, long, good), batch={"name": "b"})
     assert [(e.line, e.field) for e in err.value.errors] == [(2, "")]
     assert Completion.objects.count() == 0 and Batch.objects.count() == 0
+
+
+def test_a_missing_prompt_id_is_reported_with_the_other_lines_errors_in_one_answer():
+    """One pass reports every error of a file (before, a missing prompt showed only once the rest was fixed)."""
+    rows = [
+        {"prompt": "fine", "completions": ["x"], "model": "m"},
+        {"prompt_id": 987654, "completions": ["a", "b"], "model": "m"},
+        {"prompt": "p", "completions": ["a", "b"]},
+    ]
+    with pytest.raises(ImportRejected) as err:
+        completions_import(file=jsonl(*rows), batch={"name": "b"})
+    found = [(e.line, e.field) for e in err.value.errors]
+    assert found == [(1, "completions"), (2, "prompt_id"), (3, "model")] and err.value.total == 3

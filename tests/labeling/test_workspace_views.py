@@ -127,8 +127,9 @@ def test_a_duplicate_prompt_is_refused_saying_only_that_a_similar_one_exists(cli
     response = client.post(
         page_of(assignment),
         {"text": opening.lower() + "my own ending", "category": "open_qa", "source": "plain"},
+        follow=True,
     )
-    assert response.status_code == 400
+    assert response.redirect_chain == [(page_of(assignment), 303)]
     html = response.content.decode()
     assert "A similar prompt already exists" in html
     assert "my own ending" in html  # the labeler's text is kept
@@ -161,7 +162,8 @@ def test_an_empty_demonstration_is_refused(client, labeler):
     assignment = assignment_next(labeler=labeler, batch=make_batch(Batch.Kind.DEMONSTRATION, [labeler]))
     client.force_login(labeler)
     response = client.post(page_of(assignment), {"text": "   ", "seconds_spent": "5"})
-    assert response.status_code == 400 and Demonstration.objects.count() == 0
+    assert response.status_code == 303 and Demonstration.objects.count() == 0
+    assert "This field is required." in client.get(page_of(assignment)).content.decode()
 
 
 def ranking_post(assignment, tiers, likert=6, **extra):
@@ -207,10 +209,10 @@ def test_a_ranking_without_scores_or_with_a_missing_output_is_refused(client, la
     assignment = assignment_next(labeler=labeler, batch=make_batch(Batch.Kind.RANKING, [labeler]))
     client.force_login(labeler)
     ids = assignment.display_order
-    no_scores = client.post(page_of(assignment), ranking_post(assignment, [ids], likert=None))
-    assert no_scores.status_code == 400 and "quality score" in no_scores.content.decode()
-    missing = client.post(page_of(assignment), ranking_post(assignment, [ids[:3]]))
-    assert missing.status_code == 400 and "missing" in missing.content.decode()
+    no_scores = client.post(page_of(assignment), ranking_post(assignment, [ids], likert=None), follow=True)
+    assert no_scores.redirect_chain[0][1] == 303 and "quality score" in no_scores.content.decode()
+    missing = client.post(page_of(assignment), ranking_post(assignment, [ids[:3]]), follow=True)
+    assert missing.redirect_chain[0][1] == 303 and "missing" in missing.content.decode()
     unusable = client.post(
         page_of(assignment), ranking_post(assignment, [ids], likert=None, all_unusable="on")
     )
@@ -299,3 +301,18 @@ def test_a_paused_batch_lets_me_finish_my_task_but_gives_no_new_one(client, labe
     )
     assert Demonstration.objects.count() == 1
     assert "hands out no new tasks" in response.content.decode()
+
+
+def test_a_refused_submission_redirects_and_keeps_the_work_as_the_draft(client, labeler):
+    """Post/Redirect/Get: a reload after a refusal never posts the old form again (it used to overwrite the
+    draft typed since); the work sent becomes the server draft."""
+    assignment = assignment_next(labeler=labeler, batch=make_batch(Batch.Kind.RANKING, [labeler]))
+    client.force_login(labeler)
+    data = ranking_post(assignment, [assignment.display_order[:2]], comment="kept, not lost")
+    response = client.post(page_of(assignment), data)
+    assert response.status_code == 303 and response["Location"] == page_of(assignment)
+    assignment.refresh_from_db()
+    assert assignment.draft["comment"] == "kept, not lost" and assignment.draft["seconds"] == 41
+    first, again = client.get(page_of(assignment)), client.get(page_of(assignment))
+    assert "missing" in first.content.decode() and "missing" not in again.content.decode()
+    assert not Ranking.objects.exists()

@@ -225,6 +225,8 @@ def fingerprint() -> tuple:
         list(Task.objects.order_by("pk").values_list("pk", "is_gold", "gold_tiers")),
         list(TrainingRun.objects.order_by("pk").values_list("pk", "status", "cancel_requested")),
         list(Round.objects.order_by("pk").values_list("pk", "status", "step")),
+        list(get_user_model().objects.order_by("pk").values_list("pk", "password", "is_active")),
+        sorted(get_user_model().groups.through.objects.values_list("user_id", "group_id")),
         [
             model.objects.count()
             for model in (

@@ -1,5 +1,6 @@
 """The model registry: the base model, and registering what a run produced with its lineage."""
 
+from dataclasses import dataclass
 from pathlib import Path
 
 from django.conf import settings
@@ -11,6 +12,7 @@ from core.errors import ServiceError
 from labeling.models import Batch, DatasetSnapshot
 
 from ..models import ModelKind, ModelVersion, RunKind, RunStatus, TrainingRun
+from .stages import DATA_KINDS, data_snapshot
 
 
 def base_model_path() -> str:
@@ -84,27 +86,80 @@ def run_register(run: TrainingRun, metrics: dict) -> None:
 
 
 def lineage(model: ModelVersion) -> list[ModelVersion]:
-    """The model and its ancestors, newest first, back to the base model."""
-    chain, seen = [], set()
-    node: ModelVersion | None = model
-    while node is not None and node.pk not in seen:
-        chain.append(node)
-        seen.add(node.pk)
-        node = node.parent
-    return chain
+    """The model and the models it was built from, newest first, back to the base model: its parent (the
+    start of its run) and, for a PPO model, the reward model it was optimised against."""
+    found: dict[int, ModelVersion] = {}
+    todo: list[ModelVersion] = [model]
+    while todo:
+        node = todo.pop()
+        if node.pk in found:
+            continue
+        found[node.pk] = node
+        todo += [m for m in (node.parent, _reward_model(node)) if m is not None]
+    return sorted(found.values(), key=lambda m: (m.created_at, m.pk), reverse=True)
+
+
+def _reward_model(model: ModelVersion) -> ModelVersion | None:
+    run = TrainingRun.objects.filter(output_model=model).select_related("reward_model").first()
+    return run.reward_model if run is not None else None
+
+
+# What each kind of run reads beside its training data (training/services/stages.build_config): the
+# demonstrations snapshot, for the reward model's zero point or PPO's pretraining mix.
+ALSO_READS = {
+    RunKind.RM: ("sft", "demonstrations: the reward's zero point (their mean reward is set to 0)"),
+    RunKind.PPO: ("sft", "demonstrations: the pretraining mix (ptx)"),
+}
+
+
+@dataclass(frozen=True)
+class SnapshotHeld:
+    """A snapshot a model trained on, what its run read it for, and the labels it holds by batch."""
+
+    snapshot: DatasetSnapshot
+    role: str
+    batches: list[tuple[Batch, int]]  # (batch, lines of the snapshot from its labels), by batch id
+    outside_batches: int  # lines from no batch (imported demonstrations, prompts)
+    recorded: bool  # False: exported before snapshots recorded what they hold
+
+
+def _role(kind: str, snapshot: DatasetSnapshot, data: DatasetSnapshot | None) -> str:
+    if data is not None and snapshot.pk == data.pk:
+        return "training data"
+    also = ALSO_READS.get(RunKind(kind)) if kind in RunKind.values else None
+    if also is not None and snapshot.kind == also[0]:
+        return also[1]
+    return "attached to the run, not read"
+
+
+def snapshots_held(model: ModelVersion) -> list[SnapshotHeld]:
+    """The snapshots this model's run trained on (not its parents'), each with the batches it holds."""
+    snapshots = sorted(model.snapshots.all(), key=lambda s: s.pk)
+    data = data_snapshot(model.kind, snapshots) if model.kind in DATA_KINDS else None
+    ids = {int(b) for s in snapshots for b in (s.contents or {}).get("batches", {})}
+    batches = Batch.objects.in_bulk(ids)
+    held = []
+    for snap in snapshots:
+        counts = (snap.contents or {}).get("batches", {})
+        held.append(
+            SnapshotHeld(
+                snapshot=snap,
+                role=_role(model.kind, snap, data),
+                batches=[(batches[int(b)], n) for b, n in sorted(counts.items(), key=lambda i: int(i[0]))],
+                outside_batches=(snap.contents or {}).get("outside_batches", 0),
+                recorded=bool(snap.contents),
+            )
+        )
+    return held
 
 
 def batches_behind(model: ModelVersion) -> list[Batch]:
-    """The labeling batches whose labels built this model or any of its ancestors."""
-    snapshots = DatasetSnapshot.objects.filter(model_versions__in=lineage(model)).distinct()
-    batch_ids: set[int] = set()
-    for snap in snapshots:
-        batch_ids.update(int(b) for b in (snap.filters or {}).get("batches") or [])
-    if batch_ids:
-        return list(Batch.objects.filter(pk__in=batch_ids).order_by("pk"))
-    if snapshots:  # snapshots without a batch filter were built from every batch that existed then
-        newest = max(s.created_at for s in snapshots)
-        return list(
-            Batch.objects.filter(created_at__lte=newest).exclude(kind=Batch.Kind.EVALUATION).order_by("pk")
-        )
-    return []
+    """Exactly the labeling batches whose labels are in the snapshots this model's run read (its parents'
+    are theirs: see lineage), by id. Batches that gave no line, and snapshots not read, count for nothing."""
+    found = {
+        batch.pk: batch
+        for held in snapshots_held(model)
+        if held.role != "attached to the run, not read"
+        for batch, _ in held.batches
+    }
+    return [found[pk] for pk in sorted(found)]

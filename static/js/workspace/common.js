@@ -105,20 +105,43 @@ export function createDraftSaver({ url, token, collect, seconds }) {
       timer = setTimeout(send, 600);
     },
     flush: () => send(),
+    // Submitting: stop saving, but keep this browser's copy. The server may refuse the submission (it then
+    // keeps what was sent as the draft and redirects back here); once the task is submitted its page is never
+    // shown again and the copy ages out (forgetOldDrafts).
     stop() {
       clearTimeout(timer);
       stopped = true;
-      try {
-        localStorage.removeItem(localKey);
-      } catch {
-        // nothing kept
-      }
     },
   };
 }
 
+const DRAFT_KEEP_MS = 7 * 24 * 3600 * 1000;
+
+// This browser's copies of drafts older than a week: their tasks are long submitted, skipped or expired.
+export function forgetOldDrafts() {
+  try {
+    const old = [];
+    for (let i = 0; i < localStorage.length; i += 1) {
+      const key = localStorage.key(i);
+      if (!key.startsWith(draftKey(""))) continue;
+      const saved = JSON.parse(localStorage.getItem(key) || "null")?.saved_at || 0;
+      if (Date.now() - saved > DRAFT_KEEP_MS) old.push(key);
+    }
+    old.forEach((key) => localStorage.removeItem(key));
+  } catch {
+    // storage disabled or a copy unreadable: nothing to age out
+  }
+}
+
+// Back or Forward can bring a task page out of the browser's page cache as it was when left (its form
+// submitted, saving stopped): load it afresh instead, so it starts from the newest draft.
+window.addEventListener("pageshow", (event) => {
+  if (event.persisted) window.location.reload();
+});
+
 // The draft to start from: the server's, or this browser's copy when that one is newer.
 export function latestDraft(url, serverDraft) {
+  forgetOldDrafts();
   let local = null;
   try {
     local = JSON.parse(localStorage.getItem(draftKey(url)) || "null");
@@ -176,6 +199,12 @@ export function setupCommonKeys({ form, skip, onEnter }) {
       onEnter();
     }
   });
+}
+
+// The page starts from the newest draft only: without this, Back would have the browser put the values the
+// form had when it was left (before a refused submission, say) over the draft restored since.
+export function noFormStateRestore(form) {
+  form.setAttribute("autocomplete", "off");
 }
 
 // Guards against double submission: the first submit disables the button (the server is idempotent too).

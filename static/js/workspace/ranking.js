@@ -2,8 +2,8 @@
 // drag and drop (SortableJS) and the keyboard both change that state, and render() redraws the tiers
 // from it by moving the existing card elements (no HTML is built from output text).
 import {
-  createDraftSaver, csrfToken, hasModifier, isTyping, latestDraft, lockOnSubmit, readConfig, setupCommonKeys,
-  setupSkipDialog, startTimer,
+  createDraftSaver, csrfToken, hasModifier, isTyping, latestDraft, lockOnSubmit, noFormStateRestore, readConfig,
+  setupCommonKeys, setupSkipDialog, startTimer,
 } from "./common.js";
 
 const config = readConfig();
@@ -164,22 +164,37 @@ function makeSortable() {
         animation: 120,
         forceFallback: true, // mouse/touchpad/touch alike, no native drag image quirks
         fallbackTolerance: 3,
-        emptyInsertThreshold: 16,
+        // The gaps between tiers open up into visible drop targets while dragging (app.css keeps their
+        // height fixed): they take a card only when the pointer is over them. Reaching out 16 px, they caught
+        // drops on the edge of the tier next to them, and a card meant as a tie started a tier of its own.
+        emptyInsertThreshold: list.dataset.kind === "gap" ? 0 : 16,
         ghostClass: "rk-ghost",
         chosenClass: "rk-chosen",
         dragClass: "rk-dragged",
         onStart: () => document.body.classList.add("rk-dragging"),
         onEnd: (event) => {
+          const tier = tierUnderPointer(event); // before the gaps close and the rows move
           document.body.classList.remove("rk-dragging");
           const id = Number(event.item.dataset.id);
           // Let Sortable finish with the DOM first, then read the new order from it and redraw.
           requestAnimationFrame(() => {
-            change(readDom(), id);
+            change(tier === -1 ? readDom() : ops.place(id, tier + 1), id);
           });
         },
       }),
     );
   }
+}
+
+// The tier whose row the card was released on, or -1. Sortable places a card by the elements the pointer
+// passed over: released on a tier's edge, not over a card, the card stayed in the gap it crossed last and
+// started a tier of its own. Where the labeler lets go decides (the dragged copy lets the pointer through).
+function tierUnderPointer(event) {
+  const e = event.originalEvent;
+  const point = e?.changedTouches?.[0] || e;
+  if (!point || typeof point.clientX !== "number") return -1;
+  const row = document.elementFromPoint(point.clientX, point.clientY)?.closest(".rk-tier");
+  return row ? [...tiersEl.querySelectorAll(".rk-tier")].indexOf(row) : -1;
 }
 
 // Every non-empty zone under the tiers, top to bottom, is a tier (a card dropped in a gap starts one).
@@ -196,7 +211,7 @@ function change(next, id) {
   state = normalise(next);
   render();
   if (id !== undefined) announceEl.textContent = describe(id);
-  errorsEl.hidden = true;
+  refreshProblems();
   saver.schedule();
 }
 
@@ -327,18 +342,28 @@ function problems() {
   return found;
 }
 
+// Lists what still stops a submission; hidden once nothing does.
+function showProblems(found) {
+  const list = document.createElement("ul");
+  for (const problem of found) {
+    const item = document.createElement("li");
+    item.textContent = problem.text;
+    list.append(item);
+  }
+  errorsEl.replaceChildren(list);
+  errorsEl.hidden = found.length === 0;
+}
+
+// While the list is shown, each change updates it: a score given takes its letter off the list.
+function refreshProblems() {
+  if (!errorsEl.hidden) showProblems(problems());
+}
+
 function onSubmit(event) {
   const found = problems();
   if (found.length) {
     event.preventDefault();
-    const list = document.createElement("ul");
-    for (const problem of found) {
-      const item = document.createElement("li");
-      item.textContent = problem.text;
-      list.append(item);
-    }
-    errorsEl.replaceChildren(list);
-    errorsEl.hidden = false;
+    showProblems(found);
     found[0].focus();
     return;
   }
@@ -360,10 +385,12 @@ setupExpanders();
 form.addEventListener("change", (event) => {
   const id = Number(event.target.name?.split("-")[1]);
   if (chips.has(id)) updateMeta(id);
+  refreshProblems();
   saver.schedule();
 });
 form.addEventListener("input", () => saver.schedule());
 form.addEventListener("submit", onSubmit);
+noFormStateRestore(form);
 lockOnSubmit(form, saver);
 document.addEventListener("keydown", onKey);
 setupCommonKeys({ form, skip, onEnter: () => form.requestSubmit() });

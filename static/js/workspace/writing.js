@@ -1,6 +1,7 @@
 // Prompt-writing and demonstration pages: restore the draft, keep it saved, time the task, submit once.
 import {
-  createDraftSaver, csrfToken, latestDraft, lockOnSubmit, readConfig, setupCommonKeys, setupSkipDialog, startTimer,
+  createDraftSaver, csrfToken, latestDraft, lockOnSubmit, noFormStateRestore, readConfig, setupCommonKeys,
+  setupSkipDialog, startTimer,
 } from "./common.js";
 
 const config = readConfig();
@@ -36,6 +37,7 @@ form.addEventListener("change", () => saver.schedule());
 form.addEventListener("submit", () => {
   document.getElementById("ws-seconds").value = String(seconds());
 });
+noFormStateRestore(form);
 lockOnSubmit(form, saver);
 setupCommonKeys({ form, skip: setupSkipDialog() });
 
