@@ -7,6 +7,8 @@ lives here, below training, because labeling's jobs (imports, exports) send work
 
 import logging
 import threading
+from collections.abc import Callable
+from datetime import timedelta
 from typing import Any
 
 import kombu.exceptions
@@ -17,6 +19,7 @@ from celery import (
 )
 from django.conf import settings
 from django.db import close_old_connections, connection, connections, transaction
+from django.utils import timezone
 
 from .errors import ServiceError
 
@@ -109,3 +112,43 @@ def send(task: Task, *args: Any) -> str | None:
         transaction.on_commit(lambda: _send_now(task, args), robust=False)
         return None
     return _send_now(task, args)
+
+
+def resend_queued(
+    queued: list, *, label: str, queued_limit_seconds: int, send_again: Callable, fail_unsent: Callable
+) -> dict[str, list[int]]:
+    """The recovery sweeps' second send, for rows (training runs, import/export jobs) still queued after
+    their message may have been lost. Each row has status, sent_at and created_at. With the queue up, each
+    is sent again through `send_again(row)`, claimed by an update that names the send time it read, so of
+    two sweeps only one sends (the task skips a row another message already started). With the queue down,
+    a row queued longer than `queued_limit_seconds` is handed to `fail_unsent(row)` (True if it failed it)."""
+    if not queued:
+        return {"resent": [], "failed": []}
+    try:
+        check_queue()
+    except QueueUnavailable:
+        limit = timezone.now() - timedelta(seconds=queued_limit_seconds)
+        return {
+            "resent": [],
+            "failed": [row.pk for row in queued if row.created_at < limit and fail_unsent(row)],
+        }
+    return {"resent": [row.pk for row in queued if _send_again(row, label, send_again)], "failed": []}
+
+
+def _send_again(row: Any, label: str, send_again: Callable) -> bool:
+    claimed = (
+        type(row)
+        .objects.filter(pk=row.pk, status=row.status, sent_at=row.sent_at)
+        .update(sent_at=timezone.now())
+    )
+    if not claimed:
+        return False
+    log.warning(
+        "%s %s is still queued since %s: sending it again (a lost message?)", label, row.pk, row.created_at
+    )
+    try:
+        send_again(row)
+    except BROKER_ERRORS as exc:
+        log.warning("%s %s: sending it again failed (%s); the next sweep tries again", label, row.pk, exc)
+        return False
+    return True

@@ -468,34 +468,13 @@ def _recover_queued() -> dict[str, list[int]]:
             Q(sent_at__lt=due) | Q(sent_at__isnull=True, created_at__lt=due)
         )
     )
-    if not queued:
-        return {"resent": [], "failed": []}
-    try:
-        dispatch.check_queue()
-    except dispatch.QueueUnavailable:
-        limit = timezone.now() - timedelta(seconds=settings.JOB_QUEUED_LIMIT_SECONDS)
-        return {
-            "resent": [],
-            "failed": [job.pk for job in queued if job.created_at < limit and _fail_unsent(job)],
-        }
-    return {"resent": [job.pk for job in queued if _resend(job)], "failed": []}
-
-
-def _resend(job: Job) -> bool:
-    """Send a queued job again. The update that claims it names the send time it read, so of two sweeps
-    only one sends."""
-    claimed = Job.objects.filter(pk=job.pk, status=JobStatus.QUEUED, sent_at=job.sent_at).update(
-        sent_at=timezone.now()
+    return dispatch.resend_queued(
+        queued,
+        label="job",
+        queued_limit_seconds=settings.JOB_QUEUED_LIMIT_SECONDS,
+        send_again=lambda job: dispatch.send(app.tasks[RUN_JOB], job.pk),
+        fail_unsent=_fail_unsent,
     )
-    if not claimed:
-        return False
-    log.warning("job %s is still queued since %s: sending it again (a lost message?)", job.pk, job.created_at)
-    try:
-        dispatch.send(app.tasks[RUN_JOB], job.pk)
-    except dispatch.BROKER_ERRORS as exc:
-        log.warning("job %s: sending it again failed (%s); the next sweep tries again", job.pk, exc)
-        return False
-    return True
 
 
 def _start_again(job: Job) -> str:

@@ -22,7 +22,7 @@ from django.db.models import Q, QuerySet
 from django.utils import timezone
 
 from audit.services import Action, audit_record
-from core.dispatch import BROKER_ERRORS, QueueUnavailable, check_queue, uses_broker
+from core.dispatch import BROKER_ERRORS, QueueUnavailable, check_queue, resend_queued, uses_broker
 from core.errors import ServiceError
 from labeling.models import DatasetSnapshot
 
@@ -210,32 +210,13 @@ def runs_recover_queued(*, runs: QuerySet | None = None) -> dict[str, list[int]]
     if runs is None:
         due = timezone.now() - timedelta(seconds=settings.TRAINING_RESEND_SECONDS)
         runs = TrainingRun.objects.filter(Q(sent_at__lt=due) | Q(sent_at__isnull=True, created_at__lt=due))
-    queued = list(runs.filter(status=RunStatus.QUEUED))
-    if not queued:
-        return {"resent": [], "failed": []}
-    try:
-        check_queue()
-    except QueueUnavailable:
-        limit = timezone.now() - timedelta(seconds=settings.TRAINING_QUEUED_LIMIT_SECONDS)
-        return {"resent": [], "failed": [r.pk for r in queued if r.created_at < limit and _fail_unsent(r)]}
-    return {"resent": [r.pk for r in queued if _resend(r)], "failed": []}
-
-
-def _resend(run: TrainingRun) -> bool:
-    """Send a queued run again. The update that claims it names the send time it read, so of two sweeps
-    only one sends."""
-    claimed = TrainingRun.objects.filter(pk=run.pk, status=RunStatus.QUEUED, sent_at=run.sent_at).update(
-        sent_at=timezone.now()
+    return resend_queued(
+        list(runs.filter(status=RunStatus.QUEUED)),
+        label="run",
+        queued_limit_seconds=settings.TRAINING_QUEUED_LIMIT_SECONDS,
+        send_again=_queue,
+        fail_unsent=_fail_unsent,
     )
-    if not claimed:
-        return False
-    log.warning("run %s is still queued since %s: sending it again (a lost message?)", run.pk, run.created_at)
-    try:
-        _queue(run)
-    except BROKER_ERRORS as exc:
-        log.warning("run %s: sending it again failed (%s); the next sweep tries again", run.pk, exc)
-        return False
-    return True
 
 
 def _fail_unsent(run: TrainingRun) -> bool:
