@@ -36,6 +36,7 @@ class Action(models.TextChoices):
     TOKEN_REVOKED = "token.revoked", "API tokens revoked"
     LABELER_CREATED = "user.created", "Labeler account created by a batch admin"
     PASSWORD_RESET = "user.password_reset", "Password reset by a batch admin"
+    SUBMISSION_UNDONE = "submission.undone", "Submission taken back by its labeler (undo)"
 
 
 class ImmutableEvent(Exception):

@@ -250,7 +250,7 @@ SPECTACULAR_SETTINGS = {
     "SERVE_INCLUDE_SCHEMA": False,
     "SWAGGER_UI_DIST": "SIDECAR",
     # No validator badge: it would send the schema's address to validator.swagger.io (and the CSP blocks it).
-    "SWAGGER_UI_SETTINGS": {"deepLinking": True, "validatorUrl": None},
+    "SWAGGER_UI_SETTINGS": {"deepLinking": False, "validatorUrl": None},
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
@@ -304,6 +304,9 @@ BASE_MODEL = env.str("BASE_MODEL", default="")
 PROMPT_DEDUP_PREFIX_CHARS = env.int("PROMPT_DEDUP_PREFIX_CHARS", default=200)
 PROMPTS_PER_ORIGIN_USER = env.int("PROMPTS_PER_ORIGIN_USER", default=200)
 SPLIT_WEIGHTS = {"train": 80, "valid": 10, "test": 10}
+# The undo window: for this many seconds after a submit the labeler may take it back (the task reopens as a
+# draft); the label counts (exports, agreement, progress) only once the window has closed. 0: no undo.
+LABELING_UNDO_SECONDS = env.int("LABELING_UNDO_SECONDS", default=30)
 
 # Imports and exports run as jobs on the default queue (labeling/services/jobs.py). An uploaded file over
 # IMPORT_MAX_FILE_BYTES is refused while it arrives, before anything parses it (labeling/uploads.py); an
@@ -342,5 +345,33 @@ TRAINING_STALE_SECONDS = env.int("TRAINING_STALE_SECONDS", default=90)
 # sent again; while the queue cannot be reached, a run queued longer than the limit is failed.
 TRAINING_RESEND_SECONDS = env.int("TRAINING_RESEND_SECONDS", default=600)
 TRAINING_QUEUED_LIMIT_SECONDS = env.int("TRAINING_QUEUED_LIMIT_SECONDS", default=3600)
+# How the GPU worker runs a stage (training/services/launch.py): "inprocess" (in the worker: the demo and
+# CI), "accelerate" (child processes through `accelerate launch`) or "slurm"; and the shipped accelerate
+# config (training/ml/launch/) a run or round uses when it names none.
+TRAINING_LAUNCHER = env.str("TRAINING_LAUNCHER", default="inprocess")
+if TRAINING_LAUNCHER not in ("inprocess", "accelerate", "slurm"):
+    raise ImproperlyConfigured(
+        f"TRAINING_LAUNCHER must be inprocess, accelerate or slurm; got {TRAINING_LAUNCHER!r}."
+    )
+TRAINING_LAUNCH_CONFIG = env.str("TRAINING_LAUNCH_CONFIG", default="single-gpu")
+# Per-step settings every round starts from, under the round's own stage_config, as JSON, e.g.
+# {"ppo": {"steps": 20, "batch_size": 16}}: `make run` sets small PPO sizes so the demo's round takes minutes.
+TRAINING_ROUND_STAGE_CONFIG = env.json("TRAINING_ROUND_STAGE_CONFIG", default={})
+if not isinstance(TRAINING_ROUND_STAGE_CONFIG, dict) or not all(
+    isinstance(v, dict) for v in TRAINING_ROUND_STAGE_CONFIG.values()
+):
+    raise ImproperlyConfigured(
+        'TRAINING_ROUND_STAGE_CONFIG must be a JSON object of objects, e.g. {"ppo": {"steps": 20}}.'
+    )
+# TRAINING_LAUNCHER=slurm (training/services/slurm.py): the #SBATCH lines of each stage's job. NODES and
+# GPUS_PER_NODE apply to the configs that use every GPU (ddp, fsdp2, zero*); the others run on one node.
+# Empty PARTITION, ACCOUNT or TIME leave the cluster's default; EXTRA_ARGS are more sbatch options
+# ("--qos=high --constraint=h100"). MEDIA_ROOT must be on a filesystem every node mounts at the same path.
+TRAINING_SLURM_PARTITION = env.str("TRAINING_SLURM_PARTITION", default="")
+TRAINING_SLURM_ACCOUNT = env.str("TRAINING_SLURM_ACCOUNT", default="")
+TRAINING_SLURM_NODES = env.int("TRAINING_SLURM_NODES", default=1)
+TRAINING_SLURM_GPUS_PER_NODE = env.int("TRAINING_SLURM_GPUS_PER_NODE", default=8)
+TRAINING_SLURM_TIME = env.str("TRAINING_SLURM_TIME", default="")
+TRAINING_SLURM_EXTRA_ARGS = env.str("TRAINING_SLURM_EXTRA_ARGS", default="")
 # Without a broker, management commands that wait (start_round --wait) run the tasks inline.
 TASKS_INLINE = False

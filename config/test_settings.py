@@ -6,6 +6,8 @@ os.environ.setdefault("SECRET_KEY", "test-only-secret")
 os.environ.setdefault("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/loopwork")
 os.environ.setdefault("SECURE_SSL_REDIRECT", "0")
 os.environ.setdefault("ALLOWED_HOSTS", "testserver,127.0.0.1,localhost")
+# Labels count at once in the suite; the tests of the undo window set it themselves (tests/labeling/test_undo*.py).
+os.environ.setdefault("LABELING_UNDO_SECONDS", "0")
 
 from .settings import *  # noqa: E402,F403
 

@@ -31,6 +31,7 @@ urlpatterns = [
     path("manage/", include("labeling.manage_urls")),  # issue 4: batch management, imports, datasets pages
     path("training/", include("training.urls")),  # issue 6: runs, model registry, rounds
     path("quality/", include("labeling.quality_urls")),  # issue 7: agreement, gold, screening, evaluation
+    path("explore/", include("labeling.explorer_urls")),  # the data explorer: what was labeled
     path("", include("labeling.urls")),  # issue 3: the labeler workspace
 ]
 

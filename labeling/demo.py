@@ -71,6 +71,17 @@ def _demo_completions(prompt_text: str, demonstration: str) -> list[str]:
     ]
 
 
+def demo_texts() -> list[str]:
+    """What the demo's base model is pre-trained on (training.ml.tiny.build_demo_model): each prompt, a
+    line break (the prompt template's), then each of its first three fixture outputs. The echo output is
+    left out: it would teach the model to repeat the prompt."""
+    return [
+        f"{text}\n{output}"
+        for _, text, demonstration in DEMO_PROMPTS
+        for output in _demo_completions(text, demonstration)[:3]
+    ]
+
+
 @transaction.atomic
 def demo_load() -> dict[str, int]:
     """Create the demo data if it is missing; returns how many rows of each kind were created."""
@@ -169,6 +180,7 @@ def _demo_ranking(task: Task, labeler) -> int:
         assignment=assignment,
         tiers=[[best], [short], [unsure, echo]],
         seconds_spent=60,
+        undo_window=False,  # fixture labels count at once: a round can train on them straight away
         ratings={
             cid: {"likert": score, "flags": {"fails_instruction": score < 3}} for cid, score in likert.items()
         },

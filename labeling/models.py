@@ -200,6 +200,10 @@ class TaskCompletion(models.Model):
 class AssignmentStatus(models.TextChoices):
     ACTIVE = "active", "Active"
     SUBMITTED = "submitted", "Submitted"
+    # Submitted, its undo window still open: the submission waits in Assignment.submission and is written
+    # as labels (rankings, demonstrations, prompts) only when the window closes (labeling.services.undo).
+    # It holds its task like a submitted one (handout.rules) but counts nowhere else.
+    PENDING = "pending", "Submitted (undo window open)"
     SKIPPED = "skipped", "Skipped"
     EXPIRED = "expired", "Expired"
 
@@ -218,11 +222,19 @@ class Assignment(models.Model):
     skip_reason = models.TextField(blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     finished_at = models.DateTimeField(null=True, blank=True)
+    # The undo window (labeling.services.undo): a pending submission, as its submit service validated it,
+    # and when the window closes. The submission is emptied once written as labels; undo_until stays.
+    submission = models.JSONField(default=dict, blank=True)
+    undo_until = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         indexes = [
             models.Index(fields=["batch", "labeler", "status"], name="assignment_batch_labeler"),
             models.Index(fields=["task", "status"], name="assignment_task_status"),
+            models.Index(fields=["labeler", "-finished_at"], name="assignment_labeler_history"),
+            models.Index(
+                fields=["undo_until"], condition=Q(status="pending"), name="assignment_pending_until"
+            ),
         ]
         constraints = [
             models.UniqueConstraint(fields=["task", "labeler"], name="assignment_one_per_task_labeler"),

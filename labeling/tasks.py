@@ -4,6 +4,7 @@ queue by settings (CELERY_TASK_ROUTES)."""
 from celery import shared_task
 
 from .services.jobs import job_run, jobs_recover
+from .services.undo import submissions_finalise
 
 
 @shared_task(bind=True, acks_late=True, name="labeling.tasks.run_job")
@@ -15,3 +16,9 @@ def run_job(self, job_id: int) -> str:
 @shared_task(name="labeling.tasks.recover_jobs")
 def recover_jobs() -> dict[str, list[int]]:
     return jobs_recover()
+
+
+@shared_task(name="labeling.tasks.finalise_submissions")
+def finalise_submissions() -> int:
+    """Write the labels whose undo window has closed (beat, every 15 s: migration 0015)."""
+    return submissions_finalise()

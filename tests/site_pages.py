@@ -5,9 +5,10 @@ from django.utils import timezone
 
 from core.roles import ROLE_BATCH_ADMIN, ROLE_LABELER, ROLE_RESEARCHER
 from labeling.models import Batch, DatasetSnapshot, Job
+from labeling.services.rankings import ranking_submit
 from labeling.services.tasks import prompt_task_create
 from labeling.vocab import Split
-from tests.factories import BatchFactory, PromptFactory, UserFactory, assignment_for, ranking_task
+from tests.factories import BatchFactory, PromptFactory, UserFactory, assignment_for, ranking_task, scored
 from training.evaluation.batches import evaluation_batch_create
 from training.models import ModelVersion, Round, RoundStatus, RunStatus, TrainingRun
 
@@ -29,6 +30,11 @@ def build_site() -> dict[str, list[str]]:
     work = [assignment_for(task, ada) for task in (ranking, writing, demo)]
     for task in (ranking, writing, demo):
         task.batch.labelers.add(ada)
+    ranked = ranking_task(BatchFactory(name="Ranked already"), k=2)  # ada's history
+    ranked.batch.labelers.add(ada)
+    order = [[c.pk] for c in ranked.completions.all()]
+    done = assignment_for(ranked, ada)
+    ranking_submit(assignment=done, tiers=order, ratings=scored(order), undo_window=False)
 
     base = ModelVersion.objects.create(name="base", kind="base", checkpoint="/m/base")
     sft = ModelVersion.objects.create(name="sft-1", kind="sft", parent=base, checkpoint="/m/sft")
@@ -45,6 +51,21 @@ def build_site() -> dict[str, list[str]]:
     )
     run.snapshots.set([snapshot])
     rnd = Round.objects.create(number=1, status=RoundStatus.FAILED, step="sft", state={"done": ["export"]})
+    policy = ModelVersion.objects.create(  # its round page says that the reward fell
+        name="ppo-2",
+        kind="ppo",
+        parent=sft,
+        checkpoint="/m/ppo",
+        metrics={
+            "auto_eval": {"rm_score_policy": -0.4, "rm_score_parent": 0.2, "prompts": 8, "split": "valid"}
+        },
+    )
+    done_round = Round.objects.create(
+        number=2,
+        status=RoundStatus.SUCCEEDED,
+        state={"done": ["export", "sft", "rm", "ppo", "generate", "batch"], "models": {"policy": policy.pk}},
+        finished_at=timezone.now(),
+    )
     prompts = [PromptFactory(split=Split.TEST) for _ in range(2)]
     evaluation = evaluation_batch_create(
         name="Eval",
@@ -63,6 +84,8 @@ def build_site() -> dict[str, list[str]]:
             "/quality/",
             "/accounts/password/",
             "/accounts/tokens/",
+            "/submissions/",
+            f"/submissions/{done.pk}/",
         ],
         "boss": [
             "/accounts/team-tokens/",
@@ -76,6 +99,8 @@ def build_site() -> dict[str, list[str]]:
             f"/quality/labelers/{ada.pk}/",
             "/quality/gold/",
             f"/quality/gold/{ranking.batch_id}/",
+            "/explore/rankings/",
+            f"/explore/tasks/{ranked.pk}/",
         ],
         "rex": [
             "/manage/datasets/",
@@ -85,8 +110,12 @@ def build_site() -> dict[str, list[str]]:
             f"/training/runs/{run.pk}/",
             f"/training/models/{sft.pk}/",
             f"/training/rounds/{rnd.pk}/",
+            f"/training/rounds/{done_round.pk}/",
             "/training/evaluations/",
             f"/training/evaluations/{evaluation.pk}/",
+            "/explore/demonstrations/",
+            f"/explore/prompts/?q=prompt&split={Split.TEST}",
+            f"/explore/prompts/{ranking.prompt_id}/",
         ],
         "root": [
             "/admin/",

@@ -13,6 +13,7 @@ from core.api.base import ApiMixin, storable_json
 from core.permissions import may_see_all, may_train, may_view
 from labeling.models import Batch, DatasetSnapshot
 from labeling.quality.api import EstimateSerializer
+from training.ml.launch import LAUNCH_CONFIGS
 
 from .evaluation.winrate import evaluation_results
 from .models import ModelVersion, Round, RunKind, TrainingRun
@@ -55,6 +56,7 @@ class TrainingRunOutput(serializers.ModelSerializer):
             "reward_model",
             "snapshots",
             "output_model",
+            "launch_config",
             "progress_step",
             "progress_total",
             "metrics",
@@ -72,6 +74,18 @@ class RunOutput(TrainingRunOutput):
         fields = [*TrainingRunOutput.Meta.fields, "log_tail", "cancel_requested", "round"]
 
 
+# A shipped accelerate config by name (training/ml/launch/); the service checks it and applies the default.
+def launch_config_input() -> serializers.CharField:
+    return serializers.CharField(
+        required=False,
+        allow_blank=True,
+        default="",
+        help_text="A shipped accelerate config: "
+        + ", ".join(LAUNCH_CONFIGS)
+        + "; empty: the server's default.",
+    )
+
+
 class RunStartInput(serializers.Serializer):
     kind = serializers.ChoiceField(choices=RunKind.choices)
     base_model = serializers.PrimaryKeyRelatedField(queryset=ModelVersion.objects.all())
@@ -80,6 +94,7 @@ class RunStartInput(serializers.Serializer):
     )
     snapshots = serializers.PrimaryKeyRelatedField(queryset=DatasetSnapshot.objects.all(), many=True)
     config = serializers.DictField(required=False, default=dict, validators=[storable_json])
+    launch_config = launch_config_input()
 
 
 class TrainingRunViewSet(ApiMixin, viewsets.ReadOnlyModelViewSet):
@@ -136,6 +151,7 @@ class RoundOutput(serializers.ModelSerializer):
             "status",
             "step",
             "config",
+            "launch_config",
             "state",
             "error",
             "batch",
@@ -152,6 +168,7 @@ class RoundStartInput(serializers.Serializer):
     batch_status = serializers.ChoiceField(choices=["active", "draft"], default="active")
     batches = serializers.ListField(child=serializers.IntegerField(), required=False, default=list)
     stage_config = serializers.DictField(required=False, default=dict, validators=[storable_json])
+    launch_config = launch_config_input()
 
 
 class RoundViewSet(ApiMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):

@@ -3,6 +3,7 @@ import json
 from django import forms
 
 from labeling.models import DatasetSnapshot
+from training.ml.launch import LAUNCH_CONFIGS
 
 from .models import ModelVersion, RunKind
 
@@ -21,6 +22,15 @@ class JSONObjectField(forms.CharField):
         if not isinstance(parsed, dict):
             raise forms.ValidationError('give an object, e.g. {"num_train_epochs": 2}.')
         return parsed
+
+
+def launch_config_field() -> forms.ChoiceField:
+    """A shipped accelerate config by name; empty: the server's default (TRAINING_LAUNCH_CONFIG)."""
+    return forms.ChoiceField(
+        choices=[("", "default"), *((c.name, f"{c.name}: {c.summary}") for c in LAUNCH_CONFIGS.values())],
+        required=False,
+        help_text="How the GPU worker runs each stage when it launches them (one GPU, DDP, FSDP2, ZeRO).",
+    )
 
 
 class RunStartForm(forms.Form):
@@ -43,6 +53,7 @@ class RunStartForm(forms.Form):
         widget=forms.Textarea(attrs={"rows": 4}),
         help_text='Config overrides as JSON, e.g. {"num_train_epochs": 2, "learning_rate": 1e-5}.',
     )
+    launch_config = launch_config_field()
 
 
 class RoundStartForm(forms.Form):
@@ -57,3 +68,4 @@ class RoundStartForm(forms.Form):
         required=False, help_text="Mix the SFT model's samples in, as InstructGPT did."
     )
     batch_status = forms.ChoiceField(choices=[("active", "active"), ("draft", "draft")], initial="active")
+    launch_config = launch_config_field()

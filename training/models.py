@@ -100,6 +100,12 @@ class TrainingRun(models.Model):
         max_length=300, blank=True, help_text="host:pid of the process running it, so the reaper can ask."
     )
     cancel_requested = models.BooleanField(default=False)
+    launch_config = models.CharField(
+        max_length=40,
+        blank=True,
+        help_text="The shipped accelerate config it trains with when the worker launches stages "
+        "(training/ml/launch/).",
+    )
     heartbeat_at = models.DateTimeField(null=True, blank=True)
     sent_at = models.DateTimeField(
         null=True, blank=True, help_text="When its task was last sent; a run queued too long is sent again."
@@ -142,6 +148,11 @@ class Round(models.Model):
         max_length=20, blank=True, help_text="The step running now, or the one that failed."
     )
     config = models.JSONField(default=dict, blank=True)
+    launch_config = models.CharField(
+        max_length=40,
+        blank=True,
+        help_text="The accelerate config its training runs use (training/ml/launch/).",
+    )
     state = models.JSONField(default=dict, blank=True)
     error = models.TextField(blank=True)
     batch = models.ForeignKey(

@@ -15,6 +15,7 @@ urlpatterns = [
     path("models/<int:pk>/", views.model_detail, name="model"),
     path("rounds/start/", views.round_start_view, name="round_start"),
     path("rounds/<int:pk>/", views.round_detail, name="round"),
+    path("rounds/<int:pk>/status.json", views.round_status, name="round_status"),
     path("rounds/<int:pk>/retry/", views.round_retry_view, name="round_retry"),
     path("evaluations/", evaluation_views.evaluations, name="evaluations"),
     path("evaluations/<int:batch_id>/", evaluation_views.evaluation, name="evaluation"),

@@ -5,6 +5,7 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.http import JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
 from django.views.decorators.http import require_POST
 
 from core.errors import ServiceError
@@ -12,8 +13,13 @@ from core.permissions import may_train, require_train, require_view
 
 from .forms import RoundStartForm, RunStartForm
 from .models import ModelVersion, Round, TrainingRun
+from .selectors.numbers import finite
+from .selectors.reward import round_reward
+from .selectors.rounds import round_progress
+from .selectors.runs import config_rows
+from .selectors.runs import run_status as run_status_of
 from .services.registry import base_model_get_or_create, batches_behind, lineage, snapshots_held
-from .services.rounds import STEPS, round_retry, round_start
+from .services.rounds import round_retry, round_start
 from .services.runs import run_cancel, run_retry, run_start
 
 
@@ -53,6 +59,7 @@ def run_new(request):
                 snapshots=list(data["snapshots"]),
                 reward_model=data["reward_model"],
                 config=data["config"],
+                launch_config=data["launch_config"],
                 created_by=request.user,
             )
         except ServiceError as exc:
@@ -64,28 +71,11 @@ def run_new(request):
     return render(request, "training/run_new.html", {"form": form})
 
 
-def _run_status(run: TrainingRun) -> dict:
-    return {
-        "id": run.pk,
-        "kind": run.kind,
-        "status": run.status,
-        "step": run.progress_step,
-        "total": run.progress_total,
-        "metrics": run.metrics,
-        "history": run.metrics_history,
-        "log_tail": run.log_tail,
-        "error": run.error,
-        "output_model": run.output_model_id,
-        "cancel_requested": run.cancel_requested,
-        "heartbeat_at": run.heartbeat_at.isoformat() if run.heartbeat_at else None,
-    }
-
-
 @login_required
 def run_detail(request, pk: int):
     require_view(request.user)
     run = get_object_or_404(
-        TrainingRun.objects.select_related("base_model", "reward_model", "output_model"), pk=pk
+        TrainingRun.objects.select_related("base_model", "reward_model", "output_model", "round"), pk=pk
     )
     return render(
         request,
@@ -93,7 +83,8 @@ def run_detail(request, pk: int):
         {
             "run": run,
             "snapshots": run.snapshots.all(),
-            "status": _run_status(run),
+            "status": run_status_of(run),
+            "config_rows": config_rows(run),
             "may_train": may_train(request.user),
         },
     )
@@ -102,7 +93,7 @@ def run_detail(request, pk: int):
 @login_required
 def run_status(request, pk: int):
     require_view(request.user)
-    return JsonResponse(_run_status(get_object_or_404(TrainingRun, pk=pk)))
+    return JsonResponse(run_status_of(get_object_or_404(TrainingRun, pk=pk)))
 
 
 @login_required
@@ -165,22 +156,48 @@ def round_start_view(request):
     return redirect("training:round", pk=rnd.pk)
 
 
+def _round_status(rnd: Round) -> dict:
+    """What the round page shows and polls: the steps with their times and estimates, the reward's
+    verdict, the new batch."""
+    progress = round_progress(rnd).to_json()
+    for step in progress["steps"]:
+        for run in step["runs"]:
+            run["url"] = reverse("training:run", args=[run["id"]])
+    reward = round_reward(rnd)
+    batch = rnd.batch
+    return finite(
+        {
+            **progress,
+            "number": rnd.number,
+            "method": rnd.method,
+            "reward": reward.to_json() if reward else None,
+            "batch": {"name": batch.name, "tasks": batch.tasks.count(), "status": batch.status}
+            if batch
+            else None,
+        }
+    )
+
+
 @login_required
 def round_detail(request, pk: int):
     require_view(request.user)
-    rnd = get_object_or_404(Round, pk=pk)
-    done = set(rnd.round_state.done)
-    steps = [{"name": s, "done": s in done, "current": s == rnd.step} for s in STEPS[rnd.method]]
+    rnd = get_object_or_404(Round.objects.select_related("batch"), pk=pk)
     return render(
         request,
         "training/round_detail.html",
         {
             "round": rnd,
-            "steps": steps,
-            "runs": rnd.runs.order_by("pk"),
+            "status": _round_status(rnd),
+            "runs": rnd.runs.select_related("output_model").order_by("pk"),
             "may_train": may_train(request.user),
         },
     )
+
+
+@login_required
+def round_status(request, pk: int):
+    require_view(request.user)
+    return JsonResponse(_round_status(get_object_or_404(Round.objects.select_related("batch"), pk=pk)))
 
 
 @login_required

@@ -5,7 +5,7 @@ researchers see everything. Handing out and submitting go through the workspace'
 and the browser follow the same rules (leases, overlap, idempotent submits)."""
 
 import django_filters
-from django.db.models import Q, QuerySet
+from django.db.models import Model, Q, QuerySet
 from django.http import Http404
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import serializers, status, viewsets
@@ -24,6 +24,7 @@ from ..models import Assignment, Batch, Ranking, Rating, Task
 from ..services.demonstrations import demonstration_submit
 from ..services.prompt_writing import prompt_submit
 from ..services.rankings import ranking_submit
+from ..services.undo import UndoClosed, submission_undo
 from ..vocab import SECONDS_MAX, Category, PromptSource
 
 
@@ -173,18 +174,30 @@ class SubmitInput(serializers.Serializer):
 
 
 class SubmitOutput(serializers.Serializer):
+    """status 'pending': the undo window is open until undo_until (POST .../undo/ takes it back); the
+    ranking, demonstration or prompt is written, and its id known, once the window closes. 'submitted':
+    written now (no undo window: LABELING_UNDO_SECONDS is 0)."""
+
     assignment = serializers.IntegerField()
     status = serializers.CharField()
+    undo_until = serializers.DateTimeField(allow_null=True)
     ranking = serializers.IntegerField(allow_null=True)
     demonstration = serializers.IntegerField(allow_null=True)
     prompt = serializers.IntegerField(allow_null=True)
+
+
+class UndoOutput(serializers.Serializer):
+    assignment = serializers.IntegerField()
+    status = serializers.CharField()
+    lease_expires_at = serializers.DateTimeField()
+    draft = serializers.DictField()
 
 
 class AssignmentViewSet(ApiMixin, viewsets.GenericViewSet):
     """A labeler's own assignments: read one, submit it."""
 
     serializer_class = AssignmentOutput
-    roles = {"retrieve": is_labeler, "submit": is_labeler}
+    roles = {"retrieve": is_labeler, "submit": is_labeler, "undo": is_labeler}
 
     def get_queryset(self) -> QuerySet[Assignment]:
         if self.for_schema:
@@ -222,38 +235,67 @@ class AssignmentViewSet(ApiMixin, viewsets.GenericViewSet):
         data = SubmitInput(data=request.data)
         data.is_valid(raise_exception=True)
         values = data.validated_data
-        out = {
-            "assignment": assignment.pk,
-            "status": "submitted",
-            "ranking": None,
-            "demonstration": None,
-            "prompt": None,
-        }
+        out: dict = {"assignment": assignment.pk, "ranking": None, "demonstration": None, "prompt": None}
         kind = assignment.batch.kind
+        stored: Model | None
         if kind in (Batch.Kind.RANKING, Batch.Kind.EVALUATION):
             if "tiers" not in values:
                 raise serializers.ValidationError({"tiers": ["This field is required."]})
-            out["ranking"] = ranking_submit(
+            stored = ranking_submit(
                 assignment=assignment,
                 tiers=values["tiers"],
                 ratings=values["ratings"],
                 seconds_spent=values["seconds_spent"],
                 comment=values["comment"],
                 all_unusable=values["all_unusable"],
-            ).pk
+            )
+            out["ranking"] = stored and stored.pk
         elif kind == Batch.Kind.DEMONSTRATION:
-            out["demonstration"] = demonstration_submit(
+            stored = demonstration_submit(
                 assignment=assignment, text=values["text"], seconds_spent=values["seconds_spent"]
-            ).pk
+            )
+            out["demonstration"] = stored and stored.pk
         else:
-            out["prompt"] = prompt_submit(
+            stored = prompt_submit(
                 assignment=assignment,
                 text=values["text"],
                 category=values.get("category", ""),
                 source=values["source"],
                 seconds_spent=values["seconds_spent"],
-            ).pk
+            )
+            out["prompt"] = stored and stored.pk
+        if stored is None:  # pending: the undo window is open
+            held = Assignment.objects.only("status", "undo_until").get(pk=assignment.pk)
+            out.update(status=str(held.status), undo_until=_moment.to_representation(held.undo_until))
+        else:
+            out.update(status="submitted", undo_until=None)
         return Response(out, status=status.HTTP_201_CREATED)
+
+    @extend_schema(
+        request=None,
+        responses={
+            200: UndoOutput,
+            409: OpenApiResponse(description="the undo window has closed, or it was already undone"),
+        },
+    )
+    @action(detail=True, methods=["post"])
+    def undo(self, request, pk=None):
+        """Take back my submission of this assignment while its undo window is open (LABELING_UNDO_SECONDS
+        after the submit): the assignment is live again, its draft holding what was submitted."""
+        try:
+            reopened = submission_undo(assignment_id=self.get_object().pk, labeler=request.user)
+        except UndoClosed as exc:
+            return Response(exc.as_dict(), status=status.HTTP_409_CONFLICT)
+        except Assignment.DoesNotExist:
+            raise Http404("No Assignment matches the given query.") from None
+        return Response(
+            {
+                "assignment": reopened.pk,
+                "status": str(reopened.status),
+                "lease_expires_at": _moment.to_representation(reopened.lease_expires_at),
+                "draft": reopened.draft,
+            }
+        )
 
 
 class RatingOutput(serializers.ModelSerializer):

@@ -2,9 +2,10 @@
 (expire_others marks it so during a hand-out); its holder may still submit late unless the task went to
 enough others meanwhile (assignment_check_still_mine, under the task's lock)."""
 
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
+from django.conf import settings
 from django.db.models import QuerySet
 from django.utils import timezone
 
@@ -64,7 +65,29 @@ def assignment_given_away(*, assignment: Assignment) -> bool:
 
 
 def assignment_mark_submitted(assignment: Assignment) -> None:
+    """Submitted, its labels written: they count from now on. (A pending assignment keeps the time it
+    was submitted at, and its undo_until: its labeler's history shows them.)"""
+    if assignment.status != Status.PENDING:
+        assignment.finished_at = timezone.now()
     assignment.status = Status.SUBMITTED
-    assignment.finished_at = timezone.now()
     assignment.draft = {}
-    update(assignment, ["status", "finished_at", "draft"])  # save(update_fields=...), cheaper (core.rows)
+    assignment.submission = {}
+    update(assignment, ["status", "finished_at", "draft", "submission"])  # save(update_fields=...), cheaper
+
+
+def assignment_hold_for_undo(assignment: Assignment, submission: dict) -> bool:
+    """With the assignment row locked, after its submit service validated `submission` (JSON, the
+    arguments its labels will be written from): hold it pending for LABELING_UNDO_SECONDS, and say so.
+    False when the window is 0: the service writes the labels now. The task stays held (rules.HELD);
+    services.undo writes the labels when the window closes, or takes the submission back within it."""
+    seconds = settings.LABELING_UNDO_SECONDS
+    if seconds <= 0:
+        return False
+    now = timezone.now()
+    assignment.status = Status.PENDING
+    assignment.finished_at = now
+    assignment.undo_until = now + timedelta(seconds=seconds)
+    assignment.draft = {}
+    assignment.submission = submission
+    update(assignment, ["status", "finished_at", "undo_until", "draft", "submission"])
+    return True

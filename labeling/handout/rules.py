@@ -1,7 +1,9 @@
 """What counts against a task's overlap, stated once in each of its two forms, side by side.
 
-A task counts against its overlap for every submitted assignment and every live one (status active and
-lease not yet expired). An expired lease frees the task for others; its holder may still submit late
+A task counts against its overlap for every submitted assignment, every pending one (submitted, its undo
+window still open: services.undo), and every live one (status active and lease not yet expired). Undo turns a
+pending assignment back into a live one in one transaction, so the task is held throughout. An expired
+lease frees the task for others; its holder may still submit late
 unless the task went to someone else in the meantime (leases.assignment_check_still_mine). A lapsed lease
 whose row is locked counts as well: its holder is submitting (or saving a draft) right now, past a check
 made while the lease was live, so handing the task out again would end with one label more than the
@@ -14,7 +16,8 @@ The rule has two forms, which tests/labeling/test_handout_rule.py checks pick th
   where building a queryset would cost more than the rest of the hand-out together.
 A third, cheaper statement of it sits on the task's own row: Task.labels_submitted, labels_active and
 earliest_lease_end, kept by the Postgres trigger of migration 0010 (labeling/migrations/0010_task_live_leases.py).
-The SQL form uses them as first filters only; the exact count decides.
+The SQL form uses them as first filters only; the exact count decides. (They leave pending assignments out:
+an undercount, which only lets more tasks through to the exact count.)
 """
 
 from datetime import datetime
@@ -33,7 +36,8 @@ if TYPE_CHECKING:
     from django.contrib.auth.models import User
 
 Status = Assignment.Status
-FINISHED = (Status.SUBMITTED, Status.SKIPPED)
+FINISHED = (Status.SUBMITTED, Status.PENDING, Status.SKIPPED)
+HELD = (Status.SUBMITTED, Status.PENDING)  # done by their labeler, whether or not the undo window is open
 
 
 # --- the ORM form ---------------------------------------------------------------------------------------
@@ -45,8 +49,8 @@ def live_q(now: datetime) -> Q:
 
 
 def taken_q(now: datetime) -> Q:
-    """Assignments that count against the task's overlap: submitted, or live."""
-    return Q(status=Status.SUBMITTED) | live_q(now)
+    """Assignments that count against the task's overlap: submitted (undo window open or not), or live."""
+    return Q(status__in=HELD) | live_q(now)
 
 
 def open_tasks(*, batch: Batch, labeler: "User", now: datetime) -> QuerySet[Task]:
@@ -80,7 +84,7 @@ def open_tasks(*, batch: Batch, labeler: "User", now: datetime) -> QuerySet[Task
 
 # One %s each: now, which goes through now_param so that SQLite compares it as it stores it.
 LIVE_SQL = "(a.status = 'active' AND a.lease_expires_at >= %s)"
-TAKEN_SQL = f"(a.status = 'submitted' OR {LIVE_SQL})"
+TAKEN_SQL = f"(a.status IN ('submitted', 'pending') OR {LIVE_SQL})"
 
 
 def now_param(now):
@@ -97,7 +101,7 @@ def open_task_where(*, batch: Batch, labeler: "User", now: datetime) -> tuple[li
         "t.labels_submitted < %s",
         "(t.labels_submitted + t.labels_active < %s OR t.earliest_lease_end < %s)",
         """NOT EXISTS (SELECT 1 FROM labeling_assignment a WHERE a.task_id = t.id AND a.labeler_id = %s
-                       AND a.status IN ('submitted', 'skipped'))""",
+                       AND a.status IN ('submitted', 'pending', 'skipped'))""",
         f"""(SELECT count(*) FROM labeling_assignment a WHERE a.task_id = t.id AND a.labeler_id <> %s
              AND {TAKEN_SQL}) < %s""",
     ]

@@ -11,7 +11,7 @@ from core.storable import unstorable
 
 from ..models import Assignment
 from .leases import assignment_check_still_mine
-from .rules import FINISHED, Status
+from .rules import FINISHED, HELD, Status
 
 # Room for the longest text a task page takes (a 50,000-character demonstration, up to 4 bytes a character
 # in UTF-8: labeling.services.demonstrations) with the rest of the page's state.
@@ -34,7 +34,7 @@ def assignment_skip(*, assignment: Assignment, reason: str) -> Assignment:
         locked = _locked(assignment)
         if locked.status == Status.SKIPPED:
             return locked
-        if locked.status == Status.SUBMITTED:
+        if locked.status in HELD:
             raise AssignmentUnavailable("this task was already submitted; it cannot be skipped.")
         locked.status = Status.SKIPPED
         locked.skip_reason = reason

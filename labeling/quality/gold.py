@@ -22,7 +22,8 @@ from ..models import Assignment, Batch, Task
 from .agreement import RankingRow, pair_agreement
 from .intervals import Estimate, pooled_ratio
 
-FINISHED = (Assignment.Status.SUBMITTED, Assignment.Status.SKIPPED)
+# Pending (submitted, undo window open) is finished for the hand-out: never handed out to the same labeler again.
+FINISHED = (Assignment.Status.SUBMITTED, Assignment.Status.PENDING, Assignment.Status.SKIPPED)
 
 
 def gold_accuracy_by_labeler(rows: Iterable[RankingRow]) -> dict[int, Estimate]:

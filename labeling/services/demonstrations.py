@@ -4,7 +4,7 @@ from django.db import transaction
 
 from core.errors import ServiceError
 
-from ..handout.leases import assignment_check_still_mine, assignment_mark_submitted
+from ..handout.leases import assignment_check_still_mine, assignment_hold_for_undo, assignment_mark_submitted
 from ..models import Assignment, Batch, Demonstration
 from ..vocab import SECONDS_MAX
 
@@ -24,10 +24,15 @@ def validate_seconds(seconds_spent: object) -> int:
     return seconds_spent
 
 
-def demonstration_submit(*, assignment: Assignment, text: str, seconds_spent: int) -> Demonstration:
-    """Store the demonstration of a demonstration assignment and close the assignment, all or nothing.
+def demonstration_submit(
+    *, assignment: Assignment, text: str, seconds_spent: int, undo_window: bool = True
+) -> Demonstration | None:
+    """Store the demonstration of a demonstration assignment and close the assignment, all or nothing;
+    or, while the undo window is open (LABELING_UNDO_SECONDS, `undo_window`), hold it on the assignment
+    and answer None: services.undo writes it when the window closes.
 
-    Idempotent: submitting again for an assignment already submitted returns the stored demonstration.
+    Idempotent: submitting again for an assignment already submitted returns the stored demonstration
+    (None while it is pending).
     """
     with transaction.atomic():
         locked = (
@@ -35,6 +40,8 @@ def demonstration_submit(*, assignment: Assignment, text: str, seconds_spent: in
             .select_related("batch", "task")
             .get(pk=assignment.pk)
         )
+        if locked.status == Assignment.Status.PENDING:
+            return None
         existing = Demonstration.objects.filter(assignment=locked).first()
         if existing is not None:
             return existing
@@ -52,13 +59,22 @@ def demonstration_submit(*, assignment: Assignment, text: str, seconds_spent: in
             )
         seconds_spent = validate_seconds(seconds_spent)
         assignment_check_still_mine(locked)
-        assert locked.task.prompt_id is not None  # a demonstration task always has its prompt
-        demonstration = Demonstration.objects.create(
-            prompt_id=locked.task.prompt_id,
-            author_id=locked.labeler_id,
-            assignment=locked,
-            text=text,
-            seconds_spent=seconds_spent,
-        )
+        submission = {"text": text, "seconds_spent": seconds_spent}
+        if undo_window and assignment_hold_for_undo(locked, submission):
+            return None
+        demonstration = demonstration_write(locked, submission)
         assignment_mark_submitted(locked)
     return demonstration
+
+
+def demonstration_write(locked: Assignment, submission: dict) -> Demonstration:
+    """Write a validated demonstration (demonstration_submit's `submission`) of a locked assignment (its
+    task loaded). The caller marks the assignment submitted."""
+    assert locked.task.prompt_id is not None  # a demonstration task always has its prompt
+    return Demonstration.objects.create(
+        prompt_id=locked.task.prompt_id,
+        author_id=locked.labeler_id,
+        assignment=locked,
+        text=submission["text"],
+        seconds_spent=submission["seconds_spent"],
+    )

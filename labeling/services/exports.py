@@ -56,6 +56,7 @@ from ..ranking_rules import comparison_pairs
 from ..selectors import exports as rows
 from ..vocab import Category, Split
 from .consensus import ranked_pairs
+from .undo import submissions_finalise
 
 if TYPE_CHECKING:
     from django.contrib.auth.models import AnonymousUser, User
@@ -416,6 +417,7 @@ def snapshot_create(
     (disk full, MEDIA_ROOT not a writable folder) is a ServiceError with code "storage_unavailable".
     `progress(rows)` is called with the rows written so far as the file grows (an export job's)."""
     clean = snapshot_check(kind=kind, format=format, filters=filters)
+    submissions_finalise()  # labels whose undo window has closed count: written before the file is
     try:
         for _ in range(WRITE_ATTEMPTS - 1):
             try:

@@ -1,5 +1,7 @@
 """Storing a ranking: the submission, its per-completion ratings and its comparison pairs, in one
-transaction. What makes a ranking valid is labeling.ranking_rules, which the page and the API share."""
+transaction. What makes a ranking valid is labeling.ranking_rules, which the page and the API share.
+Inside the undo window a submitted ranking waits on its assignment and is written when the window closes
+(labeling.services.undo); ranking_write is that writing."""
 
 from typing import Any
 
@@ -8,7 +10,7 @@ from django.db import connection, transaction
 from core.errors import InvalidRanking
 from core.rows import columns, insert, instance
 
-from ..handout.leases import assignment_check_still_mine, assignment_mark_submitted
+from ..handout.leases import assignment_check_still_mine, assignment_hold_for_undo, assignment_mark_submitted
 from ..models import Assignment, Batch, Ranking, Task
 from ..ranking_rules import comparison_pairs, validate_ranking
 
@@ -16,7 +18,7 @@ from ..ranking_rules import comparison_pairs, validate_ranking
 # completions' values_list, create, two bulk_creates, save) cost 2.8 ms of CPU per submit, these 0.5 ms.
 
 
-def _locked_for_submit(assignment: Assignment) -> tuple[Assignment, list[int]]:
+def ranking_locked(assignment: Assignment) -> tuple[Assignment, list[int]]:
     """The assignment read again with its row locked (only its row: locking the batch and task rows as well
     would queue every submit and hand-out of the batch behind this one), with the batch's name, kind and
     overlap and the task's prompt: what a submit reads of them (their other fields load when read); and,
@@ -62,14 +64,20 @@ def ranking_submit(
     seconds_spent: int = 0,
     comment: str = "",
     all_unusable: bool = False,
-) -> Ranking:
-    """Store the ranking of a ranking assignment with its ratings and comparisons, all or nothing.
+    undo_window: bool = True,
+) -> Ranking | None:
+    """Store the ranking of a ranking assignment with its ratings and comparisons, all or nothing; or,
+    while the undo window is open (LABELING_UNDO_SECONDS, `undo_window`), hold the validated ranking on
+    the assignment and answer None: services.undo writes it when the window closes.
 
-    Idempotent: submitting again for an assignment already submitted returns the stored ranking.
+    Idempotent: submitting again for an assignment already submitted returns the stored ranking (None
+    while it is pending).
     """
     with transaction.atomic():
         # The row lock serialises double submits of the same assignment.
-        locked, completion_ids = _locked_for_submit(assignment)
+        locked, completion_ids = ranking_locked(assignment)
+        if locked.status == Assignment.Status.PENDING:  # a double submit inside the undo window
+            return None
         if locked.status == Assignment.Status.SUBMITTED:  # read under the lock: a double submit's second
             existing = Ranking.objects.filter(assignment=locked).first()
             if existing is not None:
@@ -79,7 +87,6 @@ def ranking_submit(
                 f"batch '{locked.batch.name}' is a {locked.batch.kind} batch, not a ranking batch."
             )
         assignment_check_still_mine(locked)  # locks the task before counting who else holds it
-        task = locked.task
         clean_tiers, clean_ratings = validate_ranking(
             tiers=tiers,
             ratings=ratings,
@@ -88,42 +95,60 @@ def ranking_submit(
             all_unusable=all_unusable,
             completion_ids=completion_ids,
         )
-
-        ranking = insert(  # Ranking.objects.create(...), cheaper (core.rows)
-            Ranking(
-                assignment=locked,
-                task=task,
-                labeler_id=locked.labeler_id,
-                tiers=clean_tiers,
-                all_unusable=all_unusable,
-                comment=comment or "",
-                seconds_spent=seconds_spent,
-            )
-        )
-        tier_of = {cid: index for index, tier in enumerate(clean_tiers) for cid in tier}
-        as_json = connection.ops.adapt_json_value
-        _insert_rows(
-            "labeling_rating",
-            ["ranking_id", "completion_id", "tier", "likert", "flags"],
-            [
-                [
-                    ranking.pk,
-                    cid,
-                    tier_of[cid],
-                    clean_ratings.get(cid, {}).get("likert"),
-                    as_json(clean_ratings.get(cid, {}).get("flags", {}), None),
-                ]
-                for cid in completion_ids
-            ],
-        )
-        created_at = connection.ops.adapt_datetimefield_value(ranking.created_at)
-        _insert_rows(
-            "labeling_comparison",
-            ["ranking_id", "batch_id", "prompt_id", "better_id", "worse_id", "labeler_id", "created_at"],
-            [
-                [ranking.pk, locked.batch_id, task.prompt_id, better, worse, locked.labeler_id, created_at]
-                for better, worse in comparison_pairs(clean_tiers)
-            ],
-        )
+        submission = {
+            "tiers": clean_tiers,
+            "ratings": {str(cid): rating for cid, rating in clean_ratings.items()},  # JSON keys: strings
+            "all_unusable": bool(all_unusable),
+            "comment": comment or "",
+            "seconds_spent": seconds_spent,
+        }
+        if undo_window and assignment_hold_for_undo(locked, submission):
+            return None
+        ranking = ranking_write(locked, completion_ids, submission)
         assignment_mark_submitted(locked)
+    return ranking
+
+
+def ranking_write(locked: Assignment, completion_ids: list[int], submission: dict) -> Ranking:
+    """Write a validated ranking (ranking_submit's `submission`) as its Ranking, Ratings and Comparisons.
+    `locked` and `completion_ids` as ranking_locked reads them. The caller marks the assignment submitted."""
+    clean_tiers = submission["tiers"]
+    clean_ratings = {int(cid): rating for cid, rating in submission["ratings"].items()}
+    task = locked.task
+    ranking = insert(  # Ranking.objects.create(...), cheaper (core.rows)
+        Ranking(
+            assignment=locked,
+            task=task,
+            labeler_id=locked.labeler_id,
+            tiers=clean_tiers,
+            all_unusable=submission["all_unusable"],
+            comment=submission["comment"],
+            seconds_spent=submission["seconds_spent"],
+        )
+    )
+    tier_of = {cid: index for index, tier in enumerate(clean_tiers) for cid in tier}
+    as_json = connection.ops.adapt_json_value
+    _insert_rows(
+        "labeling_rating",
+        ["ranking_id", "completion_id", "tier", "likert", "flags"],
+        [
+            [
+                ranking.pk,
+                cid,
+                tier_of[cid],
+                clean_ratings.get(cid, {}).get("likert"),
+                as_json(clean_ratings.get(cid, {}).get("flags", {}), None),
+            ]
+            for cid in completion_ids
+        ],
+    )
+    created_at = connection.ops.adapt_datetimefield_value(ranking.created_at)
+    _insert_rows(
+        "labeling_comparison",
+        ["ranking_id", "batch_id", "prompt_id", "better_id", "worse_id", "labeler_id", "created_at"],
+        [
+            [ranking.pk, locked.batch_id, task.prompt_id, better, worse, locked.labeler_id, created_at]
+            for better, worse in comparison_pairs(clean_tiers)
+        ],
+    )
     return ranking

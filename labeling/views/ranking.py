@@ -25,6 +25,18 @@ def completions_in_display_order(assignment: Assignment) -> list[Completion]:
     return [by_id[cid] for cid in order]
 
 
+def typed_ranking_example(k: int) -> list[str]:
+    """The keys of a whole ranking typed in one go (static/js/workspace/quick_entry.js) for K outputs, shown in
+    the page's key guide: "/", the outputs best first with one tie, a score for each, Enter, Enter again."""
+    letters = [LETTERS[i].lower() for i in range(k)]
+    order = [letter for pair in zip(letters[1::2], letters[0::2], strict=False) for letter in pair]
+    order += letters[len(order) :]
+    if k >= 3:
+        order.insert(2, "=")
+    scores = [str(max(LIKERT_MIN, LIKERT_MAX - 2 * i)) for i in range(k)]
+    return ["/", *order, *scores, "Enter", "Enter"]
+
+
 def draft_from_post(form: RankingForm) -> dict:
     """What the labeler had on the page when a submission was refused, in the page's draft format."""
     data, ids = form.data, form.completion_ids
@@ -80,5 +92,9 @@ def ranking_page(request, assignment: Assignment):
         likert_range=range(LIKERT_MIN, LIKERT_MAX + 1),
         k=len(cards),
         last_letter=LETTERS[len(cards) - 1],
+        typed_example=typed_ranking_example(len(cards)),
+        compare_items=[
+            {"key": c["letter"], "label": f"Output {c['letter']}", "text": c["text"]} for c in cards
+        ],
     )
     return render(request, "labeling/workspace/ranking.html", context)

@@ -44,6 +44,7 @@ def assignment(request, pk: int):
     assignment = my_assignment(request, pk)
     if request.method == "GET" and assignment.status in (
         Assignment.Status.SUBMITTED,
+        Assignment.Status.PENDING,
         Assignment.Status.SKIPPED,
     ):
         messages.info(request, f"That task is already {assignment.get_status_display().lower()}.")

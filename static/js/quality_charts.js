@@ -2,9 +2,19 @@
 // that id (written by Django's json_script): {kind, y_label, series: [{label, points: [{x, y, low?, high?}]}]}.
 // kind "over_time": x is a date (one line per labeler); "per_round": x is a round number; "win_rates": x is
 // a model name (bars). Points with low/high get a 95% interval bar. Runs without inline scripts (CSP).
+// Colours are app.css's tokens (--chart-1..8, --muted, --border), read when a chart is drawn; the charts are
+// drawn again when the system switches between light and dark.
 (function () {
   "use strict";
-  const COLOURS = ["#2957d1", "#b26a00", "#1b7f3b", "#b3261e", "#6b2d92", "#00838f", "#5b6475", "#c2185b"];
+  const SERIES = 8;
+
+  function token(name) {
+    return getComputedStyle(document.documentElement).getPropertyValue(name).trim();
+  }
+
+  function palette() {
+    return Array.from({ length: SERIES }, (_, i) => token(`--chart-${i + 1}`));
+  }
 
   // Draws each point's interval (dataset.intervals[i] = [low, high]) as a vertical bar with caps.
   const intervalBars = {
@@ -43,14 +53,20 @@
     return text;
   }
 
+  // A bar's fill: its series colour at 40% opacity (the tokens are #rrggbb).
+  function translucent(colour) {
+    return /^#[0-9a-f]{6}$/i.test(colour) ? colour + "66" : colour;
+  }
+
   function config(spec) {
     const bars = spec.kind === "win_rates";
+    const colours = palette();
     const datasets = spec.series.map((series, s) => ({
       label: series.label,
       data: series.points.map((p) => ({ x: p.x, y: p.y, label: p.label })),
       intervals: series.points.map((p) => (p.low != null ? [p.low, p.high] : null)),
-      borderColor: COLOURS[s % COLOURS.length],
-      backgroundColor: COLOURS[s % COLOURS.length] + (bars ? "66" : ""),
+      borderColor: colours[s % SERIES],
+      backgroundColor: bars ? translucent(colours[s % SERIES]) : colours[s % SERIES],
       showLine: spec.kind === "over_time",
       pointRadius: 4,
       tension: 0,
@@ -79,6 +95,10 @@
   }
 
   function draw() {
+    if (typeof Chart !== "undefined") {
+      Chart.defaults.color = token("--muted");
+      Chart.defaults.borderColor = token("--border");
+    }
     document.querySelectorAll("canvas[data-chart]").forEach((canvas) => {
       const source = document.getElementById(canvas.dataset.chart);
       if (!source) return;
@@ -91,6 +111,7 @@
         (canvas.closest(".q-chart") || canvas).replaceWith(note);
         return;
       }
+      if (canvas.chart) canvas.chart.destroy();
       canvas.chart = new Chart(canvas, config(spec));
       canvas.dataset.drawn = "true";
     });
@@ -98,4 +119,5 @@
 
   if (document.readyState === "loading") document.addEventListener("DOMContentLoaded", draw);
   else draw();
+  window.matchMedia("(prefers-color-scheme: dark)").addEventListener("change", draw);
 })();

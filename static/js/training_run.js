@@ -16,6 +16,9 @@ function chartKeys(history) {
   return ordered.slice(0, 8);
 }
 
+// Chart colours come from the page's colour tokens (static/css/app.css), so charts follow dark mode.
+const token = (name) => getComputedStyle(document.documentElement).getPropertyValue(name).trim();
+
 function drawCharts(history) {
   const box = document.getElementById("charts");
   for (const key of chartKeys(history)) {
@@ -28,9 +31,13 @@ function drawCharts(history) {
       figure.append(canvas, caption);
       box.append(figure);
       if (typeof Chart === "undefined") continue;
+      Chart.defaults.color = token("--muted");
+      Chart.defaults.borderColor = token("--border");
+      const colour = token("--chart-1");
       charts.set(key, new Chart(canvas, {
         type: "line",
-        data: { datasets: [{ label: key, data: points, pointRadius: 0, borderWidth: 2 }] },
+        data: { datasets: [{ label: key, data: points, pointRadius: 0, borderWidth: 2,
+          borderColor: colour, backgroundColor: colour }] },
         options: { animation: false, parsing: false, plugins: { legend: { display: false } },
           scales: { x: { type: "linear", title: { display: true, text: "step" } } } },
       }));
@@ -42,39 +49,63 @@ function drawCharts(history) {
   }
 }
 
+function renderMetrics(metrics) {
+  const table = document.getElementById("latest-metrics");
+  const body = table.tBodies[0] || table.createTBody();
+  body.replaceChildren();
+  const entries = Object.entries(metrics || {});
+  document.getElementById("metrics-empty").hidden = entries.length > 0;
+  for (const [k, v] of entries) {
+    const row = body.insertRow();
+    const name = document.createElement("th");
+    name.scope = "row";
+    name.textContent = k;
+    row.append(name);
+    row.insertCell().textContent = typeof v === "number" ? Number(v.toPrecision(5)).toString() : JSON.stringify(v);
+  }
+}
+
 function render(s) {
   const status = document.getElementById("run-status");
   status.textContent = s.status + (s.cancel_requested && LIVE.has(s.status) ? " (cancel requested)" : "");
   status.className = "status-" + s.status;
-  document.getElementById("run-progress").textContent = `${s.step} / ${s.total}`;
+  document.getElementById("run-phase").textContent = s.phase;
+  document.getElementById("run-progress").textContent = s.total ? `${s.step} / ${s.total}` : "not started";
+  document.getElementById("run-timing").textContent = s.timing;
   const bar = document.getElementById("run-bar");
   bar.max = Math.max(s.total, 1);
   bar.value = s.step;
-  document.getElementById("run-log").textContent = s.log_tail;
+  const log = document.getElementById("run-log");
+  const atEnd = log.scrollTop + log.clientHeight >= log.scrollHeight - 4;
+  log.textContent = s.log_tail;
+  if (atEnd) log.scrollTop = log.scrollHeight;  // follow the tail unless the reader scrolled up
   document.getElementById("run-error").textContent = s.error;
-  const table = document.getElementById("latest-metrics");
-  table.replaceChildren();
-  for (const [k, v] of Object.entries(s.metrics || {})) {
-    const row = table.insertRow();
-    row.insertCell().textContent = k;
-    row.insertCell().textContent = typeof v === "number" ? Number(v.toPrecision(5)).toString() : JSON.stringify(v);
-  }
-  drawCharts(s.history || []);
+  // The latest values, or those of the last step in the history while the run has not finished a stage.
+  const history = s.history || [];
+  const latest = Object.keys(s.metrics || {}).length ? s.metrics : history.length ? history[history.length - 1] : {};
+  renderMetrics(latest);
+  drawCharts(history);
 }
 
+let failures = 0;
+
 async function poll() {
+  const note = document.getElementById("run-poll");
   try {
     const response = await fetch(statusUrl, { headers: { Accept: "application/json" }, credentials: "same-origin" });
-    if (response.ok) {
-      const s = await response.json();
-      render(s);
-      if (!LIVE.has(s.status)) {
-        if (s.output_model) window.location.reload();  // show the produced model's link and actions
-        return;
-      }
+    if (!response.ok) throw new Error(`the server answered ${response.status}`);
+    const s = await response.json();
+    failures = 0;
+    note.hidden = true;
+    render(s);
+    if (!LIVE.has(s.status)) {
+      if (s.output_model) window.location.reload();  // show the produced model's link and actions
+      return;
     }
   } catch (err) {
-    console.warn("status poll failed", err);
+    failures += 1;
+    note.hidden = false;
+    note.textContent = `· no update for ${failures * 2} s (${err.message}); still trying`;
   }
   setTimeout(poll, 2000);
 }

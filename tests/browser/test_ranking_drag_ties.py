@@ -1,6 +1,9 @@
 """Drag and drop ties land in the tier they are dropped on, wherever on its row; a gap between tiers starts a
 new tier. Before, a drop near a tier's edge went to the gap beside it (which reached out past its edge, and
-grew as the card entered it, moving the tiers below from under the pointer): a tie became a tier of its own."""
+grew as the card entered it, moving the tiers below from under the pointer): a tie became a tier of its own.
+Then the card's placeholder still grew each list it entered, 50 ms behind the pointer, so a drop 3-8 px inside
+a tier's top edge could still start a new tier: now nothing on the panel moves while a card is dragged, and the
+zone under the pointer, marked as it moves, is where the card goes."""
 
 import pytest
 
@@ -19,9 +22,9 @@ def labeler(transactional_db):
     return UserFactory(username="ada", roles=[ROLE_LABELER])
 
 
-def drop_at(page, letter: str, target: str, spot) -> None:
+def drop_at(page, letter: str, target: str, spot) -> dict:
     """Drag a card and release it at `spot(box)` of the target's box, measured as the labeler sees it: once
-    the drag has begun (the gaps open up) and again near the target (the rows move as the card leaves)."""
+    the drag has begun (the gaps open up) and again near the target. Returns the target's box at the release."""
     card = page.locator(f'.rk-chip[data-letter="{letter}"]')
     card.scroll_into_view_if_needed()
     box = card.bounding_box()
@@ -33,10 +36,13 @@ def drop_at(page, letter: str, target: str, spot) -> None:
     page.wait_for_timeout(150)  # the gaps open up in 120 ms (app.css): measure the page the labeler sees
     x, y = spot(page.locator(target).bounding_box())
     page.mouse.move(x, y, steps=12)
-    x, y = spot(page.locator(target).bounding_box())  # the rows move as the card leaves its place: aim again
+    x, y = spot(page.locator(target).bounding_box())  # aim again, as a hand does
     page.mouse.move(x, y, steps=3)
+    page.wait_for_timeout(60)  # Sortable looks at the pointer every 50 ms: let it, as a hand would
+    at_release = page.locator(target).bounding_box()
     page.mouse.up()
     page.wait_for_selector("body:not(.rk-dragging)")
+    return at_release
 
 
 def test_a_card_dropped_anywhere_on_a_tier_ties_and_one_dropped_in_a_gap_starts_a_tier(watched, labeler):
@@ -51,4 +57,60 @@ def test_a_card_dropped_anywhere_on_a_tier_ties_and_one_dropped_in_a_gap_starts_
     assert_tiers(page, [["C"], ["A", "D"], ["B"]])
     drop_at(page, "D", ".rk-gap >> nth=1", lambda b: (b["x"] + b["width"] / 2, b["y"] + b["height"] / 2))
     assert_tiers(page, [["C"], ["D"], ["A"], ["B"]])
+    assert not watched.dialogs and not watched.errors
+
+
+def test_a_drop_just_inside_a_tiers_top_edge_ties_and_no_row_moves_while_dragging(watched, labeler):
+    page = watched.page
+    ranking_task(batch=batch_for(labeler, Batch.Kind.RANKING, name="Rank"), k=4)
+    log_in(page, "ada")
+    start(page, "Rank")
+    for key in ("c", "1", "a", "2", "b", "3"):  # C, then A, then B
+        page.keyboard.press(key)
+    tiers = [["C"], ["A"], ["B"]]
+    assert_tiers(page, tiers)
+    for nth in range(3):
+        for offset in (3, 5, 8):
+            aimed = {}
+
+            def spot(box, offset=offset, aimed=aimed):
+                aimed.setdefault("box", box)
+                return box["x"] + box["width"] / 2, box["y"] + offset
+
+            at_release = drop_at(page, "D", f".rk-tier >> nth={nth}", spot)
+            assert at_release == aimed["box"], "a row moved while the card was dragged"
+            expected = [sorted([*tier, "D"]) if i == nth else tier for i, tier in enumerate(tiers)]
+            assert_tiers(page, expected)
+            page.locator('.rk-chip[data-letter="D"]').focus()
+            page.keyboard.press("0")  # back to the pool
+            assert_tiers(page, tiers)
+    assert not watched.dialogs and not watched.errors
+
+
+def test_the_zone_under_the_pointer_is_marked_and_a_drop_on_the_pool_takes_a_card_out(watched, labeler):
+    page = watched.page
+    ranking_task(batch=batch_for(labeler, Batch.Kind.RANKING, name="Rank"), k=3)
+    log_in(page, "ada")
+    start(page, "Rank")
+    for key in ("a", "1", "b", "2"):
+        page.keyboard.press(key)
+    card = page.locator('.rk-chip[data-letter="B"]')
+    box = card.bounding_box()
+    page.mouse.move(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
+    page.mouse.down()
+    page.mouse.move(box["x"] + box["width"] / 2 + 8, box["y"] + box["height"] / 2 + 8, steps=4)
+    page.wait_for_selector("body.rk-dragging")
+    page.wait_for_timeout(150)
+    goal = page.locator(".rk-tier >> nth=0").bounding_box()
+    page.mouse.move(goal["x"] + goal["width"] / 2, goal["y"] + goal["height"] / 2, steps=8)
+    page.wait_for_selector(".rk-tier.rk-drop-target")
+    assert page.locator(".rk-drop-target").count() == 1
+    pool = page.locator("#rk-pool-box").bounding_box()
+    page.mouse.move(pool["x"] + pool["width"] / 2, pool["y"] + pool["height"] / 2, steps=8)
+    page.wait_for_selector("#rk-pool-box.rk-drop-target")
+    page.mouse.up()
+    page.wait_for_selector("body:not(.rk-dragging)")
+    assert_tiers(page, [["A"]])
+    assert page.locator('#rk-pool .rk-chip[data-letter="B"]').count() == 1
+    assert page.locator(".rk-drop-target").count() == 0
     assert not watched.dialogs and not watched.errors

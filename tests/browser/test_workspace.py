@@ -21,6 +21,12 @@ def labeler(transactional_db):
     return UserFactory(username="ada", roles=[ROLE_LABELER])
 
 
+@pytest.fixture(autouse=True)
+def stored_at_once(settings):
+    """No undo window: what is submitted is written at once (tests/browser/test_undo.py has the window)."""
+    settings.LABELING_UNDO_SECONDS = 0
+
+
 def batch_for(labeler, kind, **kwargs):
     batch = BatchFactory(kind=kind, overlap=1, **kwargs)
     batch.labelers.add(labeler)
@@ -48,7 +54,8 @@ def drag(page, source, target) -> None:
     page.mouse.move(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
     page.mouse.down()
     page.mouse.move(box["x"] + box["width"] / 2 + 8, box["y"] + box["height"] / 2 + 8, steps=4)
-    page.wait_for_selector("body.rk-dragging")  # the drag has started and the gaps have opened up
+    page.wait_for_selector("body.rk-dragging")  # the drag has started: the gaps open up, in 120 ms (app.css)
+    page.wait_for_timeout(150)  # aim at the page the labeler sees once they have
     goal = target.bounding_box()
     x, y = goal["x"] + goal["width"] / 2, goal["y"] + goal["height"] / 2
     page.mouse.move(x, y, steps=12)

@@ -59,3 +59,23 @@ def test_admin_shows_the_demo_batch(client):
     response = client.get("/admin/labeling/batch/")
     assert response.status_code == 200
     assert b"Demo: rank outputs (round 0)" in response.content
+
+
+def test_the_demo_rankings_count_at_once_so_a_round_can_train_straight_away(settings, tmp_path):
+    from labeling.models import Ranking
+    from labeling.services.exports import snapshot_create
+
+    settings.MEDIA_ROOT = str(tmp_path)
+    call_command("load_demo", stdout=io.StringIO())
+    assert Ranking.objects.count() == Task.objects.filter(batch__kind=Batch.Kind.RANKING).count()
+    assert snapshot_create(kind="rm_rankings", filters={}).row_count == Ranking.objects.count()
+
+
+def test_the_demo_base_model_learns_every_prompt_with_its_good_outputs_but_never_the_echo():
+    from labeling.demo import DEMO_PROMPTS, demo_texts
+
+    texts = demo_texts()
+    for _, prompt, demonstration in DEMO_PROMPTS:
+        assert f"{prompt}\n{demonstration}" in texts
+        assert not any(t.startswith(f"{prompt}\n{prompt}") for t in texts)
+    assert len(texts) == 3 * len(DEMO_PROMPTS)

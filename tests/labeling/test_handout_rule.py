@@ -76,7 +76,7 @@ def _build(kind: str, overlap: int, tasks: list[dict], people, now) -> tuple[Bat
 
 def _open_in_plain_words(batch: Batch, made: dict[int, dict]) -> set[int]:
     """The rule as the docs state it: not gold; not finished by me; for demonstrations not my own prompt;
-    fewer than `overlap` of the others submitted or hold a live lease."""
+    fewer than `overlap` of the others submitted (undo window open or not) or hold a live lease."""
     open_ids = set()
     for pk, data in made.items():
         mine, own = data["mine"], data["own_prompt"] and batch.kind == Batch.Kind.DEMONSTRATION
@@ -84,9 +84,11 @@ def _open_in_plain_words(batch: Batch, made: dict[int, dict]) -> set[int]:
             1
             for state in data["others"]
             if state is not None
-            and (state[0] == Status.SUBMITTED or (state[0] == Status.ACTIVE and not state[1]))
+            and (
+                state[0] in (Status.SUBMITTED, Status.PENDING) or (state[0] == Status.ACTIVE and not state[1])
+            )
         )
-        finished = mine is not None and mine[0] in (Status.SUBMITTED, Status.SKIPPED)
+        finished = mine is not None and mine[0] in (Status.SUBMITTED, Status.PENDING, Status.SKIPPED)
         if not data["gold"] and not finished and not own and taken < batch.overlap:
             open_ids.add(pk)
     return open_ids

@@ -52,7 +52,7 @@ def test_the_value_model_starts_at_the_reward_models_score_bias_included(
     ids = torch.tensor([tokenizer("What does the cat do?\nThe cat runs. It is happy.")["input_ids"]])
     mask = torch.ones_like(ids)
     with torch.no_grad():
-        value_at_end = trainer.accelerator.unwrap_model(trainer.value)(ids, mask)[0, -1]
+        value_at_end = trainer.accelerator.unwrap_model(trainer.model).value(ids, mask)[0, -1]
         score = trainer.scorer(ids, mask, ["What does the cat do?"], [" The cat runs. It is happy."])[0]
     assert value_at_end.item() == pytest.approx(score.item(), abs=1e-4)
 
@@ -62,7 +62,7 @@ def test_a_reward_model_with_its_own_tokenizer_reads_what_it_was_trained_on(
 ):
     trainer = trainer_for(ppo_config(sft_model, data_dir, tmp_path, reward_model=str(foreign_rm)))
     assert not trainer.scorer.reuse_ids and trainer.scorer.renderer.prompt_template == OTHER_TEMPLATE
-    value = trainer.accelerator.unwrap_model(trainer.value).scalar_model
+    value = trainer.accelerator.unwrap_model(trainer.model).value.scalar_model
     assert (
         value.config.vocab_size == len(trainer.tokenizer) != len(trainer.scorer.tokenizer)
     )  # from the policy
@@ -121,7 +121,8 @@ def test_policy_and_value_are_clipped_apart(sft_model, data_dir, tmp_path):
         sft_model, data_dir, tmp_path, steps=1, max_grad_norm=1e-12, value_max_grad_norm=100.0
     )
     trainer = PPOTrainer(load_config("ppo", overrides=config), Reporter(echo=False), reward_fn=count_red)
-    policy, value = (trainer.accelerator.unwrap_model(m) for m in (trainer.policy, trainer.value))
+    model = trainer.accelerator.unwrap_model(trainer.model)
+    policy, value = model.policy, model.value
     before_policy = [p.detach().clone() for p in policy.parameters()]
     before_value = [p.detach().clone() for p in value.parameters()]
     trainer.train_step()

@@ -7,75 +7,16 @@ launch's timeout is only a guard that turns a deadlock into a failure; no test m
 from __future__ import annotations
 
 import json
-import os
 import shutil
-import signal
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
 from tests.ml import factories
+from tests.ml.two_ranks import launch, run_launch
 from training.ml.checkpoints import last_checkpoint, read_history, read_metrics
 
 pytestmark = pytest.mark.slow
-
-REPO = Path(__file__).resolve().parents[2]
-DRIVER = Path(__file__).with_name("two_ranks.py")
-DEADLOCK_GUARD = 600  # seconds; a healthy launch needs a small fraction of it
-
-
-def launch(
-    record: Path,
-    kind: str,
-    config: dict,
-    *,
-    stop_on_rank: int | None = None,
-    every_rank_reports: bool = False,
-) -> list[dict]:
-    """Run a stage in two processes; return what rank 0 and rank 1 recorded (see two_ranks.py)."""
-    spec = record.with_suffix(".json")
-    spec.write_text(
-        json.dumps(
-            {
-                "kind": kind,
-                "config": config,
-                "record": str(record),
-                "stop_on_rank": stop_on_rank,
-                "every_rank_reports": every_rank_reports,
-            }
-        )
-    )
-    env = {
-        **os.environ,
-        "ACCELERATE_USE_CPU": "1",  # without it accelerate sees no GPU and runs each process alone
-        "OMP_NUM_THREADS": "1",
-        "TOKENIZERS_PARALLELISM": "false",
-        "PYTHONPATH": str(REPO),
-    }
-    command = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2"]
-    with subprocess.Popen(
-        [*command, str(DRIVER), str(spec)],
-        cwd=REPO,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        start_new_session=True,
-    ) as proc:
-        try:
-            _, err = proc.communicate(timeout=DEADLOCK_GUARD)
-        except subprocess.TimeoutExpired:
-            proc.send_signal(signal.SIGTERM)  # the launcher stops its workers
-            _, err = proc.communicate()
-            pytest.fail(f"the two processes never finished (a rank waits in a collective):\n{err[-3000:]}")
-    assert proc.returncode == 0, err[-3000:]
-    ranks = [json.loads((record / f"rank{rank}.json").read_text()) for rank in (0, 1)]
-    for rank in ranks:
-        assert (rank["world_size"], rank["backend"]) == (2, "gloo")
-        assert rank["distributed_type"] == "DistributedType.MULTI_CPU"  # accelerate saw both processes
-    return ranks
 
 
 def ppo_config(model: Path, dataset: Path, out: Path, **overrides) -> dict:
@@ -125,15 +66,13 @@ def test_ppo_cancelled_in_two_processes_resumes_from_its_checkpoint(cancelled_pp
     assert last_checkpoint(out).name == "checkpoint-3"
 
 
-# Before ranks.any_rank in ReporterCallback.on_step_end, rank 1 ended training after step 1 while
-# rank 0 started step 2's backward: the two waited in different collectives until the guard fired.
-def test_reward_model_stopped_on_one_rank_cancels_every_rank_with_a_checkpoint(
-    tiny_model, data_dir, tmp_path
-):
-    config = {
-        "model": str(tiny_model),
-        "dataset": str(data_dir / "rankings.jsonl"),
-        "output_dir": str(tmp_path / "out"),
+def trainer_stage_config(kind: str, model: Path, data_dir: Path, out: Path) -> dict:
+    """A short run of a Trainer-based stage: 4 steps of 2 examples per rank, no scheduled checkpoint."""
+    dataset = {"sft": "sft.jsonl", "rm": "rankings.jsonl", "dpo": "pairs.jsonl"}[kind]
+    return {
+        "model": str(model),
+        "dataset": str(data_dir / dataset),
+        "output_dir": str(out),
         "learning_rate": 1e-3,
         "max_steps": 4,
         "per_device_train_batch_size": 2,
@@ -141,11 +80,36 @@ def test_reward_model_stopped_on_one_rank_cancels_every_rank_with_a_checkpoint(
         "save_steps": 1000,
         "progress_bar": False,
     }
-    ranks = launch(tmp_path / "record", "rm", config, stop_on_rank=1)
+
+
+# Before ranks.any_rank in ReporterCallback.on_step_end, rank 1 ended training after step 1 while
+# rank 0 started step 2's backward: the two waited in different collectives until the guard fired.
+@pytest.mark.parametrize("kind", ["sft", "rm", "dpo"])
+def test_a_trainer_stage_stopped_on_one_rank_cancels_every_rank_with_a_checkpoint(
+    kind, tiny_model, data_dir, tmp_path
+):
+    config = trainer_stage_config(kind, tiny_model, data_dir, tmp_path / "out")
+    ranks = launch(tmp_path / "record", kind, config, stop_on_rank=1)
     assert [(rank["ended"], rank["step"]) for rank in ranks] == [("cancelled", 1), ("cancelled", 1)]
     checkpoint = last_checkpoint(tmp_path / "out")
     assert checkpoint is not None and checkpoint.name == "checkpoint-1"
     assert (checkpoint / "rng_state_0.pth").exists() and (checkpoint / "rng_state_1.pth").exists()
+    assert not (tmp_path / "out" / "model.safetensors").exists()  # no final model: nothing to register
+
+
+@pytest.mark.parametrize("kind", ["sft", "dpo"])
+def test_a_rank_killed_mid_run_fails_the_whole_run_and_leaves_no_model(kind, tiny_model, data_dir, tmp_path):
+    """The other rank must not wait forever in its next collective: the launcher sees the dead rank,
+    stops the live one and fails; the output folder holds no final model and no metrics to register."""
+    out = tmp_path / "out"
+    done = run_launch(
+        tmp_path / "record", kind, trainer_stage_config(kind, tiny_model, data_dir, out), kill_rank=1
+    )
+    assert done.returncode != 0
+    assert "exitcode  : -9" in done.stderr  # torch.distributed.run names the rank the kernel killed
+    assert not (tmp_path / "record" / "rank0.json").exists()  # rank 0 did not finish alone either
+    assert not (out / "model.safetensors").exists() and not (out / "metrics.json").exists()
+    assert last_checkpoint(out) is None
 
 
 @pytest.fixture(scope="module")

@@ -69,7 +69,7 @@ def test_a_different_parent_and_sft(folders):
         max_new_tokens=6,
     )
     assert 0.0 <= result["rm_win_rate_low"] <= result["rm_win_rate"] <= result["rm_win_rate_high"] <= 1.0
-    assert result["kl_to_sft"] != 0.0
+    assert result["kl_to_sft"] > 0.0  # the k3 estimate: positive whenever the two models differ
     assert isinstance(result["rm_score_policy"], float)
 
 

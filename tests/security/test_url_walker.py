@@ -60,6 +60,14 @@ ACCESS: dict[str, tuple[frozenset, frozenset]] = {
     "workspace-skip": (NOBODY, {L}),
     "workspace-draft": (NOBODY, {L}),
     "workspace-prompt": (ROLES_ALL, NOBODY),
+    "workspace-history": ({L}, NOBODY),
+    **{
+        f"explore:{n}": (READERS, NOBODY) for n in ("rankings", "demonstrations", "prompts", "prompt", "task")
+    },
+    # Only a labeler's own submitted assignment; the walker's own one is live, so it answers 404.
+    "workspace-submission": (NOBODY, NOBODY),
+    "workspace-undo": (NOBODY, {L}),
+    "api:assignment-undo": (NOBODY, {L}),
     "api:token": (NOBODY, NOBODY),
     "api:token-list": (ROLES_ALL, NOBODY),
     "api:token-revoke": (NOBODY, {L}),
@@ -126,6 +134,7 @@ ACCESS: dict[str, tuple[frozenset, frozenset]] = {
     "training:model": (READERS, NOBODY),
     "training:round_start": (NOBODY, {R}),
     "training:round": (READERS, NOBODY),
+    "training:round_status": (READERS, NOBODY),
     "training:round_retry": (NOBODY, {R}),
     "quality:dashboard": (ROLES_ALL, NOBODY),
     "quality:labeler": (ROLES_ALL, NOBODY),
@@ -163,6 +172,10 @@ PK_KINDS = {
     "workspace-skip": "assignment",
     "workspace-draft": "assignment",
     "workspace-prompt": "prompt",
+    "workspace-submission": "assignment",
+    "explore:prompt": "prompt",
+    "workspace-undo": "assignment",
+    "api:assignment-undo": "assignment",
     "api:prompt-detail": "prompt",
     "api:completion-detail": "completion",
     "api:demonstration-detail": "demonstration",
@@ -184,7 +197,7 @@ PK_KINDS = {
     "manage:job": "job",
     **{f"training:{n}": "training_run" for n in ("run", "run_status", "run_cancel", "run_retry")},
     "training:model": "model_version",
-    **{f"training:{n}": "round" for n in ("round", "round_retry")},
+    **{f"training:{n}": "round" for n in ("round", "round_status", "round_retry")},
 }
 FORMAT = "api"  # a DRF format suffix, should the router make them again: the browsable API
 

@@ -99,3 +99,11 @@ def test_rm_retraining_waits_for_enough_new_comparisons(media, demo_data, settin
     run = retrain_rm_if_due(threshold=have)
     assert run is not None and run.kind == "rm"
     assert retrain_rm_if_due(threshold=1) is None  # one is already queued or running
+
+
+def test_the_sites_stage_settings_lie_under_the_rounds_own(media, demo_data, settings):
+    """TRAINING_ROUND_STAGE_CONFIG (the demo's small PPO) fills what the round leaves unset, and no more."""
+    settings.TRAINING_ROUND_STAGE_CONFIG = {"ppo": {"steps": 20, "batch_size": 16}, "sft": {"max_steps": 2}}
+    rnd = round_start(method="ppo", config={"stage_config": {"ppo": {"steps": 3}}})
+    assert rnd.config["stage_config"]["ppo"] == {"steps": 3, "batch_size": 16}
+    assert rnd.config["stage_config"]["sft"] == {"max_steps": 2}

@@ -75,6 +75,8 @@ def test_kill_9_of_the_worker_fails_the_run_then_retry_resumes(worker, demo_data
         what=f"retry to run\n{worker.tail()}",
     )
     assert f"resuming from {resume_point}" in retry.log_tail
-    assert retry.progress_step > int(resume_point.name.split("-")[1])
+    resumed_at = int(resume_point.name.split("-")[1])
+    assert retry.progress_step >= resumed_at  # it reports the checkpoint's step first, never step 0
+    wait_for(lambda: fresh(retry).progress_step > resumed_at, what=f"retry to train on\n{worker.tail()}")
     run_cancel(run=retry)
     wait_for(lambda: fresh(retry).status != RunStatus.RUNNING, what="retry to stop")

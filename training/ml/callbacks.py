@@ -27,6 +27,10 @@ class ReporterCallback(TrainerCallback):
             if isinstance(value, int | float) and not isinstance(value, bool):
                 self.last[key] = float(value)
 
+    def on_train_begin(self, args, state, control, **kwargs):
+        """Step 0 of N at once: a run page shows its total (and the setup's log lines) before the first step."""
+        self.reporter.update(state.global_step, state.max_steps, {})
+
     def on_step_end(self, args, state, control, **kwargs):
         self.reporter.update(state.global_step, state.max_steps, dict(self.last))
         if any_rank(self.reporter.stop_requested()):  # every rank stops at the same step
@@ -40,11 +44,16 @@ class ReporterCallback(TrainerCallback):
 
 
 class MasterWeightsGuard(TrainerCallback):
-    """Refuses to start when a trainable parameter is bf16/fp16 and no engine keeps an fp32 master copy."""
+    """Refuses to start when a trainable parameter is bf16/fp16 and no engine keeps an fp32 master copy.
+
+    DeepSpeed comes either from `deepspeed` in the arguments or from `accelerate launch` with a DeepSpeed
+    config (ACCELERATE_USE_DEEPSPEED, args.deepspeed left empty); TrainingArguments builds its
+    deepspeed_plugin in both cases, and the engine, which casts the module to bf16, keeps the fp32 copy."""
 
     def on_train_begin(self, args, state, control, model=None, **kwargs):
         if model is not None:
-            refuse_half_trainables(model, engine_keeps_master=bool(args.deepspeed))
+            deepspeed = bool(args.deepspeed) or getattr(args, "deepspeed_plugin", None) is not None
+            refuse_half_trainables(model, engine_keeps_master=deepspeed)
 
 
 class ConfigSaver(TrainerCallback):

@@ -161,6 +161,18 @@ class PPOConfig(StageConfig):
     )
     ppo_epochs: int = _f(1, "Passes over each iteration's episodes.")
     generation_batch_size: int = _f(0, "Prompts per generate call in the rollout; 0: mini_batch_size.")
+    rollout_backend: str = _f(
+        "auto", "'auto' (vLLM when installed and on a GPU, else transformers), 'vllm' or 'transformers'."
+    )
+    static_cache: bool = _f(
+        False, "transformers rollouts: a preallocated (static) KV cache instead of one grown per token."
+    )
+    compile: bool = _f(
+        False, "transformers rollouts on a GPU: torch.compile the decoding forward (implies static_cache)."
+    )
+    vllm_gpu_memory_utilization: float = _f(
+        0.3, "vLLM rollouts: share of GPU memory vLLM may take for weights and KV cache (colocated)."
+    )
     learning_rate: float = _f(5e-6, "Policy learning rate.")
     value_learning_rate: float | None = _f(None, "Value model learning rate; default: learning_rate.")
     max_grad_norm: float = _f(1.0, "Gradient clipping norm of the policy.")
@@ -209,6 +221,20 @@ class PPOConfig(StageConfig):
     )
     save_steps: int = _f(10, "Write a resumable checkpoint every N iterations.")
     save_total_limit: int = _f(2, "Keep at most this many checkpoint-N folders.")
+    gradient_checkpointing: bool = _f(
+        False,
+        "Recompute the policy's and value's activations in the backward: less memory, one more forward.",
+    )
+    shared_trunk: bool = _f(
+        False,
+        "The value is a head on the policy's last hidden state instead of a separate model (one trunk "
+        "fewer in memory); the head starts at 0, and the value loss then shapes the policy too (vf_coef).",
+    )
+    logprob_chunk: int = _f(
+        64,
+        "Response positions turned into log-probs and entropy at a time: only one chunk of fp32 "
+        "full-vocabulary log-softmax exists at once.",
+    )
 
 
 @dataclass
@@ -380,6 +406,16 @@ def _validate(kind: str, cfg: Any) -> None:
             )
         if cfg.ptx_ratio <= 0:
             raise ConfigError(f"ptx_ratio must be above 0, got {cfg.ptx_ratio}")
+        if cfg.logprob_chunk < 1:
+            raise ConfigError(f"logprob_chunk must be at least 1, got {cfg.logprob_chunk}")
+        if cfg.rollout_backend not in {"auto", "vllm", "transformers"}:
+            raise ConfigError(
+                f"rollout_backend must be auto, vllm or transformers, got {cfg.rollout_backend!r}"
+            )
+        if not 0 < cfg.vllm_gpu_memory_utilization <= 1:
+            raise ConfigError(
+                f"vllm_gpu_memory_utilization must be in (0, 1], got {cfg.vllm_gpu_memory_utilization}"
+            )
     if kind == "dpo" and cfg.pairs_per_ranking not in {"all", "one"}:
         raise ConfigError(f"pairs_per_ranking must be all or one, got {cfg.pairs_per_ranking!r}")
     if kind == "rm" and cfg.pair_normalization not in {"all_pairs", "pairs"}:

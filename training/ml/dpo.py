@@ -9,9 +9,11 @@ Pairs of one ranking are grouped (by ranking_id): all of them, or one drawn per 
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from typing import Any
 
 import torch
+from transformers import TrainerCallback
 
 from training.ml.callbacks import stage_callbacks
 from training.ml.checkpoints import last_checkpoint, save_config, save_metrics
@@ -22,6 +24,7 @@ from training.ml.progress import Reporter
 from training.ml.render import Renderer, Text, as_messages
 from training.ml.reward_model import pad_right
 from training.ml.runtime import (
+    engine_notes,
     load_causal_lm,
     load_tokenizer,
     resolve_precision,
@@ -29,6 +32,7 @@ from training.ml.runtime import (
     seed_everything,
     trainer_arguments,
 )
+from training.ml.shards import score_shards
 
 
 @torch.no_grad()
@@ -61,17 +65,31 @@ def completion_logprobs(
     return torch.cat(out)
 
 
-def chosen_margin(
-    model: Any, renderer: Renderer, pairs: list[dict[str, Any]], max_length: int, batch_size: int
-) -> float:
-    """Mean of log p(chosen) - log p(rejected) over pairs."""
-    chosen = completion_logprobs(
-        model, renderer, [(p["prompt"], p["chosen"]) for p in pairs], max_length, batch_size
-    )
-    rejected = completion_logprobs(
-        model, renderer, [(p["prompt"], p["rejected"]) for p in pairs], max_length, batch_size
-    )
+def chosen_margin(trainer: Any, renderer: Renderer, pairs: list[dict[str, Any]], cfg: DPOConfig) -> float:
+    """Mean of log p(chosen) - log p(rejected) over pairs, through the model the Trainer prepared, each
+    rank on its share of the pairs (training.ml.shards).
+
+    Ours, not TRL's eval metrics: TRL logs rewards/margins (beta times the log-ratio against the
+    reference), and averages per-batch means of gathered batches that repeat the padding items."""
+
+    def logprobs(model: Any, chunk: list[tuple[Text, Text]]) -> torch.Tensor:
+        return completion_logprobs(model, renderer, chunk, cfg.max_length, batch_size=len(chunk))
+
+    batch = cfg.per_device_eval_batch_size
+    chosen = score_shards(trainer, [(p["prompt"], p["chosen"]) for p in pairs], logprobs, batch)
+    rejected = score_shards(trainer, [(p["prompt"], p["rejected"]) for p in pairs], logprobs, batch)
     return (chosen - rejected).mean().item()
+
+
+class MarginAtStart(TrainerCallback):
+    """The margin before the first step, once the Trainer has prepared (and maybe sharded) the model."""
+
+    def __init__(self, measure: Callable[[], float]) -> None:
+        self.measure = measure
+        self.value: float | None = None
+
+    def on_train_begin(self, args, state, control, **kwargs):
+        self.value = self.measure()
 
 
 def trl_rows(pairs: list[dict[str, Any]], renderer: Renderer) -> list[dict[str, Any]]:
@@ -116,8 +134,13 @@ def run_dpo(cfg: DPOConfig, reporter: Reporter) -> dict[str, Any]:
     renderer = Renderer.for_tokenizer(tokenizer, cfg.prompt_template, cfg.chat_template)
     reporter.log(f"dpo: prompts rendered with {renderer.describe()}")
     precision = resolve_precision(cfg.mixed_precision)
-    model = load_causal_lm(cfg.model, trainable=True)
-    ref_model = load_causal_lm(cfg.ref_model or cfg.model, trainable=False, precision=precision)
+    resume_from = last_checkpoint(cfg.output_dir) if cfg.resume else None
+    if resume_from:
+        reporter.log(f"resuming from {resume_from}")
+    # The arguments come before both models: with a DeepSpeed ZeRO-3 config they register it
+    # (HfDeepSpeedConfig), and from_pretrained then partitions the weights as it loads them. TRL's
+    # DPOTrainer loads models given by name after its args for the same reason; we load them ourselves
+    # to keep the policy in fp32, the reference in the run's half precision and local folders off the hub.
     args = trl.DPOConfig(
         **trainer_arguments(
             cfg,
@@ -127,6 +150,10 @@ def run_dpo(cfg: DPOConfig, reporter: Reporter) -> dict[str, Any]:
             eval_strategy="epoch" if valid else "no",
         )
     )
+    for note in engine_notes(args):
+        reporter.log(f"note: {note}")
+    model = load_causal_lm(cfg.model, trainable=True)
+    ref_model = load_causal_lm(cfg.ref_model or cfg.model, trainable=False, precision=precision)
     callback, callbacks = stage_callbacks("dpo", cfg, reporter)
     trainer = trl.DPOTrainer(
         model=model,
@@ -137,20 +164,18 @@ def run_dpo(cfg: DPOConfig, reporter: Reporter) -> dict[str, Any]:
         processing_class=tokenizer,
         callbacks=callbacks,
     )
-    resume_from = last_checkpoint(cfg.output_dir) if cfg.resume else None
-    if resume_from:
-        reporter.log(f"resuming from {resume_from}")
-    batch = cfg.per_device_eval_batch_size
+    del model, ref_model  # from here on only through the trainer, which holds the prepared ones
     probe = valid or train
-    metrics: dict[str, Any] = {"train_pairs": len(train), "valid_pairs": len(valid)}
+    at_start = MarginAtStart(lambda: chosen_margin(trainer, renderer, probe, cfg))
     if resume_from is None:
-        metrics["margin_start"] = chosen_margin(model, renderer, probe, cfg.max_length, batch)
+        trainer.add_callback(at_start)
+    metrics: dict[str, Any] = {"train_pairs": len(train), "valid_pairs": len(valid)}
     result = trainer.train(resume_from_checkpoint=str(resume_from) if resume_from else None)
     callback.raise_if_cancelled(cfg.output_dir)
+    if at_start.value is not None:
+        metrics["margin_start"] = at_start.value
     metrics.update(
-        margin=chosen_margin(
-            trainer.accelerator.unwrap_model(trainer.model), renderer, probe, cfg.max_length, batch
-        ),
+        margin=chosen_margin(trainer, renderer, probe, cfg),
         train_loss=result.training_loss,
         steps=trainer.state.global_step,
         epochs=trainer.state.epoch,

@@ -1,16 +1,17 @@
-"""The four models of PPO: policy, frozen reference, value (per-token head), frozen reward; plus the KL
-controller and the policy weight EMA."""
+"""The four models of PPO: policy, frozen reference, value (per-token head), frozen reward; the module
+that joins policy and value for accelerate; the KL controller and the policy weight EMA."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import torch
 from torch import nn
 
 from training.ml.checkpoints import read_config
-from training.ml.errors import CheckpointError
+from training.ml.errors import CheckpointError, ConfigError
 from training.ml.progress import Reporter
 from training.ml.render import Renderer, Text
 from training.ml.reward_model import reward_bias, score_pairs, sequence_scores
@@ -30,7 +31,8 @@ class ValueModel(nn.Module):
         super().__init__()  # runtime.load_scalar_model has made sure the model has a 'score' head
         # Any: a transformers model, whose base_model and score torch types only as Tensor | Module.
         self.scalar_model: Any = scalar_model
-        self.bias = nn.Parameter(torch.tensor(float(bias)))
+        # (1,), not a scalar: FSDP2's fully_shard refuses 0-dimensional parameters.
+        self.bias = nn.Parameter(torch.tensor([float(bias)]))
 
     def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
         backbone = self.scalar_model.base_model
@@ -38,6 +40,102 @@ class ValueModel(nn.Module):
             input_ids=input_ids, attention_mask=attention_mask, position_ids=position_ids(attention_mask)
         ).last_hidden_state  # (B, T, H)
         return self.scalar_model.score(hidden).squeeze(-1).float() + self.bias  # (B, T)
+
+
+def value_model_for(cfg: Any, tokenizer: Any, scorer: RewardScorer, reporter: Reporter) -> ValueModel:
+    """From value_model if given (it must share the policy's vocabulary: it reads the policy's ids),
+    else the reward model with its bias when it shares the vocabulary, else the policy with a new head."""
+    vocab = tokenizer.get_vocab()
+    if cfg.value_model:
+        if load_tokenizer(cfg.value_model).get_vocab() != vocab:
+            raise ConfigError(
+                f"value_model {cfg.value_model!r} has another tokenizer than the policy; the value "
+                "model reads the policy's token ids: leave value_model empty to start it from the policy"
+            )
+        init, bias = cfg.value_model, 0.0
+    elif scorer.model is not None and scorer.tokenizer.get_vocab() == vocab:
+        init, bias = cfg.reward_model, reward_bias(scorer.model)
+    else:
+        if cfg.reward_model:
+            reporter.log(
+                "note: the reward model has another tokenizer; the value model starts from the policy"
+            )
+        init, bias = cfg.model, 0.0
+    return ValueModel(load_scalar_model(init, tokenizer.pad_token_id, trainable=True), bias)
+
+
+class PolicyAndValue(nn.Module):
+    """Policy and value as one module, so accelerate prepares one model with one optimizer: what
+    DeepSpeed needs (one engine per Accelerator), and one forward and one backward per micro-batch for
+    DDP and FSDP (PPO's and ptx's gradients are all-reduced once, with the value's).
+
+    As TRL's PolicyAndValueWrapper (its PPOTrainer up to 0.x), with three differences: the forward also
+    runs the ptx sequences (InstructGPT's PPO-ptx in the same backward); it returns logits only at the
+    response positions (`logits_to_keep`), never over the prompt; and the value can be a head on the
+    policy's last hidden state (`shared_trunk`) instead of a second model, one trunk fewer in memory
+    when it is short, as TRL's AutoModelForCausalLMWithValueHead (its value then shapes the policy too)."""
+
+    def __init__(self, policy: Any, value: ValueModel | None) -> None:
+        super().__init__()
+        self.policy: Any = policy
+        self.value = value
+        self.value_head = None if value is not None else nn.Linear(policy.config.hidden_size, 1)
+        if self.value_head is not None:  # a new critic predicts 0 until the returns teach it
+            nn.init.zeros_(self.value_head.weight)
+            nn.init.zeros_(self.value_head.bias)
+
+    def value_parameters(self) -> list[nn.Parameter]:
+        module = self.value if self.value is not None else self.value_head
+        assert module is not None
+        return [p for p in module.parameters() if p.requires_grad]
+
+    def forward(
+        self,
+        ids: torch.Tensor,
+        mask: torch.Tensor,
+        width: int,
+        ptx_ids: torch.Tensor | None = None,
+        ptx_mask: torch.Tensor | None = None,
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
+        """ids, mask: (B, P + R) prompt and response, width = R.
+        -> response logits (B, R, V) in the model's dtype, values (B, R), ptx logits (b, T - 1, V) or None"""
+        start = ids.shape[1] - width - 1  # the position that predicts the first response token
+        out = self.policy(
+            input_ids=ids,
+            attention_mask=mask,
+            position_ids=position_ids(mask),
+            logits_to_keep=width + 1,
+            output_hidden_states=self.value is None,
+        )
+        logits = out.logits[:, :width]  # (B, R, V)
+        if self.value is not None:
+            values = self.value(ids, mask)[:, start : start + width]  # (B, R)
+        else:
+            assert self.value_head is not None
+            hidden = out.hidden_states[-1][:, start : start + width]  # (B, R, H)
+            values = self.value_head(hidden.to(self.value_head.weight.dtype)).squeeze(-1).float()
+        ptx_logits = None
+        if ptx_ids is not None and ptx_mask is not None:
+            ptx_logits = self.policy(
+                input_ids=ptx_ids, attention_mask=ptx_mask, position_ids=position_ids(ptx_mask)
+            ).logits[:, :-1]  # (b, T - 1, V): each position predicts the next token
+        return logits, values, ptx_logits
+
+    # accelerate and TRL's unwrap_model_for_generation ask a prepared model about checkpointing.
+    @property
+    def is_gradient_checkpointing(self) -> bool:
+        return bool(getattr(self.policy, "is_activation_checkpointing", False))
+
+    def gradient_checkpointing_enable(self, gradient_checkpointing_kwargs: dict | None = None) -> None:
+        kwargs = gradient_checkpointing_kwargs or {"use_reentrant": False}
+        self.policy.gradient_checkpointing_enable(gradient_checkpointing_kwargs=kwargs)
+        if self.value is not None:
+            self.value.scalar_model.gradient_checkpointing_enable(gradient_checkpointing_kwargs=kwargs)
+
+    def gradient_checkpointing_disable(self) -> None:
+        self.policy.gradient_checkpointing_disable()
+        if self.value is not None:
+            self.value.scalar_model.gradient_checkpointing_disable()
 
 
 class RewardScorer:
@@ -131,26 +229,29 @@ class KLController:
 class WeightEMA:
     """Exponential moving average of the policy weights (paper: 0.992); the EMA is what gets saved.
 
-    The shadow is fp32 and lives where each weight lives (the GPU once the policy is prepared): it
-    follows a weight that moves, instead of staying on the device it was made on."""
+    The shadow is fp32 and holds what this rank holds of each weight: the whole weight under DDP, its
+    local shard under FSDP2 (a DTensor's local tensor) or ZeRO-3 (ds_tensor). So the EMA costs one fp32
+    copy of this rank's shard, is updated without any collective, and is gathered only to save
+    (`swapped_in` puts it into the shards while accelerate gathers the state dict). It follows a weight
+    that moves to another device instead of staying where it was made."""
 
     def __init__(self, model: nn.Module, decay: float) -> None:
         self.decay = decay
         self.shadow = {
-            name: (p.detach().float() if p.dtype.is_floating_point else p.detach()).clone()
-            for name, p in model.state_dict().items()
+            name: local_shard(p).detach().float().clone()
+            for name, p in model.named_parameters()
+            if p.dtype.is_floating_point
         }
 
     @torch.no_grad()
     def update(self, model: nn.Module) -> None:
-        for name, p in model.state_dict().items():
-            shadow = self.shadow[name]
-            if shadow.device != p.device:
-                shadow = self.shadow[name] = shadow.to(p.device)
-            if p.dtype.is_floating_point:
-                shadow.lerp_(p.detach().float(), 1.0 - self.decay)
-            else:
-                shadow.copy_(p)
+        for name, p in model.named_parameters():
+            if name not in self.shadow:
+                continue
+            local, shadow = local_shard(p), self.shadow[name]
+            if shadow.device != local.device:
+                shadow = self.shadow[name] = shadow.to(local.device)
+            shadow.lerp_(local.detach().float(), 1.0 - self.decay)
 
     def state_dict(self) -> dict[str, torch.Tensor]:
         return self.shadow
@@ -159,5 +260,29 @@ class WeightEMA:
         for name, tensor in state.items():
             self.shadow[name].copy_(tensor)
 
-    def copy_to(self, model: nn.Module) -> None:
-        model.load_state_dict(self.shadow)
+    @contextmanager
+    def swapped_in(self, model: nn.Module) -> Iterator[None]:
+        """The EMA in place of the weights (this rank's shards), the trained weights back afterwards."""
+        saved = {}
+        with torch.no_grad():
+            for name, p in model.named_parameters():
+                if name in self.shadow:
+                    local = local_shard(p)
+                    saved[name] = local.detach().clone()
+                    local.copy_(self.shadow[name].to(local.device, local.dtype))
+        try:
+            yield
+        finally:
+            with torch.no_grad():
+                for name, p in model.named_parameters():
+                    if name in saved:
+                        local_shard(p).copy_(saved[name])
+
+
+def local_shard(p: torch.Tensor) -> torch.Tensor:
+    """What this rank holds of a parameter: a ZeRO-3 partition, a DTensor's (FSDP2) local tensor, or
+    the parameter itself."""
+    if hasattr(p, "ds_tensor"):
+        return p.ds_tensor
+    to_local = getattr(p, "to_local", None)
+    return to_local() if callable(to_local) else p

@@ -23,20 +23,23 @@ from training.ml.errors import DatasetError
 from training.ml.progress import Reporter
 from training.ml.render import Renderer
 from training.ml.reward_model import (
-    evaluate_rankings,
     pad_right,
     pairwise_accuracy,
+    ranking_items,
+    ranking_metrics,
     score_pairs,
     sequence_scores,
 )
 from training.ml.runtime import (
     disable_dropout,
+    engine_notes,
     load_scalar_model,
     load_tokenizer,
     save_trained_model,
     seed_everything,
     trainer_arguments,
 )
+from training.ml.shards import score_shards
 
 
 def listwise_loss(
@@ -146,10 +149,14 @@ def run_reward(cfg: RewardConfig, reporter: Reporter) -> dict[str, Any]:
     tokenizer = load_tokenizer(cfg.model)
     renderer = Renderer.for_tokenizer(tokenizer, cfg.prompt_template, cfg.chat_template)
     reporter.log(f"rm: prompts rendered with {renderer.describe()}")
+    # The arguments come first: with a DeepSpeed ZeRO-3 config they register it (HfDeepSpeedConfig),
+    # and from_pretrained then partitions the weights as it loads them (runtime.trainer_arguments).
+    args = TrainingArguments(**trainer_arguments(cfg, remove_unused_columns=False))
+    for note in engine_notes(args):
+        reporter.log(f"note: {note}")
     model = load_scalar_model(cfg.model, tokenizer.pad_token_id, trainable=True)
     if cfg.disable_dropout:
         disable_dropout(model)
-    args = TrainingArguments(**trainer_arguments(cfg, remove_unused_columns=False))
     callback, callbacks = stage_callbacks("rm", cfg, reporter)
     trainer = ListwiseRewardTrainer(
         model=model,
@@ -160,14 +167,13 @@ def run_reward(cfg: RewardConfig, reporter: Reporter) -> dict[str, Any]:
         callbacks=callbacks,
         normalization=cfg.pair_normalization,
     )
+    del model  # from here on only through the trainer, which holds the prepared (maybe sharded) one
     resume_from = last_checkpoint(cfg.output_dir) if cfg.resume else None
     if resume_from:
         reporter.log(f"resuming from {resume_from}")
     result = trainer.train(resume_from_checkpoint=str(resume_from) if resume_from else None)
     callback.raise_if_cancelled(cfg.output_dir)
 
-    model = trainer.accelerator.unwrap_model(trainer.model)
-    batch = cfg.per_device_eval_batch_size
     metrics: dict[str, Any] = {
         "train_rankings": len(train),
         "valid_rankings": len(valid),
@@ -177,15 +183,17 @@ def run_reward(cfg: RewardConfig, reporter: Reporter) -> dict[str, Any]:
         "train_runtime": result.metrics.get("train_runtime"),
     }
     if valid:
-        held_out = evaluate_rankings(model, renderer, valid, cfg.max_length, batch)
+        items, pairs = ranking_items(valid)
+        held_out = ranking_metrics(scores_after_training(trainer, renderer, items, cfg), pairs)
         metrics.update(
             eval_accuracy=held_out["accuracy"],
             eval_log_loss=held_out["log_loss"],
             eval_pairs=held_out["pairs"],
         )
     demos = demonstrations(cfg, train)
-    bias = -score_pairs(model, renderer, demos, cfg.max_length, batch).mean().item() if demos else 0.0
-    model.config.reward_bias = bias
+    bias = -scores_after_training(trainer, renderer, demos, cfg).mean().item() if demos else 0.0
+    trained = trainer.accelerator.unwrap_model(trainer.model)  # its config is whole on every rank
+    trained.config.reward_bias = bias
     metrics["reward_bias"] = bias
     save_trained_model(trainer, cfg.model)
     if trainer.is_world_process_zero():
@@ -193,3 +201,14 @@ def run_reward(cfg: RewardConfig, reporter: Reporter) -> dict[str, Any]:
         save_config(cfg.output_dir, "rm", cfg, {"reward_bias": bias})
         save_metrics(cfg.output_dir, metrics, trainer.state.log_history)
     return metrics
+
+
+def scores_after_training(
+    trainer: Trainer, renderer: Renderer, items: list[tuple[Any, Any]], cfg: RewardConfig
+) -> torch.Tensor:
+    """Raw scores of (prompt, completion) items through the prepared model, each rank on its share. -> (N,)"""
+
+    def score(model: Any, chunk: list[tuple[Any, Any]]) -> torch.Tensor:
+        return score_pairs(model, renderer, chunk, cfg.max_length, batch_size=len(chunk))
+
+    return score_shards(trainer, items, score, cfg.per_device_eval_batch_size)

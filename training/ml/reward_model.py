@@ -94,23 +94,21 @@ def pairwise_accuracy(margin: torch.Tensor) -> torch.Tensor:
     return ((margin > 0).float() + 0.5 * (margin == 0).float()).mean()
 
 
-def evaluate_rankings(
-    model: Any,
-    renderer: Renderer,
-    rankings: list[dict[str, Any]],
-    max_length: int = 512,
-    batch_size: int = 16,
-) -> dict[str, float]:
-    """Held-out pairwise accuracy and log loss over every (better, worse) pair of the rankings."""
+def ranking_items(rankings: list[dict[str, Any]]) -> tuple[list[tuple[Text, Text]], list[tuple[int, int]]]:
+    """Every (prompt, completion) of the rankings, and each (better, worse) pair as indices into them."""
     items: list[tuple[Text, Text]] = []
     pairs: list[tuple[int, int]] = []
     for ranking in rankings:
         offset = len(items)
         items += [(ranking["prompt"], c) for c in ranking["completions"]]
         pairs += [(offset + w, offset + lo) for w, lo in ranking["pairs"]]
+    return items, pairs
+
+
+def ranking_metrics(scores: torch.Tensor, pairs: list[tuple[int, int]]) -> dict[str, float]:
+    """Pairwise accuracy and log loss over the pairs, from the score of every item. scores: (N,)"""
     if not pairs:
         return {"accuracy": math.nan, "log_loss": math.nan, "pairs": 0}
-    scores = score_pairs(model, renderer, items, max_length, batch_size)
     winners, losers = torch.tensor(pairs).T
     margin = scores[winners] - scores[losers]  # (P,)
     return {
@@ -118,3 +116,18 @@ def evaluate_rankings(
         "log_loss": (-F.logsigmoid(margin)).mean().item(),
         "pairs": len(pairs),
     }
+
+
+def evaluate_rankings(
+    model: Any,
+    renderer: Renderer,
+    rankings: list[dict[str, Any]],
+    max_length: int = 512,
+    batch_size: int = 16,
+) -> dict[str, float]:
+    """Held-out pairwise accuracy and log loss over every (better, worse) pair of the rankings, in one
+    process (the rm stage scores its shards on every rank: training.ml.shards)."""
+    items, pairs = ranking_items(rankings)
+    if not pairs:
+        return ranking_metrics(torch.zeros(0), pairs)
+    return ranking_metrics(score_pairs(model, renderer, items, max_length, batch_size), pairs)

@@ -1,10 +1,24 @@
 """PPO rollouts: sample responses, per-token log-probs and values, KL-shaped rewards, GAE advantages.
 
 Shapes: B episodes, P prompt tokens (left-padded), R response tokens (right-padded), V vocabulary.
+
+Speed (docs: bench/ppo.py measures each of these against a reference run):
+- Each generation chunk is left-padded to its own longest prompt (prompt_chunks), not the batch's,
+  and its responses are cut to its own longest response (trim_to_longest), so scoring (policy and
+  reference log-probs, values, reward) never runs over columns that are padding in every row.
+  TRL's GRPO/RLOO pad each generation batch to its own longest prompt and completion the same way.
+- Backends (rollout_backend): vLLM when importable and on CUDA (rollout_vllm.py: colocated, sleep
+  mode between phases, weights pushed after every update, as TRL's vllm_mode="colocate"), else
+  transformers' generate, optionally with a static KV cache (cache_implementation="static") and, on
+  a GPU, the forward compiled (generation_config.compile_config). transformers keeps the largest
+  static cache length across calls (_previous_max_cache_length), so chunks of different widths
+  reuse one compiled graph; we do not bucket widths ourselves.
 """
 
 from __future__ import annotations
 
+import importlib.util
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, fields
 from typing import Any
@@ -12,7 +26,10 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
+from training.ml.errors import ConfigError
 from training.ml.runtime import position_ids
+
+BACKENDS = ("auto", "vllm", "transformers")
 
 
 @dataclass
@@ -67,6 +84,36 @@ class Episodes:
         return torch.cat([self.query, self.response], 1), torch.cat([self.query_mask, self.response_mask], 1)
 
 
+def rollout_backend(choice: str, device: torch.device) -> str:
+    """ "vllm" or "transformers" for the PPO config's rollout_backend. auto: vLLM when it is importable
+    and the policy is on CUDA (vLLM runs on GPUs only), else transformers."""
+    if choice not in BACKENDS:
+        raise ConfigError(f"rollout_backend must be one of {', '.join(BACKENDS)}, got {choice!r}")
+    available = importlib.util.find_spec("vllm") is not None and device.type == "cuda"
+    if choice == "vllm" and not available:
+        raise ConfigError("rollout_backend=vllm but vLLM is not installed or the policy is not on a GPU")
+    if choice == "auto":
+        return "vllm" if available else "transformers"
+    return choice
+
+
+def prompt_chunks(
+    sequences: list[list[int]], size: int, pad_id: int
+) -> Iterator[tuple[int, torch.Tensor, torch.Tensor]]:
+    """The prompts size at a time, each chunk left-padded to its own longest prompt: a batch with one
+    long prompt costs one chunk of wide rows, not all of them. -> (start, ids (b, P_chunk), mask)"""
+    for start in range(0, len(sequences), size):
+        yield (start, *left_pad(sequences[start : start + size], pad_id))
+
+
+def trim_to_longest(response: torch.Tensor, mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Drop the response columns that are padding in every row (generate pads to the longest row of a
+    batch, but under synced_gpus (ZeRO-3) to the longest of every rank's; vLLM's ragged outputs are
+    padded by us). Scoring then runs over the longest response only. (B, R) x2 -> (B, R') x2"""
+    width = max(int(mask.sum(1).max().item()), 1) if mask.numel() else 1
+    return response[:, :width], mask[:, :width]
+
+
 def left_pad(sequences: list[list[int]], pad_id: int) -> tuple[torch.Tensor, torch.Tensor]:
     """-> ids (B, P), mask (B, P)"""
     width = max(len(s) for s in sequences)
@@ -119,6 +166,39 @@ def plain_generation_config(model):
         model.generation_config = saved
 
 
+def rollout_generation_config(
+    max_new_tokens: int,
+    temperature: float,
+    pad_id: int,
+    stop_ids: list[int],
+    top_p: float = 1.0,
+    num_return_sequences: int = 1,
+    static_cache: bool = False,
+    compile: bool = False,
+    greedy: bool = False,
+) -> Any:
+    """Every field our sampling depends on, set: softmax(logits / temperature) within top_p (or argmax
+    when greedy), stopping at any stop id. static_cache: a preallocated KV cache instead of one grown
+    per token (no reallocation; what compile needs). compile: transformers compiles the decoding
+    forward (a static cache is implied); it does so on CUDA only, on the CPU it is a no-op."""
+    from transformers import CompileConfig, GenerationConfig
+
+    sampling = {} if greedy else {"temperature": temperature, "top_k": 0, "top_p": top_p}
+    cache = {"cache_implementation": "static"} if static_cache or compile else {}
+    return GenerationConfig(
+        do_sample=not greedy,
+        **sampling,
+        **cache,
+        max_new_tokens=max_new_tokens,
+        num_return_sequences=num_return_sequences,
+        pad_token_id=pad_id,
+        eos_token_id=list(stop_ids),
+        # transformers compiles by itself whenever the cache is static on a GPU: we ask for it or not.
+        disable_compile=not compile,
+        compile_config=CompileConfig() if compile else None,
+    )
+
+
 @torch.no_grad()
 def sample(
     model: Any,
@@ -130,26 +210,29 @@ def sample(
     stop_ids: list[int],
     top_p: float = 1.0,
     num_return_sequences: int = 1,
+    static_cache: bool = False,
+    compile: bool = False,
+    greedy: bool = False,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Sample from softmax(logits / temperature) (and top_p when < 1), nothing else: no processor of
-    the checkpoint's generation_config applies. -> response, mask (B * num_return_sequences, R)"""
-    from transformers import GenerationConfig
-
-    config = GenerationConfig(
-        do_sample=True,
-        temperature=temperature,
-        top_k=0,
-        top_p=top_p,
-        max_new_tokens=max_new_tokens,
-        num_return_sequences=num_return_sequences,
-        pad_token_id=pad_id,
-        eos_token_id=list(stop_ids),
+    the checkpoint's generation_config applies. Responses are cut to the longest one.
+    -> response, mask (B * num_return_sequences, R)"""
+    config = rollout_generation_config(
+        max_new_tokens,
+        temperature,
+        pad_id,
+        stop_ids,
+        top_p,
+        num_return_sequences,
+        static_cache=static_cache,
+        compile=compile,
+        greedy=greedy,
     )
     with plain_generation_config(model):
         out = model.generate(input_ids=query, attention_mask=query_mask, generation_config=config)  # (B, P+R)
     response = out[:, query.shape[1] :]
     mask = response_mask(response, stop_ids)
-    return response.masked_fill(mask == 0, pad_id), mask
+    return trim_to_longest(response.masked_fill(mask == 0, pad_id), mask)
 
 
 def response_logits(model: Any, ep: Episodes, temperature: float) -> torch.Tensor:

@@ -11,7 +11,7 @@ import numpy as np
 import torch
 
 from training.ml.config import TrainConfig
-from training.ml.errors import CheckpointError
+from training.ml.errors import CheckpointError, ConfigError
 
 
 def seed_everything(seed: int) -> None:
@@ -30,7 +30,16 @@ def resolve_precision(name: str) -> str:
 
 
 def trainer_arguments(cfg: TrainConfig, **overrides: Any) -> dict[str, Any]:
-    """Keyword arguments for transformers.TrainingArguments or a TRL config, from our config."""
+    """Keyword arguments for transformers.TrainingArguments or a TRL config, from our config.
+
+    Build the arguments before loading the model: TrainingArguments with `deepspeed` set (extra_args)
+    or under `accelerate launch` with a DeepSpeed config (ACCELERATE_USE_DEEPSPEED) registers the
+    config (HfDeepSpeedConfig, kept alive by the arguments), and from_pretrained then partitions the
+    weights at load under ZeRO-3 instead of loading a full copy on every rank. FSDP is different:
+    transformers loads on local rank 0 only (meta weights elsewhere) when ACCELERATE_USE_FSDP and
+    FSDP_CPU_RAM_EFFICIENT_LOADING are both set, which `accelerate launch` with an FSDP config does;
+    `fsdp` given through extra_args sets only the second, so every rank loads a full CPU copy until
+    the Trainer shards it."""
     precision = resolve_precision(cfg.mixed_precision)
     scheduler: dict[str, Any] = {"lr_scheduler_type": cfg.lr_scheduler}
     if cfg.lr_scheduler == "cosine":
@@ -66,6 +75,34 @@ def trainer_arguments(cfg: TrainConfig, **overrides: Any) -> dict[str, Any]:
     args.update(overrides)
     args.update(cfg.extra_args)
     return args
+
+
+def _env_flag(name: str) -> bool:
+    return os.environ.get(name, "false").strip().lower() in {"1", "true", "yes"}
+
+
+def engine_notes(args: Any) -> list[str]:
+    """What a run's sharding settings amount to on this machine, checked before the model loads.
+
+    accelerate (1.16) turns FSDP on only on GPU-like devices (AcceleratorState leaves MULTI_CPU alone),
+    although torch's FSDP2 itself shards on the CPU with gloo: a CPU run that asks for FSDP (accelerate
+    launch with an FSDP config, or `fsdp` in extra_args) is plain DDP, every rank holding the whole
+    model. With FSDP_CPU_RAM_EFFICIENT_LOADING on top, transformers (which reads only the environment)
+    would load meta weights on every rank but the first, and the Trainer would die copying them to the
+    device ("Cannot copy out of meta tensor"): that is refused here with a message instead."""
+    asked = bool(getattr(args, "fsdp", None)) or _env_flag("ACCELERATE_USE_FSDP")
+    if not asked or args.device.type != "cpu":
+        return []
+    if (
+        _env_flag("ACCELERATE_USE_FSDP")
+        and _env_flag("FSDP_CPU_RAM_EFFICIENT_LOADING")
+        and args.world_size > 1
+    ):
+        raise ConfigError(
+            "FSDP with cpu_ram_efficient_loading cannot run on the CPU: accelerate runs FSDP only on GPUs, "
+            "so the ranks that load meta weights are never filled. Choose a DDP launch config on the CPU."
+        )
+    return ["FSDP was asked for, but accelerate runs FSDP only on GPUs: on the CPU this run is DDP"]
 
 
 def use_hub_kernels(enabled: bool) -> None:
@@ -263,8 +300,20 @@ def to_checkpoint_dtype(model: torch.nn.Module, source: str) -> None:
 
 
 def save_trained_model(trainer: Any, source: str) -> None:
-    """Write a Trainer's model in the dtype of its starting checkpoint; sharded engines save as they are."""
-    sharded = getattr(trainer, "is_deepspeed_enabled", False) or getattr(trainer, "is_fsdp_enabled", False)
-    if not sharded:
+    """Write a Trainer's model as one folder that from_pretrained reads, in the dtype of its starting
+    checkpoint; the DeepSpeed engine saves what it gathers (16-bit weights with the shipped configs).
+
+    FSDP: transformers' save_model writes no weights at all unless the state dict type is
+    FULL_STATE_DICT, and SHARDED_STATE_DICT is what resumable checkpoints want. So the full weights are
+    gathered here (accelerate.get_state_dict: every rank takes part, rank 0 gets them on the CPU) and
+    written through the Trainer's own FULL_STATE_DICT path (Trainer._save)."""
+    if getattr(trainer, "is_fsdp_enabled", False):
+        state_dict = trainer.accelerator.get_state_dict(trainer.model)
+        dtype = checkpoint_dtype(source)
+        if dtype in (torch.bfloat16, torch.float16):
+            state_dict = {k: v.to(dtype) if v.is_floating_point() else v for k, v in state_dict.items()}
+        trainer._save(trainer.args.output_dir, state_dict=state_dict)
+        return
+    if not getattr(trainer, "is_deepspeed_enabled", False):
         to_checkpoint_dtype(trainer.accelerator.unwrap_model(trainer.model), source)
     trainer.save_model(trainer.args.output_dir)

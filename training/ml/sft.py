@@ -18,6 +18,7 @@ from training.ml.errors import DatasetError
 from training.ml.progress import Reporter
 from training.ml.render import Renderer, as_messages, is_conversation
 from training.ml.runtime import (
+    engine_notes,
     load_causal_lm,
     load_tokenizer,
     resolve_precision,
@@ -48,8 +49,12 @@ def sft_dataset(rows: list[dict[str, Any]], renderer: Renderer) -> Any:
     return Dataset.from_list(items)
 
 
+def _eval_losses(history: list[dict[str, Any]]) -> list[float]:
+    return [row["eval_loss"] for row in history if "eval_loss" in row]
+
+
 def _last_eval_loss(history: list[dict[str, Any]]) -> float | None:
-    losses = [row["eval_loss"] for row in history if "eval_loss" in row]
+    losses = _eval_losses(history)
     return losses[-1] if losses else None
 
 
@@ -67,7 +72,9 @@ def run_sft(cfg: SFTConfig, reporter: Reporter) -> dict[str, Any]:
     tokenizer = load_tokenizer(cfg.model)
     renderer = Renderer.for_tokenizer(tokenizer, cfg.prompt_template, cfg.chat_template)
     reporter.log(f"sft: prompts rendered with {renderer.describe()}")
-    model = load_causal_lm(cfg.model, trainable=True)
+    resume_from = last_checkpoint(cfg.output_dir) if cfg.resume else None
+    if resume_from:
+        reporter.log(f"resuming from {resume_from}")
     selecting = {}
     if cfg.selection_reward_model:  # the Trainer keeps the best epoch's checkpoint and loads it at the end
         selecting = {
@@ -76,6 +83,10 @@ def run_sft(cfg: SFTConfig, reporter: Reporter) -> dict[str, Any]:
             "metric_for_best_model": SELECT_METRIC,
             "greater_is_better": True,
         }
+    # The arguments come before the model: with a DeepSpeed ZeRO-3 config they register it
+    # (HfDeepSpeedConfig), and from_pretrained then partitions the weights as it loads them. TRL's
+    # SFTTrainer loads a model given by name after its args for the same reason; we load it ourselves
+    # to keep trainable weights in fp32 and a local folder off the hub (runtime._load).
     args = trl.SFTConfig(
         **trainer_arguments(
             cfg,
@@ -83,9 +94,14 @@ def run_sft(cfg: SFTConfig, reporter: Reporter) -> dict[str, Any]:
             completion_only_loss=True,
             packing=False,
             eval_strategy="epoch" if valid_rows else "no",
+            # the loss before training, taken after the Trainer prepared (and maybe sharded) the model
+            eval_on_start=bool(valid_rows) and resume_from is None,
             **selecting,
         )
     )
+    for note in engine_notes(args):
+        reporter.log(f"note: {note}")
+    model = load_causal_lm(cfg.model, trainable=True)
     callback, callbacks = stage_callbacks("sft", cfg, reporter)
     if cfg.selection_reward_model:
         callbacks.append(
@@ -109,16 +125,14 @@ def run_sft(cfg: SFTConfig, reporter: Reporter) -> dict[str, Any]:
         processing_class=tokenizer,
         callbacks=callbacks,
     )
-    resume_from = last_checkpoint(cfg.output_dir) if cfg.resume else None
-    if resume_from:
-        reporter.log(f"resuming from {resume_from}")
+    del model  # from here on only through the trainer, which holds the prepared (maybe sharded) one
     metrics: dict[str, Any] = {"train_rows": len(train_rows), "valid_rows": len(valid_rows)}
-    if valid_rows and resume_from is None:
-        metrics["eval_loss_start"] = trainer.evaluate()["eval_loss"]
     result = trainer.train(resume_from_checkpoint=str(resume_from) if resume_from else None)
     callback.raise_if_cancelled(cfg.output_dir)
     history = trainer.state.log_history
     if valid_rows:
+        if resume_from is None:
+            metrics["eval_loss_start"] = _eval_losses(history)[0]
         final = _last_eval_loss(history)
         metrics["eval_loss"] = final if final is not None else trainer.evaluate()["eval_loss"]
     if cfg.selection_reward_model:

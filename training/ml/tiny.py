@@ -1,7 +1,10 @@
-"""A tiny GPT-2 style model and a byte-level BPE tokenizer trained here: nothing is downloaded.
+"""A tiny GPT-2 style model and a tokenizer trained here: nothing is downloaded.
 
 The folder it writes is a normal Hugging Face model folder, so AutoModelForCausalLM.from_pretrained and
-AutoTokenizer.from_pretrained load it like any hub model. Used by the tests and the local demo.
+AutoTokenizer.from_pretrained load it like any hub model. `build_tiny_model` (random weights, byte-level
+BPE) serves the tests, where speed matters; `build_demo_model` serves the local demo, where people read
+what the model writes: a word-level tokenizer and a short pre-training on the demo's texts, so even the
+first round's samples are words and phrases of the domain rather than byte noise.
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ if TYPE_CHECKING:
     from training.ml.config import TinyConfig
 
 EOS = "<|endoftext|>"
+UNK = "<|unk|>"
 
 _ANIMALS = ["cat", "dog", "bird", "fish", "horse", "mouse", "lion", "bear"]
 _COLOURS = ["red", "blue", "green", "yellow", "black", "white"]
@@ -81,12 +85,20 @@ def build_tiny_model(
     seed: int = 0,
 ) -> Path:
     """Write a randomly initialised GPT-2 style model and its tokenizer to out_dir; return the folder."""
+    tokenizer = train_tokenizer(default_corpus() if texts is None else texts, vocab_size)
+    model = _tiny_gpt2(
+        tokenizer, n_layer=n_layer, n_embd=n_embd, n_head=n_head, n_positions=n_positions, seed=seed
+    )
+    return _save(out_dir, model, tokenizer)
+
+
+def _tiny_gpt2(
+    tokenizer: PreTrainedTokenizerFast, *, n_layer: int, n_embd: int, n_head: int, n_positions: int, seed: int
+) -> PreTrainedModel:
+    """A GPT-2 shaped model over `tokenizer`'s vocabulary, random weights from `seed`; eos = bos = pad."""
     import torch
     from transformers import GenerationConfig, GPT2Config, GPT2LMHeadModel
 
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    tokenizer = train_tokenizer(default_corpus() if texts is None else texts, vocab_size)
     eos_id = tokenizer.eos_token_id
     config = GPT2Config(
         vocab_size=len(tokenizer),
@@ -101,9 +113,99 @@ def build_tiny_model(
     torch.manual_seed(seed)
     model = GPT2LMHeadModel(config)
     model.generation_config = GenerationConfig(bos_token_id=eos_id, eos_token_id=eos_id, pad_token_id=eos_id)
+    return model
+
+
+def _save(out_dir: str | Path, model: PreTrainedModel, tokenizer: PreTrainedTokenizerFast) -> Path:
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
     model.save_pretrained(out)
     tokenizer.save_pretrained(out)
     return out
+
+
+# ---- the local demo's base model: whole words, briefly pre-trained on the demo's texts -------------
+DEMO_PRETRAIN_STEPS = 50
+
+
+def train_word_tokenizer(texts: Iterable[str]) -> PreTrainedTokenizerFast:
+    """A word-level tokenizer over `texts`: each token is a whole word with its leading space, a run of
+    punctuation or a line break (GPT-2's pre-tokenizer splits them), so anything a model samples from it
+    reads as words. A word it never saw becomes <|unk|>, which decoding with skip_special_tokens drops;
+    text made of known words round-trips exactly. pad = eos, as in train_tokenizer."""
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
+    from transformers import PreTrainedTokenizerFast
+
+    words = Tokenizer(models.WordLevel(unk_token=UNK))
+    words.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    words.decoder = decoders.ByteLevel()
+    words.train_from_iterator(
+        list(texts), trainer=trainers.WordLevelTrainer(special_tokens=[EOS, UNK], show_progress=False)
+    )
+    return PreTrainedTokenizerFast(
+        tokenizer_object=words,
+        bos_token=EOS,
+        eos_token=EOS,
+        unk_token=UNK,
+        pad_token=EOS,
+        padding_side="left",
+        model_max_length=1_000_000,
+    )
+
+
+def pretrain(
+    model: PreTrainedModel,
+    tokenizer: PreTrainedTokenizerFast,
+    texts: list[str],
+    *,
+    steps: int,
+    learning_rate: float = 3e-3,
+) -> float:
+    """Next-token training on `texts` (each ended by eos), all of them in every step; returns the last
+    loss. Enough steps to write the domain's words in its phrases, few enough that samples still vary
+    (about 50 on the demo's texts: loss near 1). A plain loop, not a Trainer: a few dozen full-batch
+    steps need neither its checkpoints nor its schedule."""
+    import torch
+
+    limit = model.config.n_positions
+    rows = [tokenizer(text + EOS)["input_ids"][:limit] for text in texts]
+    width = max(len(row) for row in rows)
+    ids = torch.full((len(rows), width), tokenizer.pad_token_id)  # (B, T)
+    mask = torch.zeros_like(ids)
+    for i, row in enumerate(rows):
+        ids[i, : len(row)], mask[i, : len(row)] = torch.tensor(row), 1
+    labels = ids.masked_fill(mask == 0, -100)  # padding is not learned; the first eos of each row is
+    optimizer = torch.optim.AdamW(model.parameters(), lr=learning_rate)
+    threads = torch.get_num_threads()
+    # One thread: on a model this small a second one mostly waits for the first, and on a busy machine
+    # its spinning costs many times the work itself.
+    torch.set_num_threads(1)
+    model.train()
+    loss = torch.tensor(float("nan"))
+    try:
+        for _ in range(steps):
+            loss = model(input_ids=ids, attention_mask=mask, labels=labels).loss
+            loss.backward()
+            optimizer.step()
+            optimizer.zero_grad()
+    finally:
+        torch.set_num_threads(threads)
+    model.eval()
+    return float(loss.detach())
+
+
+def build_demo_model(
+    out_dir: str | Path, texts: Iterable[str], *, steps: int = DEMO_PRETRAIN_STEPS, seed: int = 0
+) -> Path:
+    """The local demo's base model: the tiny GPT-2 shape over a word-level tokenizer of `texts`,
+    pre-trained on them for `steps` full-batch steps (seconds on two CPU cores)."""
+    corpus = [text for text in texts if text.strip()]
+    if not corpus:
+        raise ValueError("the demo model needs at least one non-empty text to learn its words from")
+    tokenizer = train_word_tokenizer(corpus)
+    model = _tiny_gpt2(tokenizer, n_layer=2, n_embd=64, n_head=4, n_positions=256, seed=seed)
+    pretrain(model, tokenizer, corpus, steps=steps)
+    return _save(out_dir, model, tokenizer)
 
 
 def run_tiny(cfg: TinyConfig) -> dict:

@@ -2,12 +2,17 @@
 with a heartbeat, progress and cancel checks, then record the outcome (automatic evaluation of a new
 policy, registration of the model it made) and tell its round. training/tasks.py's execute_run calls
 `run_execute`; the run's lifecycle around it (start, cancel, retry, reap) is training/services/runs.py.
+
+The stage trains in this process (TRAINING_LAUNCHER "inprocess") or in child processes that
+training/services/launch.py starts and follows ("accelerate", "slurm"); the outcome is recorded the same
+way, and only a stage that succeeded registers a model.
 """
 
 import logging
 import threading
 import time
 import traceback
+from typing import Any
 
 from django.conf import settings
 from django.db import close_old_connections, transaction
@@ -16,7 +21,7 @@ from django.utils import timezone
 from audit.services import Action, audit_record
 
 from ..models import RunKind, RunStatus, TrainingRun
-from . import auto_evaluation, liveness, outages, registry, runs, stages
+from . import auto_evaluation, launch, liveness, outages, registry, runs, stages
 
 log = logging.getLogger(__name__)
 
@@ -59,9 +64,15 @@ class _Reporter:
         finally:
             close_old_connections()
 
+    def add_log(self, text: str) -> None:
+        """Lines for the log tail, written with the next progress (or flush); only the tail is kept."""
+        self.log_lines.append(text)
+        if sum(map(len, self.log_lines)) > 2 * LOG_TAIL_CHARS:
+            self.log_lines = ["\n".join(self.log_lines)[-LOG_TAIL_CHARS:]]
+
     def progress(self, event: dict) -> None:
         if event.get("log"):
-            self.log_lines.append(str(event["log"]))
+            self.add_log(str(event["log"]))
         metrics = event.get("metrics") or {}
         if metrics:
             self.history.append({"step": event.get("step", 0), **metrics})
@@ -118,19 +129,17 @@ def run_execute(*, run_id: int, worker_task_id: str = "") -> TrainingRun | None:
         run.worker = liveness.this_process()
         run.save(update_fields=["status", "started_at", "heartbeat_at", "worker_task_id", "worker"])
 
-    from training.ml import TrainingCancelled, run_stage  # torch loads here, on the worker only
-
     reporter = _Reporter(run.pk)
     reporter.start()
-    status, error, metrics = RunStatus.SUCCEEDED, "", {}
+    status, error, metrics = RunStatus.SUCCEEDED, "", dict[str, Any]()
     try:
         stage_kind, stage_config = stages.build_config(run)
         reporter.progress({"log": f"{run.kind} run {run.pk}: {stage_config}"})
-        metrics = run_stage(
-            stage_kind, stage_config, progress=reporter.progress, should_stop=reporter.should_stop
-        )
-    except TrainingCancelled:
-        status = RunStatus.CANCELLED
+        if launch.launcher() == "inprocess":
+            status, metrics = _train_here(stage_kind, stage_config, reporter)
+        else:
+            outcome = launch.follow(run, launch.launch_for(run, stage_kind, stage_config), reporter)
+            status, error, metrics = RunStatus(outcome.status), outcome.error, outcome.metrics
     except Exception as exc:
         status, error = RunStatus.FAILED, f"{type(exc).__name__}: {exc}\n\n{traceback.format_exc()[-4000:]}"
     finally:
@@ -150,6 +159,19 @@ def run_execute(*, run_id: int, worker_task_id: str = "") -> TrainingRun | None:
     outages.insist(f"run {run.pk}: read back", run.refresh_from_db)
     outages.insist(f"run {run.pk}: round", lambda: runs.after_finish(run))
     return run
+
+
+def _train_here(stage_kind: str, stage_config: dict, reporter: _Reporter) -> tuple[RunStatus, dict]:
+    """The stage in this process: (succeeded, metrics) or (cancelled, {}); other errors propagate."""
+    from training.ml import TrainingCancelled, run_stage  # torch loads here, on the worker only
+
+    try:
+        metrics = run_stage(
+            stage_kind, stage_config, progress=reporter.progress, should_stop=reporter.should_stop
+        )
+    except TrainingCancelled:
+        return RunStatus.CANCELLED, {}
+    return RunStatus.SUCCEEDED, metrics
 
 
 @transaction.atomic

@@ -9,6 +9,7 @@ from django.utils import timezone
 
 from audit.services import Action, audit_record
 from core.errors import ServiceError
+from labeling.demo import demo_texts
 from labeling.models import Batch, DatasetSnapshot
 
 from ..models import ModelKind, ModelVersion, RunKind, RunStatus, TrainingRun
@@ -16,15 +17,16 @@ from .stages import DATA_KINDS, data_snapshot
 
 
 def base_model_path() -> str:
-    """BASE_MODEL, or the tiny model training.ml builds (once) under MEDIA_ROOT."""
+    """BASE_MODEL, or the demo's tiny model (a word-level tokenizer, briefly pre-trained on the demo texts so
+    its samples read as words), built once under MEDIA_ROOT."""
     if settings.BASE_MODEL:
         return settings.BASE_MODEL
-    folder = Path(settings.MEDIA_ROOT) / "models" / "base-tiny"
+    folder = Path(settings.MEDIA_ROOT) / "models" / "base-demo"
     if not (folder / "config.json").exists():
-        from training.ml.tiny import build_tiny_model
-
         try:
-            build_tiny_model(folder)
+            from training.ml.tiny import build_demo_model
+
+            build_demo_model(folder, demo_texts())
         except ModuleNotFoundError as exc:  # the slim web image: no torch, no transformers
             raise ServiceError(
                 "BASE_MODEL is not set, and this process cannot build the tiny demo model: the training "

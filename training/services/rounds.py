@@ -29,6 +29,7 @@ import logging
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from django.conf import settings
 from django.contrib.auth.models import Group
 from django.db import IntegrityError, transaction
 from django.db.models import Max
@@ -46,7 +47,7 @@ from labeling.vocab import K_MAX, K_MIN
 from .. import dispatch
 from ..models import ModelVersion, Round, RoundStatus, RunStatus, TrainingRun
 from ..round_state import RoundState
-from . import liveness, run_settings
+from . import launch, liveness, run_settings
 from .registry import base_model_get_or_create
 from .runs import ACTIVE, run_start, runs_stop
 
@@ -80,6 +81,21 @@ def _next_number() -> int:
     return max(last_round, last_batch) + 1
 
 
+def _with_site_defaults(stage_config: object) -> object:
+    """The site's per-step settings (TRAINING_ROUND_STAGE_CONFIG; `make run` sets small PPO sizes for the demo)
+    under the round's own: the round records the merged settings, so its page shows what each step trains with."""
+    site = settings.TRAINING_ROUND_STAGE_CONFIG
+    if not site or not isinstance(stage_config, dict):
+        return stage_config  # a malformed value is stage_settings_clean's to refuse, naming the field
+    steps = set(site) | set(stage_config)
+    return {
+        step: {**site.get(step, {}), **stage_config.get(step, {})}
+        if isinstance(stage_config.get(step, {}), dict)
+        else stage_config[step]
+        for step in steps
+    }
+
+
 def round_start(
     *, method: str = "ppo", created_by: "User | None" = None, config: dict | None = None
 ) -> Round:
@@ -88,11 +104,13 @@ def round_start(
     if method not in STEPS:
         raise RoundRefused(f"unknown method '{method}'; choose ppo or dpo.", field="method")
     config = {**DEFAULTS, **(config or {})}
+    config["stage_config"] = _with_site_defaults(config["stage_config"])
     if not (isinstance(config["k"], int) and K_MIN <= config["k"] <= K_MAX):
         raise RoundRefused(f"k must be {K_MIN} to {K_MAX}, got {config['k']!r}.", field="k")
     if config["batch_status"] not in (Batch.Status.DRAFT, Batch.Status.ACTIVE):
         raise RoundRefused("batch_status must be draft or active.", field="batch_status")
     config["stage_config"] = run_settings.stage_settings_clean(stage_config=config["stage_config"])
+    launch_config = launch.launch_config_clean(config.pop("launch_config", ""))  # its runs train with it
     rounds_fail_gone()
     running = Round.objects.filter(status=RoundStatus.RUNNING).first()
     if running:
@@ -106,6 +124,7 @@ def round_start(
                 number=_next_number(),
                 method=method,
                 config=config,
+                launch_config=launch_config,
                 created_by=created_by,
                 step=STEPS[method][0],
                 state=RoundState().to_json(),
@@ -115,7 +134,7 @@ def round_start(
                 actor=created_by,
                 action=Action.ROUND_STARTED,
                 target=rnd,
-                details={"method": method, **config},
+                details={"method": method, "launch_config": launch_config, **config},
             )
     except IntegrityError:
         raise RoundRefused("another round is already running.") from None
@@ -315,7 +334,14 @@ def _train(rnd: Round, state: RoundState, step: str) -> bool:
         snaps = {k: DatasetSnapshot.objects.get(pk=v) for k, v in state.snapshots.items()}
         inputs = TRAINING_INPUTS[step](state, snaps)
         config = dict(rnd.config["stage_config"].get(step, {}))
-        run = run_start(kind=step, created_by=rnd.created_by, round=rnd, config=config, **inputs)
+        run = run_start(
+            kind=step,
+            created_by=rnd.created_by,
+            round=rnd,
+            config=config,
+            launch_config=rnd.launch_config,
+            **inputs,
+        )
         state.runs[step] = [run.pk]
         return False
     if not _await_runs(rnd, state, step):
@@ -341,6 +367,7 @@ def _generate(rnd: Round, state: RoundState, step: str) -> bool:
                 created_by=rnd.created_by,
                 round=rnd,
                 config={"num_samples": per_source, "max_prompts": rnd.config["prompt_limit"], **overrides},
+                launch_config=rnd.launch_config,
             ).pk
             for model in sources
         ]
@@ -426,6 +453,7 @@ def _rerun(rnd: Round, step: str, failed: TrainingRun) -> TrainingRun:
         created_by=rnd.created_by,
         round=rnd,
         retry_of=failed,
+        launch_config=failed.launch_config,
     )
 
 

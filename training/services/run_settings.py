@@ -35,6 +35,8 @@ SERVER_OWNED = frozenset(
         "hub_kernels",
         "model_name",
         "use_vllm",
+        "rollout_backend",  # vLLM or not is the GPU worker's set-up, as use_vllm
+        "vllm_gpu_memory_utilization",
         "corpus",
     }
 )
@@ -55,7 +57,7 @@ HYPERPARAMETERS = frozenset(
         "value_learning_rate", "value_max_grad_norm", "kl_coef", "adaptive_kl", "kl_target", "kl_horizon",
         "gamma", "lam", "cliprange", "cliprange_value", "vf_coef", "temperature", "max_new_tokens",
         "max_prompt_length", "missing_eos_penalty", "ptx_coef", "ptx_ratio", "eval_steps", "eval_prompts",
-        "ema_decay",
+        "ema_decay", "shared_trunk", "logprob_chunk", "static_cache", "compile",
         # generate
         "split", "num_samples", "top_p",
         # tiny

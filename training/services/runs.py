@@ -28,7 +28,7 @@ from labeling.models import DatasetSnapshot
 
 from .. import dispatch
 from ..models import ModelVersion, Round, RoundStatus, RunStatus, TrainingRun
-from . import liveness, run_settings, stages
+from . import launch, liveness, run_settings, stages
 
 if TYPE_CHECKING:
     from django.contrib.auth.models import AnonymousUser, User
@@ -57,12 +57,16 @@ def run_start(
     created_by: "User | None" = None,
     round: Round | None = None,
     retry_of: TrainingRun | None = None,
+    launch_config: str = "",
 ) -> TrainingRun:
     """Validate the inputs, store a queued run and send it to the gpu queue once committed.
     `config` holds the client's hyperparameters only (run_settings); the run's folder is the server's:
     MEDIA_ROOT/runs/run-<id>, or the folder of the run it retries, so that it resumes.
-    `created_by` is who started it (for a round's runs, who started the round; None: a schedule)."""
+    `created_by` is who started it (for a round's runs, who started the round; None: a schedule).
+    `launch_config`: a shipped accelerate config's name (default TRAINING_LAUNCH_CONFIG), for a worker
+    that launches stages as child processes."""
     stages.validate_inputs(kind=kind, base_model=base_model, snapshots=snapshots, reward_model=reward_model)
+    launch_config = launch.launch_config_clean(launch_config)
     settings = run_settings.settings_clean(kind=kind, settings=config if config is not None else {})
     check_queue()
     with transaction.atomic():
@@ -74,6 +78,7 @@ def run_start(
             created_by=created_by,
             round=round,
             sent_at=timezone.now(),
+            launch_config=launch_config,
         )
         run.snapshots.set(snapshots)
         run.config["output_dir"] = retry_of.config["output_dir"] if retry_of else str(run_folder(run))
@@ -141,6 +146,7 @@ def run_retry(*, run: TrainingRun, created_by: "User | None" = None) -> Training
         created_by=created_by or run.created_by,
         round=run.round,
         retry_of=run,
+        launch_config=run.launch_config,
     )
 
 

@@ -5,6 +5,9 @@ import {
   createDraftSaver, csrfToken, hasModifier, isTyping, latestDraft, lockOnSubmit, noFormStateRestore, readConfig,
   setupCommonKeys, setupSkipDialog, startTimer,
 } from "./common.js";
+import { openCompare, isCompareOpen } from "./compare.js";
+import { describeEntry, setupQuickEntry } from "./quick_entry.js";
+import { makeSortable } from "./ranking_drop.js";
 
 const config = readConfig();
 const form = document.getElementById("ws-form");
@@ -19,7 +22,7 @@ const announceEl = document.getElementById("rk-announce");
 const allUnusable = document.getElementById("id_all_unusable");
 
 let state = { pool: [...ids], tiers: [] };
-let sortables = [];
+let undoSortable = () => {};
 
 // ---- state -------------------------------------------------------------------------------------
 
@@ -133,8 +136,7 @@ function describe(id) {
 
 function render() {
   const focused = document.activeElement?.closest?.(".rk-chip");
-  sortables.forEach((s) => s.destroy());
-  sortables = [];
+  undoSortable();
   poolEl.replaceChildren(...state.pool.map((id) => chips.get(id)));
   const parts = [];
   state.tiers.forEach((tier, i) => parts.push(gapElement(i, false), tierElement(i, tier)));
@@ -151,50 +153,21 @@ function render() {
   document.getElementById("rk-placed-count").textContent = `${placed} of ${ids.length} placed`;
   document.getElementById("rk-pool-box").classList.toggle("is-empty", state.pool.length === 0);
   document.getElementById("rk-tiers-input").value = JSON.stringify(state.tiers);
-  makeSortable();
+  undoSortable = makeSortable({ tiersEl, onDrop });
   if (focused) focused.focus();
 }
 
-function makeSortable() {
-  if (!window.Sortable) return; // the keyboard still works
-  for (const list of document.querySelectorAll(".rk-zone")) {
-    sortables.push(
-      window.Sortable.create(list, {
-        group: "ranking",
-        animation: 120,
-        forceFallback: true, // mouse/touchpad/touch alike, no native drag image quirks
-        fallbackTolerance: 3,
-        // The gaps between tiers open up into visible drop targets while dragging (app.css keeps their
-        // height fixed): they take a card only when the pointer is over them. Reaching out 16 px, they caught
-        // drops on the edge of the tier next to them, and a card meant as a tie started a tier of its own.
-        emptyInsertThreshold: list.dataset.kind === "gap" ? 0 : 16,
-        ghostClass: "rk-ghost",
-        chosenClass: "rk-chosen",
-        dragClass: "rk-dragged",
-        onStart: () => document.body.classList.add("rk-dragging"),
-        onEnd: (event) => {
-          const tier = tierUnderPointer(event); // before the gaps close and the rows move
-          document.body.classList.remove("rk-dragging");
-          const id = Number(event.item.dataset.id);
-          // Let Sortable finish with the DOM first, then read the new order from it and redraw.
-          requestAnimationFrame(() => {
-            change(tier === -1 ? readDom() : ops.place(id, tier + 1), id);
-          });
-        },
-      }),
-    );
+// Where a dragged card was let go (ranking_drop.js): a tier's row ties it there, a gap starts a tier there, the
+// pool takes it out; outside them all, the order Sortable left in the DOM stands.
+function onDrop(id, zone) {
+  if (zone?.kind === "tier") return change(ops.place(id, zone.index + 1), id);
+  if (zone?.kind === "pool") return change(ops.unplace(id), id);
+  if (zone?.kind === "gap") {
+    const next = without(id);
+    next.tiers.splice(zone.index, 0, [id]);
+    return change(next, id);
   }
-}
-
-// The tier whose row the card was released on, or -1. Sortable places a card by the elements the pointer
-// passed over: released on a tier's edge, not over a card, the card stayed in the gap it crossed last and
-// started a tier of its own. Where the labeler lets go decides (the dragged copy lets the pointer through).
-function tierUnderPointer(event) {
-  const e = event.originalEvent;
-  const point = e?.changedTouches?.[0] || e;
-  if (!point || typeof point.clientX !== "number") return -1;
-  const row = document.elementFromPoint(point.clientX, point.clientY)?.closest(".rk-tier");
-  return row ? [...tiersEl.querySelectorAll(".rk-tier")].indexOf(row) : -1;
+  return change(readDom(), id);
 }
 
 // Every non-empty zone under the tiers, top to bottom, is a tier (a card dropped in a gap starts one).
@@ -272,6 +245,32 @@ function setupExpanders() {
   }
 }
 
+// ---- the whole ranking typed in one go (quick_entry.js) --------------------------------------------
+
+// The typed outputs become the ranking (any not typed go back to be placed) and each typed score is set;
+// complete, the focus goes to Submit, so the next Enter sends it. Returns what the field shows.
+function applyEntry(entry) {
+  const idOf = (letter) => idOfLetter.get(letter.toLowerCase());
+  state = normalise({ tiers: entry.tiers.map((tier) => tier.map(idOf)) });
+  for (const [letter, score] of entry.scores) {
+    form.querySelector(`input[name="likert-${idOf(letter)}"][value="${score}"]`).checked = true;
+  }
+  for (const id of ids) updateMeta(id);
+  render();
+  saver.schedule();
+  const left = problems();
+  const done = `Ranked ${describeEntry(entry)}.`;
+  if (left.length) {
+    showProblems(left);
+    announceEl.textContent = `${done} ${left.map((p) => p.text).join(" ")}`;
+    return `${done} Still to do: see above.`;
+  }
+  showProblems([]);
+  announceEl.textContent = `${done} Press Enter to submit.`;
+  document.getElementById("ws-submit").focus();
+  return `${done} Enter submits.`;
+}
+
 // ---- keyboard ----------------------------------------------------------------------------------
 
 function focusLikert(id) {
@@ -282,11 +281,18 @@ function focusLikert(id) {
 }
 
 function onKey(event) {
-  if (isTyping(event) || hasModifier(event) || skip.isOpen()) return;
+  if (isTyping(event) || hasModifier(event) || skip.isOpen() || isCompareOpen()) return;
   const key = event.key;
   const chip = event.target.closest?.(".rk-chip");
   const likertGroup = event.target.closest?.(".rk-likert");
   const letter = key.length === 1 ? key.toLowerCase() : "";
+  if (letter === "x" && !event.shiftKey) {
+    event.preventDefault();
+    const at = ids.indexOf(Number(event.target.closest?.("[data-id]")?.dataset.id));
+    const left = at === -1 ? 0 : at;
+    openCompare(letterOf.get(ids[left]), letterOf.get(ids[(left + 1) % ids.length]));
+    return;
+  }
   if (idOfLetter.has(letter)) {
     event.preventDefault();
     if (event.shiftKey) focusLikert(idOfLetter.get(letter));
@@ -393,4 +399,9 @@ form.addEventListener("submit", onSubmit);
 noFormStateRestore(form);
 lockOnSubmit(form, saver);
 document.addEventListener("keydown", onKey);
+setupQuickEntry({
+  letters: config.completions.map((c) => c.letter),
+  apply: applyEntry,
+  isBlocked: (event) => isTyping(event) || skip.isOpen() || isCompareOpen(),
+});
 setupCommonKeys({ form, skip, onEnter: () => form.requestSubmit() });

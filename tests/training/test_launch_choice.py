@@ -1,0 +1,81 @@
+"""A run or a round chooses a shipped launch config by name: checked by the server, never a file path."""
+
+import pytest
+from django.urls import reverse
+from rest_framework.test import APIClient
+
+from core.errors import ServiceError
+from labeling.services.exports import snapshot_create
+from training.models import Round, RoundStatus, TrainingRun
+from training.services.registry import base_model_get_or_create
+from training.services.rounds import round_start
+
+from .conftest import FAST_STAGES
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def api(researcher):
+    client = APIClient()
+    client.force_login(researcher)
+    return client
+
+
+def run_input(**extra) -> dict:
+    return {
+        "kind": "sft",
+        "base_model": base_model_get_or_create().pk,
+        "snapshots": [snapshot_create(kind="sft", filters={}).pk],
+        "config": FAST_STAGES["sft"],
+        **extra,
+    }
+
+
+@pytest.mark.parametrize("name", ["/etc/passwd", "../launch/zero3.yaml", "zero4"])
+def test_a_run_with_an_unknown_launch_config_is_refused_naming_the_field(
+    api, media, demo_data, inline_tasks, name
+):
+    answer = api.post("/api/v1/training-runs/", run_input(launch_config=name), format="json")
+    assert answer.status_code == 400
+    assert "launch_config" in answer.content.decode() and "zero3" in answer.content.decode()  # the choices
+    assert not TrainingRun.objects.exists()
+
+
+def test_a_run_without_a_launch_config_gets_the_default_from_settings(
+    api, media, demo_data, inline_tasks, settings
+):
+    settings.TRAINING_LAUNCH_CONFIG = "fsdp2"
+    answer = api.post("/api/v1/training-runs/", run_input(), format="json")
+    assert answer.status_code == 201 and answer.data["launch_config"] == "fsdp2"
+
+
+def test_the_run_form_takes_a_launch_config_and_the_run_page_shows_it(
+    client, researcher, media, demo_data, inline_tasks
+):
+    client.force_login(researcher)
+    data = run_input(launch_config="zero3-offload")
+    form = {**data, "config": "{}", "snapshots": data["snapshots"]}
+    client.post(reverse("training:run_new"), form)
+    run = TrainingRun.objects.get()
+    assert run.launch_config == "zero3-offload"
+    assert "zero3-offload" in client.get(reverse("training:run", args=[run.pk])).content.decode()
+
+
+def test_a_round_passes_its_launch_config_to_its_runs(api, media, demo_data, inline_tasks):
+    stages = {**FAST_STAGES, "sft": {**FAST_STAGES["sft"], "splits": "no_such_split"}}  # stops at sft
+    answer = api.post(
+        "/api/v1/rounds/", {"method": "dpo", "launch_config": "zero2", "stage_config": stages}, format="json"
+    )
+    assert answer.status_code == 201, answer.content
+    rnd = Round.objects.get()
+    assert rnd.launch_config == "zero2" and answer.data["launch_config"] == "zero2"
+    assert rnd.status == RoundStatus.FAILED  # inline: the sft step ran and failed on its split
+    assert TrainingRun.objects.get(round=rnd).launch_config == "zero2"
+
+
+def test_a_round_with_an_unknown_launch_config_is_refused(media, demo_data, inline_tasks):
+    with pytest.raises(ServiceError) as refused:
+        round_start(method="dpo", config={"launch_config": "my-cluster.yaml"})
+    assert refused.value.field == "launch_config"
+    assert not Round.objects.exists()
