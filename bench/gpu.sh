@@ -35,7 +35,16 @@ step rm_tiny $PY bench/reward_model.py --repeats 1
 step rm_gpt2_small $PY bench/reward_model.py --repeats 1 --gpt2-small --train 256 --lr 1e-4
 step ppo_small $PY bench/ppo.py --steps 3
 step ppo_large $PY bench/ppo.py --steps 3 --skip-tiny --batch-size 256 --mini-batch-size 64 --micro-batch-size 16 --max-new-tokens 128
+step ppo_static $PY bench/ppo.py --steps 3 --skip-tiny --batch-size 256 --mini-batch-size 64 --micro-batch-size 16 --max-new-tokens 128 --generation-batch-size 256 --static-cache --compile
+# Every stage under DeepSpeed ZeRO-2 and ZeRO-3 on one GPU (issue 16), when deepspeed is installed
+# (an sdist on PyPI: `DS_BUILD_OPS=0 pip install deepspeed`, then it compiles what it needs at run time).
+if $PY -c "import deepspeed" 2>/dev/null; then
+  step zero_smoke $PY bench/zero_smoke.py --out "$OUT/zero-smoke"
+else
+  echo "zero_smoke: skipped (no deepspeed)" | tee -a "$OUT/summary.txt"
+fi
 
 tail -n 3 "$OUT/tests.txt"
-grep -h "^ratio\|^accuracy\|mean of steps" "$OUT"/rm_*.txt "$OUT"/ppo_*.txt
+grep -h "^ratio\|^accuracy\|mean of steps\|tokens/s\|share" "$OUT"/rm_*.txt "$OUT"/ppo_*.txt
+grep -h "^zero" "$OUT"/zero_smoke.txt 2>/dev/null
 cat "$OUT/summary.txt"

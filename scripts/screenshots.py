@@ -1,6 +1,7 @@
 """Refresh the screenshots of the main pages in docs/screenshots/ (`make screenshots`).
 
-Starts the product as `make run` does (SQLite, in-process tasks, demo data) in a throwaway folder, opens each
+Starts the product as `make run` does (SQLite, in-process tasks, demo data, one round of the loop) in a
+throwaway folder, opens each
 page as the role that uses it in Debian's chromium (Playwright, never a browser download), and writes one
 PNG a page, light colour scheme, plus the ranking page in dark mode. Pages that a checkout does not have
 (a 404) are skipped with a note, so the script runs on older branches too.
@@ -30,12 +31,24 @@ PASSWORDS = {  # labeling/demo.py's demo users (local demo only)
 PAGES = [
     ("home-labeler", "labeler", "/", "A labeler's home: the batches with work for them"),
     ("ranking", "labeler", "start:Demo: rank outputs (round 0)", "Ranking K=4 outputs with ties and scores"),
-    ("history", "labeler", "/history/", "A labeler's own submissions, with undo while the window is open"),
+    (
+        "history",
+        "labeler",
+        "/submissions/",
+        "A labeler's own submissions, with undo while the window is open",
+    ),
     ("batches", "admin", "/manage/batches/", "Batch admins: the batches and their progress"),
     ("people", "admin", "/manage/people/", "Batch admins: onboarding labelers"),
     ("explore", "researcher", "/explore/rankings/", "The data explorer: every label, filtered and searched"),
     ("datasets", "researcher", "/manage/datasets/", "Versioned dataset exports"),
     ("training", "researcher", "/training/", "Training: runs, rounds and the model registry"),
+    (
+        "round",
+        "researcher",
+        "/training/rounds/1/",
+        "A round: each step with its state, time, and the reward's change",
+    ),
+    ("run", "researcher", "/training/runs/3/", "A PPO run: progress, charts, log and its config as a table"),
     ("quality", "researcher", "/quality/", "Label quality: agreement, gold and screening"),
 ]
 
@@ -47,8 +60,11 @@ def _serve(workdir: Path, port: int) -> subprocess.Popen:
         "DATABASE_URL": f"sqlite:///{workdir / 'db.sqlite3'}",
         "MEDIA_ROOT": str(workdir / "media"),
         "CELERY_BROKER_URL": "",
+        "OMP_NUM_THREADS": "1",
+        "TRAINING_ROUND_STAGE_CONFIG": '{"ppo": {"steps": 20, "batch_size": 16}}',  # as `make run`
     }
-    for command in (["migrate", "--noinput"], ["load_demo"]):
+    # One round of the loop first (tens of seconds), so the round and run pages have something to show.
+    for command in (["migrate", "--noinput"], ["load_demo"], ["start_round", "--method", "ppo", "--wait"]):
         subprocess.run(
             [sys.executable, "manage.py", *command], cwd=REPO, env=env, check=True, capture_output=True
         )

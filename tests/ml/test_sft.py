@@ -50,17 +50,22 @@ def test_a_cancelled_run_resumes_from_its_checkpoint(tiny_model, data_dir, tmp_p
     }
     events = []
     with pytest.raises(TrainingCancelled) as cancelled:
-        run_stage("sft", config, progress=events.append, should_stop=lambda: len(events) >= 2, echo=False)
+        run_stage(
+            "sft", config, progress=events.append, should_stop=lambda: events[-1]["step"] >= 2, echo=False
+        )
     assert cancelled.value.step == 2
     assert last_checkpoint(tmp_path).name == "checkpoint-2"
     assert (last_checkpoint(tmp_path) / "training_config.yaml").exists()  # the config beside every checkpoint
+    # Step 0 of 4 comes first (a run page shows its total before the first step), then one event a step.
     assert (
-        [e["step"] for e in events] == [1, 2] and events[0]["total"] == 4 and "loss" in events[-1]["metrics"]
+        [e["step"] for e in events] == [0, 1, 2]
+        and events[0]["total"] == 4
+        and "loss" in events[-1]["metrics"]
     )
 
     resumed = []
     metrics = run_stage("sft", config, progress=resumed.append, echo=False)
-    assert [e["step"] for e in resumed][:2] == [3, 4]
+    assert [e["step"] for e in resumed][:3] == [2, 3, 4]  # from the checkpoint's step on
     assert metrics["steps"] == 4
 
 
