@@ -3,6 +3,7 @@ starts work; a reset password replaces it; taking the labeler role stops the wor
 
 import re
 
+import pytest
 from django.contrib.auth.models import Group
 
 from audit.models import Action, AuditEvent
@@ -10,6 +11,8 @@ from core.roles import ROLE_BATCH_ADMIN
 from tests.factories import UserFactory
 
 from .conftest import log_in
+
+pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True, serialized_rollback=True)]
 
 
 def _new_password(page) -> str:
