@@ -22,6 +22,19 @@ def labeler(transactional_db):
     return UserFactory(username="ada", roles=[ROLE_LABELER])
 
 
+def settled_box(page, target: str) -> dict:
+    """The target's box once the layout holds still (two reads 60 ms apart agree): on a busy machine the gaps'
+    120 ms opening can run late, and a hand aims at what it sees, not at a moving row."""
+    box = page.locator(target).bounding_box()
+    for _ in range(50):
+        page.wait_for_timeout(60)
+        again = page.locator(target).bounding_box()
+        if again == box:
+            return box
+        box = again
+    return box
+
+
 def drop_at(page, letter: str, target: str, spot) -> dict:
     """Drag a card and release it at `spot(box)` of the target's box, measured as the labeler sees it: once
     the drag has begun (the gaps open up) and again near the target. Returns the target's box at the release."""
@@ -34,9 +47,9 @@ def drop_at(page, letter: str, target: str, spot) -> dict:
     page.mouse.move(box["x"] + box["width"] / 2 + 8, box["y"] + box["height"] / 2 + 8, steps=4)
     page.wait_for_selector("body.rk-dragging")
     page.wait_for_timeout(150)  # the gaps open up in 120 ms (app.css): measure the page the labeler sees
-    x, y = spot(page.locator(target).bounding_box())
+    x, y = spot(settled_box(page, target))
     page.mouse.move(x, y, steps=12)
-    x, y = spot(page.locator(target).bounding_box())  # aim again, as a hand does
+    x, y = spot(settled_box(page, target))  # aim again, as a hand does
     page.mouse.move(x, y, steps=3)
     page.wait_for_timeout(60)  # Sortable looks at the pointer every 50 ms: let it, as a hand would
     at_release = page.locator(target).bounding_box()
