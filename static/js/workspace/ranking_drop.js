@@ -5,6 +5,9 @@
 // at; the zone a release would choose is highlighted as the pointer moves, so what is shown is what happens.
 // Before, Sortable's placeholder grew whichever list it entered, 50 ms behind the pointer, and the rows moved
 // under a drop a few pixels inside a tier's edge: the tie became a tier of its own.
+// The zone is read when the pointer is released, before Sortable handles the release: by the time Sortable
+// calls onEnd it has put the card back into the layout of the list it last entered (50 ms behind the pointer,
+// later on a busy machine), and the rows below that list have moved down under the pointer.
 
 const TARGET = "rk-drop-target";
 
@@ -46,6 +49,13 @@ export function makeSortable({ tiersEl, onDrop }) {
       if (document.body.classList.contains("rk-dragging")) highlight(zoneAt(point.clientX, point.clientY, tiersEl));
     });
   };
+  // Listened to on window in the capture phase: before Sortable's own listeners (on the document) see it.
+  let released = undefined;
+  const onRelease = (event) => {
+    const point = pointOf(event);
+    if (released === undefined && point) released = zoneAt(point.clientX, point.clientY, tiersEl);
+  };
+  const RELEASES = ["pointerup", "mouseup", "touchend"];
   const sortables = [...document.querySelectorAll(".rk-zone")].map((list) =>
     window.Sortable.create(list, {
       group: "ranking",
@@ -57,13 +67,17 @@ export function makeSortable({ tiersEl, onDrop }) {
       chosenClass: "rk-chosen",
       dragClass: "rk-dragged",
       onStart: () => {
+        released = undefined;
+        RELEASES.forEach((type) => window.addEventListener(type, onRelease, true));
         document.body.classList.add("rk-dragging");
         document.addEventListener("pointermove", onMove, true);
         document.addEventListener("touchmove", onMove, true);
       },
       onEnd: (event) => {
+        RELEASES.forEach((type) => window.removeEventListener(type, onRelease, true));
         const point = pointOf(event.originalEvent);
-        const zone = point ? zoneAt(point.clientX, point.clientY, tiersEl) : null; // before the gaps close
+        const zone = released !== undefined ? released : point ? zoneAt(point.clientX, point.clientY, tiersEl) : null;
+        released = undefined;
         document.removeEventListener("pointermove", onMove, true);
         document.removeEventListener("touchmove", onMove, true);
         cancelAnimationFrame(frame);
