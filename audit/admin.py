@@ -1,8 +1,10 @@
 """The audit log in the Django admin: a list to read and filter (action, actor, date), nothing to change."""
 
 import json
+from typing import cast
 
 from django.contrib import admin
+from django.http import HttpRequest
 from django.utils.html import format_html
 
 from .models import AuditEvent
@@ -24,7 +26,8 @@ class AuditEventAdmin(admin.ModelAdmin):
         "object_repr",
         "pretty_details",
     ]
-    readonly_fields = fields
+    # The same list; the stubs type `fields` as fieldsets, but each entry above is one field's name.
+    readonly_fields = cast(list[str], fields)
     list_select_related = ["actor"]
 
     @admin.display(description="actor", ordering="actor_name")
@@ -37,11 +40,11 @@ class AuditEventAdmin(admin.ModelAdmin):
             "<pre>{}</pre>", json.dumps(event.details, indent=2, sort_keys=True, ensure_ascii=False)
         )
 
-    def has_add_permission(self, request) -> bool:
+    def has_add_permission(self, request: HttpRequest) -> bool:
         return False
 
-    def has_change_permission(self, request, obj=None) -> bool:
+    def has_change_permission(self, request: HttpRequest, obj: AuditEvent | None = None) -> bool:
         return False
 
-    def has_delete_permission(self, request, obj=None) -> bool:
+    def has_delete_permission(self, request: HttpRequest, obj: AuditEvent | None = None) -> bool:
         return False

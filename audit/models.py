@@ -29,6 +29,7 @@ class Action(models.TextChoices):
     RUN_FAILED = "run.failed", "Training run failed"
     ROUND_STARTED = "round.started", "Round started"
     ROUND_RETRIED = "round.retried", "Round retried"
+    ROUND_FAILED = "round.failed", "Round failed"
     ADMIN_ADDED = "admin.added", "Added in the Django admin"
     ADMIN_CHANGED = "admin.changed", "Changed in the Django admin"
     ADMIN_DELETED = "admin.deleted", "Deleted in the Django admin"

@@ -1,15 +1,24 @@
 """Recording audit events. Call `audit_record` inside the transaction.atomic() block of the change it
 records: the event is then committed with the change, and rolled back with it."""
 
+from typing import TYPE_CHECKING
+
 from django.db import models
 
 from .models import Action, AuditEvent
+
+if TYPE_CHECKING:
+    from django.contrib.auth.models import AnonymousUser, User
 
 __all__ = ["Action", "audit_record"]
 
 
 def audit_record(
-    *, actor, action: Action | str, target: models.Model | None, details: dict | None = None
+    *,
+    actor: "User | AnonymousUser | None",
+    action: Action | str,
+    target: models.Model | None,
+    details: dict | None = None,
 ) -> AuditEvent:
     """Add one event. `actor` is the user who acted, or None for the system (an anonymous user counts
     as None); `target` is the object acted on (saved, so it has a primary key)."""

@@ -3,7 +3,7 @@ schema and its Swagger UI. It lives in config because it imports both apps' view
 
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
-from rest_framework.routers import DefaultRouter
+from rest_framework.routers import APIRootView, DefaultRouter
 
 from core.api.base import ApiMixin
 from core.api.schema import ApiSchemaGenerator
@@ -23,7 +23,7 @@ app_name = "api"
 
 
 # The root, the schema and its viewers are for signed-in users (anonymous visitors see the login page only).
-class ApiRoot(ApiMixin, DefaultRouter.APIRootView):
+class ApiRoot(ApiMixin, APIRootView):  # the class DefaultRouter.APIRootView names
     roles = {"get": signed_in}
 
 

@@ -60,7 +60,7 @@ secure_scheme_headers = {"X-FORWARDED-PROTO": "https"}
 preload_app = True
 
 
-def when_ready(server) -> None:
+def when_ready(server: object) -> None:  # gunicorn's Arbiter (untyped), not used here
     from django.db import connections
     from django.urls import get_resolver
 

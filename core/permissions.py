@@ -4,11 +4,12 @@ queryset to what the user may see."""
 
 from collections.abc import Callable
 from functools import wraps
-from typing import Any
+from typing import Any, cast
 
 from django.contrib.auth.decorators import login_required
 from django.contrib.auth.models import AnonymousUser, User
 from django.core.exceptions import PermissionDenied
+from django.http import HttpRequest
 from rest_framework.permissions import BasePermission
 from rest_framework.request import Request
 
@@ -18,6 +19,13 @@ Rule = Callable[[User | AnonymousUser], bool]
 
 
 # The API: every view names a rule per action (ByRole).
+
+
+def signed_in_user(request: HttpRequest) -> User:
+    """The user of a view behind login_required or a role decorator built on it (below, and
+    labeling.views.manage_access): those send anonymous users to the login page first, so it is never
+    AnonymousUser here."""
+    return cast(User, request.user)
 
 
 def signed_in(user: User | AnonymousUser) -> bool:

@@ -8,7 +8,8 @@ from django.contrib.admin.utils import unquote
 from django.contrib.auth import get_user_model
 from django.contrib.auth.admin import GroupAdmin, UserAdmin
 from django.contrib.auth.models import Group
-from django.db import transaction
+from django.db import models, transaction
+from django.http import HttpRequest
 
 from audit.admin_writes import AuditedAdmin, SuperuserAuditedAdmin, SuperuserWrites
 from audit.services import Action, audit_record
@@ -125,10 +126,10 @@ class DatasetSnapshotAdmin(SuperuserAuditedAdmin):
     list_display = ["id", "kind", "format", "row_count", "sha256", "created_at"]
     list_filter = ["kind", "format"]
 
-    def has_add_permission(self, request, *args) -> bool:
+    def has_add_permission(self, request: HttpRequest, *args: object) -> bool:
         return False
 
-    def has_change_permission(self, request, obj=None) -> bool:
+    def has_change_permission(self, request: HttpRequest, obj: models.Model | None = None) -> bool:
         return False
 
     def delete_model(self, request, obj):

@@ -1,6 +1,9 @@
 """The local demo's data: one user per role, prompts of several categories, demonstrations, and
 batches to work on (prompt writing, demonstrations, and ranking with K=4). Idempotent."""
 
+from datetime import timedelta
+from typing import TYPE_CHECKING
+
 from django.contrib.auth import get_user_model
 from django.db import transaction
 from django.utils import timezone
@@ -13,6 +16,9 @@ from .services.prompts import dedup_key, prompt_create
 from .services.rankings import ranking_submit
 from .services.tasks import prompt_task_create, ranking_task_create
 from .vocab import Category, PromptSource
+
+if TYPE_CHECKING:
+    from django.contrib.auth.models import User
 
 # Documented in README.md (demo users). Local demo only.
 DEMO_USERS = [
@@ -164,7 +170,7 @@ def demo_load() -> dict[str, int]:
     return created
 
 
-def _demo_ranking(task: Task, labeler) -> int:
+def _demo_ranking(task: Task, labeler: "User") -> int:
     """labeler2 has already ranked the demo tasks (overlap is 2, so 'labeler' still gets them): a round
     can be trained straight after `make run`. Their order is the order of quality they were written in,
     with the two weak outputs tied."""
@@ -172,7 +178,7 @@ def _demo_ranking(task: Task, labeler) -> int:
         task=task,
         batch=task.batch,
         labeler=labeler,
-        lease_expires_at=timezone.now() + timezone.timedelta(minutes=30),
+        lease_expires_at=timezone.now() + timedelta(minutes=30),
     )
     best, short, unsure, echo = task.task_completions.values_list("completion_id", flat=True)
     likert = {best: 6, short: 4, unsure: 2, echo: 1}

@@ -3,6 +3,7 @@ rules (overlap, leases, dedup, ranking completeness) stay in the services. The t
 (the pages' text boxes read them from these forms: maxlength)."""
 
 import json
+from typing import Any
 
 from django import forms
 
@@ -67,7 +68,7 @@ class RankingForm(forms.Form):
     )
     seconds_spent = SecondsField()
 
-    def __init__(self, *args, completion_ids: list[int], **kwargs):
+    def __init__(self, *args: Any, completion_ids: list[int], **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.completion_ids = completion_ids
         likert = [(str(n), str(n)) for n in range(LIKERT_MIN, LIKERT_MAX + 1)]
@@ -89,8 +90,9 @@ class RankingForm(forms.Form):
             ) from None
         return tiers
 
-    def clean(self):
-        data = super().clean()
+    def clean(self) -> dict[str, Any]:
+        super().clean()  # Form.clean returns cleaned_data (typed as possibly None)
+        data = self.cleaned_data
         scores = {cid: {"likert": data.get(f"likert-{cid}") or None} for cid in self.completion_ids}
         unusable = bool(data.get("all_unusable"))
         if likert_missing(ratings=scores, completion_ids=self.completion_ids, all_unusable=unusable):

@@ -88,7 +88,7 @@ class Batch(models.Model):
     model_version = models.ForeignKey(
         "training.ModelVersion", null=True, blank=True, on_delete=models.PROTECT, related_name="batches"
     )
-    labelers = models.ManyToManyField(User, blank=True, related_name="labeling_batches")
+    labelers = models.ManyToManyField(settings.AUTH_USER_MODEL, blank=True, related_name="labeling_batches")
     groups = models.ManyToManyField("auth.Group", blank=True, related_name="labeling_batches")
     created_by = models.ForeignKey(User, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
     created_at = models.DateTimeField(auto_now_add=True)

@@ -7,6 +7,7 @@ the request, so it reads nothing from the database (no session, no user, no mess
 """
 
 import logging
+from collections.abc import Callable
 
 from django.db import InterfaceError, OperationalError
 from django.http import HttpRequest, HttpResponse, JsonResponse
@@ -41,7 +42,7 @@ def database_unavailable(request: HttpRequest) -> HttpResponse:
 class DatabaseOutageMiddleware:
     """Turns a view's lost database connection into database_unavailable's 503."""
 
-    def __init__(self, get_response) -> None:
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
         self.get_response = get_response
 
     def __call__(self, request: HttpRequest) -> HttpResponse:

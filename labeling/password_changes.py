@@ -10,24 +10,39 @@ password: it saves only the password and clears `_password`, which a real change
 leaves set until after the save.
 """
 
+from collections.abc import Iterable
+from typing import TYPE_CHECKING, Any
+
 from .services.tokens import PASSWORD_CHANGED, tokens_revoke_all
 
+if TYPE_CHECKING:
+    from django.contrib.auth.models import User
 
-def _is_rehash(user, update_fields) -> bool:
-    return user._password is None and update_fields is not None and set(update_fields) == {"password"}
+
+def _is_rehash(user: "User", update_fields: Iterable[str] | None) -> bool:
+    password = user._password  # type: ignore[attr-defined]  # Django's private attribute, not in django-stubs
+    return password is None and update_fields is not None and set(update_fields) == {"password"}
 
 
-def remember_stored_password(sender, instance, raw=False, update_fields=None, **kwargs) -> None:
+def remember_stored_password(
+    sender: type["User"],
+    instance: "User",
+    raw: bool = False,
+    update_fields: Iterable[str] | None = None,
+    **kwargs: Any,
+) -> None:
     """pre_save: the hash as stored before this save, when this save may change it."""
     if raw or instance.pk is None or (update_fields is not None and "password" not in update_fields):
         return
     if _is_rehash(instance, update_fields):
         return
     stored = sender.objects.filter(pk=instance.pk).values_list("password", flat=True).first()
-    instance._stored_password = stored
+    instance.__dict__["_stored_password"] = stored  # popped by revoke_tokens_on_password_change
 
 
-def revoke_tokens_on_password_change(sender, instance, created=False, raw=False, **kwargs) -> None:
+def revoke_tokens_on_password_change(
+    sender: type["User"], instance: "User", created: bool = False, raw: bool = False, **kwargs: Any
+) -> None:
     """post_save: the hash changed, so the password did: every token made with the old one goes."""
     stored = instance.__dict__.pop("_stored_password", None)
     if created or raw or stored is None or stored == instance.password:

@@ -23,7 +23,7 @@ COMMENT_MAX_CHARS = 5_000  # the ranking page's comment box takes as many (label
 
 def comparison_pairs(tiers: list[list[int]]) -> list[tuple[int, int]]:
     """(better, worse) for every two completions in different tiers; tiers run best to worst."""
-    pairs = []
+    pairs: list[tuple[int, int]] = []
     for upper, lower in combinations(range(len(tiers)), 2):
         pairs.extend((better, worse) for better in tiers[upper] for worse in tiers[lower])
     return pairs

@@ -1,6 +1,8 @@
 """Granting and taking roles (audited), and the Django-admin permissions of each role on labeling's and
 training's models. The role names and the 'is this user a ...' checks are core.roles."""
 
+from typing import TYPE_CHECKING, Any
+
 from django.apps import apps as installed
 from django.contrib.auth.management import create_permissions
 from django.contrib.auth.models import Group, Permission
@@ -10,6 +12,9 @@ from audit.services import Action, audit_record
 from core.errors import ServiceError
 from core.roles import ROLE_BATCH_ADMIN, ROLE_RESEARCHER, ROLES
 
+if TYPE_CHECKING:
+    from django.contrib.auth.models import AnonymousUser, User
+
 
 def _role_group(role: str) -> Group:
     if role not in ROLES:
@@ -17,7 +22,7 @@ def _role_group(role: str) -> Group:
     return Group.objects.get_or_create(name=role)[0]
 
 
-def role_add(*, user, role: str, actor=None) -> bool:
+def role_add(*, user: "User", role: str, actor: "User | AnonymousUser | None" = None) -> bool:
     """Give `user` the role; `actor` is who decided (None: a command or the system). False when the
     user already had it (then nothing changes and nothing is recorded)."""
     group = _role_group(role)
@@ -30,7 +35,7 @@ def role_add(*, user, role: str, actor=None) -> bool:
     return True
 
 
-def role_remove(*, user, role: str, actor=None) -> bool:
+def role_remove(*, user: "User", role: str, actor: "User | AnonymousUser | None" = None) -> bool:
     """Take the role from `user`. False when the user did not have it."""
     group = _role_group(role)
     with transaction.atomic():
@@ -69,7 +74,7 @@ ROLE_PERMISSIONS = {
 _ACTIONS = {"a": "add", "v": "view", "c": "change", "d": "delete"}
 
 
-def sync_role_permissions(**kwargs) -> None:
+def sync_role_permissions(**kwargs: Any) -> None:  # a post_migrate receiver
     """Give each role exactly its permissions on the apps above (ROLE_PERMISSIONS; none for a labeler),
     taking away any other on them: a database set up before a permission was withdrawn loses it at the
     next migrate. Permissions on other apps are left as an operator set them."""

@@ -1,14 +1,15 @@
 """Celery tasks of the collection side: each takes ids, loads, and calls a service. Routed to the default
 queue by settings (CELERY_TASK_ROUTES)."""
 
-from celery import shared_task
+from celery import Task, shared_task
 
 from .services.jobs import job_run, jobs_recover
+from .services.tokens import tokens_delete_expired
 from .services.undo import submissions_finalise
 
 
 @shared_task(bind=True, acks_late=True, name="labeling.tasks.run_job")
-def run_job(self, job_id: int) -> str:
+def run_job(self: Task, job_id: int) -> str:
     job = job_run(job_id=job_id, worker_task_id=self.request.id or "")
     return job.status if job else "skipped"
 
@@ -22,3 +23,9 @@ def recover_jobs() -> dict[str, list[int]]:
 def finalise_submissions() -> int:
     """Write the labels whose undo window has closed (beat, every 15 s: migration 0015)."""
     return submissions_finalise()
+
+
+@shared_task(name="labeling.tasks.delete_expired_tokens")
+def delete_expired_tokens() -> int:
+    """Delete the API tokens that have expired (beat, hourly: migration 0017)."""
+    return tokens_delete_expired()

@@ -6,18 +6,23 @@ so a batch admin cannot widen their own team. A team's labelers are the members 
 no other: a batch admin manages labelers, not fellow batch admins, researchers or staff.
 """
 
+from typing import TYPE_CHECKING
+
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
 from django.db.models import QuerySet
 
 from core.roles import ROLE_LABELER, ROLES, is_batch_admin
 
+if TYPE_CHECKING:
+    from django.contrib.auth.models import User
 
-def team_groups(user) -> QuerySet[Group]:
+
+def team_groups(user: "User") -> QuerySet[Group]:
     return Group.objects.filter(user=user).exclude(name__in=ROLES)
 
 
-def team_labelers(admin) -> QuerySet:
+def team_labelers(admin: "User") -> QuerySet:
     """The labelers whose API tokens `admin` may see and revoke (none for a user who is not a batch admin)."""
     User = get_user_model()
     if not is_batch_admin(admin):

@@ -9,6 +9,7 @@ Django offers no setting for this; a reverse proxy in front should refuse such b
 """
 
 import io
+from typing import Any
 
 from django.conf import settings
 from django.core.files.uploadedfile import UploadedFile
@@ -18,16 +19,23 @@ from django.core.files.uploadhandler import TemporaryFileUploadHandler
 class OversizedUpload(UploadedFile):
     """An upload refused for its size: its name and size, no content."""
 
-    def __init__(self, name: str, content_type: str, size: int, charset, content_type_extra) -> None:
+    def __init__(
+        self,
+        name: str | None,
+        content_type: str | None,
+        size: int,
+        charset: str | None,
+        content_type_extra: dict[str, bytes] | None,
+    ) -> None:
         super().__init__(io.BytesIO(), name, content_type, size, charset, content_type_extra)
 
 
 class BoundedFileUploadHandler(TemporaryFileUploadHandler):
-    def new_file(self, *args, **kwargs) -> None:
+    def new_file(self, *args: Any, **kwargs: Any) -> None:
         super().new_file(*args, **kwargs)
         self.oversized = False
 
-    def receive_data_chunk(self, raw_data: bytes, start: int) -> None:
+    def receive_data_chunk(self, raw_data: bytes, start: int) -> bytes | None:
         if not self.oversized and start + len(raw_data) <= settings.IMPORT_MAX_FILE_BYTES:
             return super().receive_data_chunk(raw_data, start)
         if not self.oversized:
@@ -35,7 +43,7 @@ class BoundedFileUploadHandler(TemporaryFileUploadHandler):
             self.file.close()  # a NamedTemporaryFile: closing it deletes it
         return None
 
-    def file_complete(self, file_size: int):
+    def file_complete(self, file_size: int) -> UploadedFile | None:
         if self.oversized:
             return OversizedUpload(
                 self.file_name, self.content_type, file_size, self.charset, self.content_type_extra

@@ -2,10 +2,13 @@
 cancel), rounds (start, read) and the human evaluations (evaluation batches and their win rates, read).
 Researchers start and stop work; batch admins and researchers read."""
 
+from typing import TYPE_CHECKING, cast
+
 from django.shortcuts import get_object_or_404
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import mixins, serializers, status, viewsets
 from rest_framework.decorators import action
+from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
@@ -15,10 +18,13 @@ from labeling.models import Batch, DatasetSnapshot
 from labeling.quality.api import EstimateSerializer
 from training.ml.launch import LAUNCH_CONFIGS
 
-from .evaluation.winrate import evaluation_results
+from .evaluation.winrate import EvaluationResults, evaluation_results
 from .models import ModelVersion, Round, RunKind, TrainingRun
 from .services.rounds import round_start
 from .services.runs import run_cancel, run_start
+
+if TYPE_CHECKING:
+    from django.contrib.auth.models import User
 
 
 class ModelVersionOutput(serializers.ModelSerializer):
@@ -102,19 +108,20 @@ class TrainingRunViewSet(ApiMixin, viewsets.ReadOnlyModelViewSet):
     filterset_fields = ["kind", "status", "base_model"]
     roles = {"list": may_view, "retrieve": may_view, "create": may_train, "cancel": may_train}
 
-    def get_serializer_class(self):
+    def get_serializer_class(self) -> type[TrainingRunOutput]:
         return TrainingRunOutput if self.action == "list" else RunOutput
 
     @extend_schema(request=RunStartInput, responses={201: RunOutput})
-    def create(self, request):
+    def create(self, request: Request) -> Response:
         data = RunStartInput(data=request.data)
         data.is_valid(raise_exception=True)
-        run = run_start(created_by=request.user, **data.validated_data)
+        created_by = cast("User", request.user)  # ByRole lets only signed-in researchers start runs
+        run = run_start(created_by=created_by, **data.validated_data)
         return Response(RunOutput(run).data, status=status.HTTP_201_CREATED)
 
     @extend_schema(request=None, responses=RunOutput)
     @action(detail=True, methods=["post"])
-    def cancel(self, request, pk=None):
+    def cancel(self, request: Request, pk: str | None = None) -> Response:
         run = run_cancel(run=self.get_object(), actor=request.user)
         return Response(RunOutput(run).data)
 
@@ -136,7 +143,7 @@ class RoundStateOutput(serializers.Serializer):
 
 
 # The model's choices, so the round's input and output share one enum in the schema (RoundMethodEnum).
-ROUND_METHODS = Round._meta.get_field("method").choices
+ROUND_METHODS = cast("list[tuple[str, str]]", Round._meta.get_field("method").choices)  # declared: never None
 
 
 class RoundOutput(serializers.ModelSerializer):
@@ -177,11 +184,12 @@ class RoundViewSet(ApiMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet)
     roles = {"retrieve": may_view, "create": may_train}
 
     @extend_schema(request=RoundStartInput, responses={201: RoundOutput})
-    def create(self, request):
+    def create(self, request: Request) -> Response:
         data = RoundStartInput(data=request.data)
         data.is_valid(raise_exception=True)
         config = dict(data.validated_data)
-        rnd = round_start(method=config.pop("method"), created_by=request.user, config=config)
+        created_by = cast("User", request.user)  # ByRole lets only signed-in researchers start rounds
+        rnd = round_start(method=config.pop("method"), created_by=created_by, config=config)
         return Response(RoundOutput(rnd).data, status=status.HTTP_201_CREATED)
 
 
@@ -190,7 +198,8 @@ class RoundViewSet(ApiMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet)
 
 class SourceResultSerializer(serializers.Serializer):
     model = serializers.CharField(source="source.key")
-    label = serializers.CharField(source="source.label")
+    # A declared field (SerializerMetaclass takes it out of the class), not the stubs' Field.label.
+    label = serializers.CharField(source="source.label")  # type: ignore[assignment]
     model_version = serializers.IntegerField(source="source.model_version.pk", allow_null=True, default=None)
     win_rate = EstimateSerializer(allow_null=True, help_text="Against the baseline; ties count half.")
     wins = serializers.IntegerField()
@@ -211,7 +220,7 @@ class EvaluationResultsSerializer(serializers.Serializer):
     overall = SourceResultSerializer(many=True)
     by_category = serializers.DictField(child=SourceResultSerializer(many=True))
 
-    def get_models(self, obj) -> list[str]:
+    def get_models(self, obj: EvaluationResults) -> list[str]:
         return [s.key for s in obj.sources]
 
 
@@ -229,7 +238,7 @@ class EvaluationListApi(ApiMixin, APIView):
     pagination_class = None
 
     @extend_schema(responses=EvaluationBatchSerializer(many=True))
-    def get(self, request):
+    def get(self, request: Request) -> Response:
         batches = Batch.objects.filter(kind=Batch.Kind.EVALUATION).order_by("-pk")
         return Response(EvaluationBatchSerializer(batches, many=True).data)
 
@@ -247,7 +256,7 @@ class EvaluationResultsApi(ApiMixin, APIView):
         ],
         responses=EvaluationResultsSerializer,
     )
-    def get(self, request, batch_id: int):
+    def get(self, request: Request, batch_id: int) -> Response:
         batch = get_object_or_404(Batch, pk=batch_id)
         results = evaluation_results(batch=batch, baseline=request.query_params.get("baseline"))
         return Response(EvaluationResultsSerializer(results).data)

@@ -6,6 +6,7 @@ stay the only side of that edge: tasks -> services, never back.
 
 import logging
 import time
+from typing import Any
 
 from celery import Task
 from celery import (
@@ -27,12 +28,12 @@ def task_named(name: str) -> Task:
     return app.tasks[name]
 
 
-def send_named(name: str, *args) -> str | None:
+def send_named(name: str, *args: Any) -> str | None:
     """Queue the task called `name` (core.dispatch.send: after the commit, by broker or in-process)."""
     return send(task_named(name), *args)
 
 
-def send_follow_up(name: str, *args, tries: int = 3, pause: float = 1.0) -> bool:
+def send_follow_up(name: str, *args: Any, tries: int = 3, pause: float = 1.0) -> bool:
     """Send a task whose reason is committed already (a round's next step after a run ended): tried a few
     times, `pause` seconds apart. False when the broker stayed unreachable; nothing is raised into the
     caller (a finishing run, the reaper), because the recovery sweep goes on from the committed rows.

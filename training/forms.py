@@ -42,7 +42,8 @@ class RunStartForm(forms.Form):
     reward_model = forms.ModelChoiceField(
         queryset=ModelVersion.objects.filter(kind="rm").order_by("-created_at"),
         required=False,
-        help_text="PPO only.",
+        help_text="PPO: the reward to maximise (required). SFT: picks the final epoch by its mean reward on "
+        "samples of the valid prompts, as InstructGPT did (optional). Other kinds: not used.",
     )
     snapshots = forms.ModelMultipleChoiceField(
         queryset=DatasetSnapshot.objects.order_by("-created_at"),

@@ -1,7 +1,7 @@
 """Celery tasks: each takes ids, loads, and calls a service. Routed to the gpu queue by settings.
 Services send them by name (training.dispatch), so nothing below imports this module."""
 
-from celery import shared_task
+from celery import Task, shared_task
 
 from . import dispatch
 from .services.execution import run_execute
@@ -13,7 +13,7 @@ from .services.schedules import scheduled_round as scheduled_start
 
 
 @shared_task(bind=True, acks_late=True, name=dispatch.EXECUTE_RUN)
-def execute_run(self, run_id: int) -> str:
+def execute_run(self: Task, run_id: int) -> str:
     run = run_execute(run_id=run_id, worker_task_id=self.request.id or "")
     return run.status if run else "missing"
 

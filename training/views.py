@@ -3,13 +3,13 @@ lineage, and rounds."""
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.http import JsonResponse
+from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_POST
 
 from core.errors import ServiceError
-from core.permissions import may_train, require_train, require_view
+from core.permissions import may_train, require_train, require_view, signed_in_user
 
 from .forms import RoundStartForm, RunStartForm
 from .models import ModelVersion, Round, TrainingRun
@@ -24,7 +24,7 @@ from .services.runs import run_cancel, run_retry, run_start
 
 
 @login_required
-def overview(request):
+def overview(request: HttpRequest) -> HttpResponse:
     require_view(request.user)
     return render(
         request,
@@ -42,7 +42,7 @@ def overview(request):
 
 
 @login_required
-def run_new(request):
+def run_new(request: HttpRequest) -> HttpResponse:
     require_train(request.user)
     if not ModelVersion.objects.exists():
         try:
@@ -60,7 +60,7 @@ def run_new(request):
                 reward_model=data["reward_model"],
                 config=data["config"],
                 launch_config=data["launch_config"],
-                created_by=request.user,
+                created_by=signed_in_user(request),
             )
         except ServiceError as exc:
             field = (exc.field or "").split(".")[0]  # "config.learning_rate" belongs to the config box
@@ -72,7 +72,7 @@ def run_new(request):
 
 
 @login_required
-def run_detail(request, pk: int):
+def run_detail(request: HttpRequest, pk: int) -> HttpResponse:
     require_view(request.user)
     run = get_object_or_404(
         TrainingRun.objects.select_related("base_model", "reward_model", "output_model", "round"), pk=pk
@@ -91,14 +91,14 @@ def run_detail(request, pk: int):
 
 
 @login_required
-def run_status(request, pk: int):
+def run_status(request: HttpRequest, pk: int) -> JsonResponse:
     require_view(request.user)
     return JsonResponse(run_status_of(get_object_or_404(TrainingRun, pk=pk)))
 
 
 @login_required
 @require_POST
-def run_cancel_view(request, pk: int):
+def run_cancel_view(request: HttpRequest, pk: int) -> HttpResponse:
     require_train(request.user)
     try:
         run_cancel(run=get_object_or_404(TrainingRun, pk=pk), actor=request.user)
@@ -110,10 +110,10 @@ def run_cancel_view(request, pk: int):
 
 @login_required
 @require_POST
-def run_retry_view(request, pk: int):
+def run_retry_view(request: HttpRequest, pk: int) -> HttpResponse:
     require_train(request.user)
     try:
-        new = run_retry(run=get_object_or_404(TrainingRun, pk=pk), created_by=request.user)
+        new = run_retry(run=get_object_or_404(TrainingRun, pk=pk), created_by=signed_in_user(request))
     except ServiceError as exc:
         messages.error(request, exc.message)
         return redirect("training:run", pk=pk)
@@ -122,7 +122,7 @@ def run_retry_view(request, pk: int):
 
 
 @login_required
-def model_detail(request, pk: int):
+def model_detail(request: HttpRequest, pk: int) -> HttpResponse:
     require_view(request.user)
     model = get_object_or_404(ModelVersion, pk=pk)
     chain = lineage(model)
@@ -140,15 +140,15 @@ def model_detail(request, pk: int):
 
 @login_required
 @require_POST
-def round_start_view(request):
+def round_start_view(request: HttpRequest) -> HttpResponse:
     require_train(request.user)
     form = RoundStartForm(request.POST)
     if not form.is_valid():
-        messages.error(request, "; ".join(f"{k}: {' '.join(v)}" for k, v in form.errors.items()))
+        messages.error(request, "; ".join(f"{k}: {' '.join(map(str, v))}" for k, v in form.errors.items()))
         return redirect("training:overview")
     data = form.cleaned_data
     try:
-        rnd = round_start(method=data.pop("method"), created_by=request.user, config=data)
+        rnd = round_start(method=data.pop("method"), created_by=signed_in_user(request), config=data)
     except ServiceError as exc:
         messages.error(request, exc.message)
         return redirect("training:overview")
@@ -179,7 +179,7 @@ def _round_status(rnd: Round) -> dict:
 
 
 @login_required
-def round_detail(request, pk: int):
+def round_detail(request: HttpRequest, pk: int) -> HttpResponse:
     require_view(request.user)
     rnd = get_object_or_404(Round.objects.select_related("batch"), pk=pk)
     return render(
@@ -195,14 +195,14 @@ def round_detail(request, pk: int):
 
 
 @login_required
-def round_status(request, pk: int):
+def round_status(request: HttpRequest, pk: int) -> JsonResponse:
     require_view(request.user)
     return JsonResponse(_round_status(get_object_or_404(Round.objects.select_related("batch"), pk=pk)))
 
 
 @login_required
 @require_POST
-def round_retry_view(request, pk: int):
+def round_retry_view(request: HttpRequest, pk: int) -> HttpResponse:
     require_train(request.user)
     try:
         round_retry(rnd=get_object_or_404(Round, pk=pk), actor=request.user)

@@ -1,7 +1,9 @@
 """What every API view shares: token-then-session authentication (so anonymous calls get 401), access by
 role per action, cursor pagination by id, django-filter, and JSON errors naming the field."""
 
+from collections.abc import Sequence
 from datetime import UTC
+from typing import TYPE_CHECKING, Any
 
 import django_filters
 from django.contrib.auth import get_user_model
@@ -10,13 +12,18 @@ from django.core.exceptions import ValidationError
 from django_filters.fields import IsoDateTimeField
 from django_filters.rest_framework import DjangoFilterBackend
 from rest_framework import serializers
-from rest_framework.authentication import SessionAuthentication
-from rest_framework.pagination import CursorPagination
+from rest_framework.authentication import BaseAuthentication, SessionAuthentication
+from rest_framework.filters import BaseFilterBackend
+from rest_framework.pagination import BasePagination, CursorPagination
+from rest_framework.permissions import BasePermission, OperandHolder, SingleOperandHolder
 
 from ..permissions import ByRole, Rule
 from ..storable import unstorable
 from .authentication import TokenAuthentication
 from .exceptions import exception_handler
+
+if TYPE_CHECKING:
+    from rest_framework.generics import BaseFilterProtocol  # in drf-stubs only
 
 
 class IdCursorPagination(CursorPagination):
@@ -26,10 +33,11 @@ class IdCursorPagination(CursorPagination):
 
 
 class ApiMixin:
-    authentication_classes = [TokenAuthentication, SessionAuthentication]
-    permission_classes = [ByRole]
-    pagination_class = IdCursorPagination
-    filter_backends = [DjangoFilterBackend]
+    # Typed exactly as APIView and GenericAPIView declare them: mypy wants a mixin's attribute to match.
+    authentication_classes: Sequence[type[BaseAuthentication]] = [TokenAuthentication, SessionAuthentication]
+    permission_classes: Sequence[type[BasePermission] | OperandHolder | SingleOperandHolder] = [ByRole]
+    pagination_class: type[BasePagination] | None = IdCursorPagination
+    filter_backends: Sequence["type[BaseFilterBackend | BaseFilterProtocol[Any]]"] = [DjangoFilterBackend]
     roles: dict[str, Rule] = {}
 
     def get_exception_handler(self):

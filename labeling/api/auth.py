@@ -12,8 +12,11 @@ Retry-After, even with the right password. Axes flags the refusal on DRF's reque
 middleware (looking at Django's request) never sees, so this view answers it.
 """
 
+from typing import TYPE_CHECKING, cast
+
 from django.contrib.auth import authenticate
 from django.contrib.auth.signals import user_logged_in
+from django.db.models import QuerySet
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from knox.models import AuthToken
 from rest_framework import generics, serializers, status
@@ -21,6 +24,7 @@ from rest_framework.authentication import SessionAuthentication
 from rest_framework.exceptions import NotFound, Throttled, ValidationError
 from rest_framework.pagination import CursorPagination
 from rest_framework.permissions import AllowAny
+from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
@@ -37,6 +41,9 @@ from ..services.tokens import (
     token_revoke,
     tokens_of,
 )
+
+if TYPE_CHECKING:
+    from django.contrib.auth.models import User
 
 
 class CredentialsSerializer(serializers.Serializer):
@@ -114,8 +121,10 @@ class TokenListApi(ApiMixin, generics.ListAPIView):
     pagination_class = TokenPagination
     roles = {"get": signed_in}
 
-    def get_queryset(self):
-        return AuthToken.objects.none() if self.for_schema else tokens_of(user=self.request.user)
+    def get_queryset(self) -> QuerySet[AuthToken]:
+        if self.for_schema:
+            return AuthToken.objects.none()
+        return tokens_of(user=cast("User", self.request.user))  # ByRole: signed_in
 
 
 class TeamTokenListApi(ApiMixin, generics.ListAPIView):
@@ -123,16 +132,18 @@ class TeamTokenListApi(ApiMixin, generics.ListAPIView):
     pagination_class = TokenPagination
     roles = {"get": is_batch_admin}
 
-    def get_queryset(self):
-        return AuthToken.objects.none() if self.for_schema else team_tokens(admin=self.request.user)
+    def get_queryset(self) -> QuerySet[AuthToken]:
+        if self.for_schema:
+            return AuthToken.objects.none()
+        return team_tokens(admin=cast("User", self.request.user))  # ByRole: is_batch_admin, so signed in
 
 
 class TokenRevokeApi(ApiMixin, APIView):
     roles = {"delete": signed_in}
 
     @extend_schema(responses={204: None})
-    def delete(self, request, prefix: str):
-        token = revocable_token(actor=request.user, prefix=prefix)
+    def delete(self, request: Request, prefix: str) -> Response:
+        token = revocable_token(actor=cast("User", request.user), prefix=prefix)  # ByRole: signed_in
         if token is None:
             raise NotFound("No such token (or not one you may revoke).")
         token_revoke(token=token, actor=request.user)

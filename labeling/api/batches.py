@@ -1,12 +1,14 @@
 """Batches: labelers see the batches they may work on; batch admins create and run them; researchers read."""
 
 from dataclasses import asdict
+from typing import TYPE_CHECKING
 
 from django.contrib.auth import get_user_model
 from django.db.models import Count, Prefetch, Q, QuerySet
 from drf_spectacular.utils import extend_schema, extend_schema_view
 from rest_framework import serializers, status, viewsets
 from rest_framework.decorators import action
+from rest_framework.request import Request
 from rest_framework.response import Response
 
 from core.api.base import ApiMixin, BatchSettingsFields, SlugLookupField
@@ -19,15 +21,24 @@ from ..selectors.batches import batch_labeler_stats, batch_progress
 from ..services import batches as service
 from ..vocab import Category, PromptSource, Split
 
+if TYPE_CHECKING:
+    from django.contrib.auth.models import Group, User
+
 # The model versions completions come from live in the training side's registry; reached through the
 # relation, so labeling does not import training (the layers run training -> labeling -> core -> audit).
 ModelVersion = Completion.model_version.field.related_model
 
 
 class BatchOutput(serializers.ModelSerializer):
-    labelers = serializers.SlugRelatedField(slug_field="username", many=True, read_only=True)
-    groups = serializers.SlugRelatedField(slug_field="name", many=True, read_only=True)
-    created_by = serializers.SlugRelatedField(slug_field="username", read_only=True, allow_null=True)
+    labelers: serializers.SlugRelatedField["User"] = serializers.SlugRelatedField(
+        slug_field="username", many=True, read_only=True
+    )
+    groups: serializers.SlugRelatedField["Group"] = serializers.SlugRelatedField(
+        slug_field="name", many=True, read_only=True
+    )
+    created_by: serializers.SlugRelatedField["User"] = serializers.SlugRelatedField(
+        slug_field="username", read_only=True, allow_null=True
+    )
     task_count = serializers.SerializerMethodField()
 
     class Meta:
@@ -50,7 +61,7 @@ class BatchOutput(serializers.ModelSerializer):
             "task_count",
         ]
 
-    def get_task_count(self, batch) -> int:
+    def get_task_count(self, batch: Batch) -> int:
         counted = getattr(batch, "task_count", None)  # annotated on lists
         return batch.tasks.count() if counted is None else counted
 
@@ -72,7 +83,8 @@ class BatchForRole(AnyOf):
 class PromptFiltersInput(serializers.Serializer):
     split = serializers.ListField(child=serializers.ChoiceField(choices=Split.choices), required=False)
     category = serializers.ListField(child=serializers.ChoiceField(choices=Category.choices), required=False)
-    source = serializers.ListField(
+    # A declared field, not Field.source: the serializer metaclass pops it from the class (stubs can't tell).
+    source = serializers.ListField(  # type: ignore[assignment]
         child=serializers.ChoiceField(choices=PromptSource.choices), required=False
     )
     created_after = serializers.DateTimeField(required=False)
@@ -81,7 +93,9 @@ class PromptFiltersInput(serializers.Serializer):
 
 
 class CompletionFiltersInput(serializers.Serializer):
-    model_version = serializers.PrimaryKeyRelatedField(queryset=ModelVersion.objects.all(), required=False)
+    model_version = serializers.PrimaryKeyRelatedField(
+        queryset=ModelVersion._default_manager.all(), required=False
+    )
     source_name = serializers.CharField(required=False)
 
 
@@ -180,7 +194,7 @@ class BatchViewSet(ApiMixin, viewsets.ReadOnlyModelViewSet):
         )
         return Response(BatchOutput(batch).data, status=status.HTTP_201_CREATED)
 
-    def _transition(self, request, name: str) -> Response:
+    def _transition(self, request: Request, name: str) -> Response:
         batch = service.batch_transition(batch=self.get_object(), action=name, actor=request.user)
         return Response(BatchOutput(batch).data)
 

@@ -1,6 +1,8 @@
 """Prompts, completions and demonstrations. Batch admins and researchers see all; a labeler sees only the
 prompts and demonstrations they wrote (and no completions outside their tasks)."""
 
+from typing import TYPE_CHECKING, cast
+
 import django_filters
 from django.db.models import QuerySet
 from drf_spectacular.utils import extend_schema
@@ -15,9 +17,14 @@ from ..models import Completion, Demonstration, Prompt
 from ..services.prompts import prompt_create
 from ..vocab import Category, PromptSource
 
+if TYPE_CHECKING:
+    from django.contrib.auth.models import User
+
 
 class PromptOutput(serializers.ModelSerializer):
-    author = serializers.SlugRelatedField(slug_field="username", read_only=True, allow_null=True)
+    author: serializers.SlugRelatedField["User"] = serializers.SlugRelatedField(
+        slug_field="username", read_only=True, allow_null=True
+    )
 
     class Meta:
         model = Prompt
@@ -38,7 +45,10 @@ class PromptOutput(serializers.ModelSerializer):
 class PromptInput(serializers.Serializer):
     text = serializers.CharField(trim_whitespace=False)
     category = serializers.ChoiceField(choices=Category.choices)
-    source = serializers.ChoiceField(choices=PromptSource.choices, default=PromptSource.IMPORTED)
+    # A declared field, not Field.source: the serializer metaclass pops it from the class (stubs can't tell).
+    source = serializers.ChoiceField(  # type: ignore[assignment]
+        choices=PromptSource.choices, default=PromptSource.IMPORTED
+    )
     # Left out or blank: the same (the prompt came from no named user), so the schema's default is valid.
     origin_user = serializers.CharField(max_length=200, required=False, default="", allow_blank=True)
     metadata = serializers.DictField(required=False, default=dict, validators=[storable_json])
@@ -64,7 +74,9 @@ class PromptViewSet(ApiMixin, viewsets.ReadOnlyModelViewSet):
         prompts = Prompt.objects.select_related("author")
         if self.for_schema or admin_or_researcher(self.request.user):
             return prompts
-        return prompts.filter(author=self.request.user) if is_labeler(self.request.user) else prompts.none()
+        if not is_labeler(self.request.user):
+            return prompts.none()
+        return prompts.filter(author=cast("User", self.request.user))  # a labeler: signed in
 
     @extend_schema(request=PromptInput, responses={201: PromptOutput})
     def create(self, request):
@@ -90,7 +102,9 @@ class CompletionViewSet(ApiMixin, viewsets.ReadOnlyModelViewSet):
 
 
 class DemonstrationOutput(serializers.ModelSerializer):
-    author = serializers.SlugRelatedField(slug_field="username", read_only=True)
+    author: serializers.SlugRelatedField["User"] = serializers.SlugRelatedField(
+        slug_field="username", read_only=True
+    )
     task = serializers.IntegerField(
         source="assignment.task_id", read_only=True, allow_null=True, default=None
     )
@@ -122,4 +136,4 @@ class DemonstrationViewSet(ApiMixin, viewsets.ReadOnlyModelViewSet):
         demonstrations = Demonstration.objects.select_related("author", "assignment")
         if self.for_schema or admin_or_researcher(self.request.user):
             return demonstrations
-        return demonstrations.filter(author=self.request.user)
+        return demonstrations.filter(author=cast("User", self.request.user))  # ByRole: any_role, so signed in

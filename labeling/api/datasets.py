@@ -1,5 +1,7 @@
 """Dataset snapshots: researchers export, list and download; batch admins may list them."""
 
+from typing import TYPE_CHECKING
+
 from django.http import FileResponse
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiResponse, extend_schema
@@ -18,6 +20,9 @@ from ..services.exports import snapshot_delete, snapshot_download_name, snapshot
 from ..services.jobs import job_start_export
 from .jobs import JobOutput, job_accepted
 
+if TYPE_CHECKING:
+    from django.contrib.auth.models import User
+
 # A snapshot's file that cannot be served: gone or refused is 404, storage that cannot be read is 503.
 FILE_ERROR_STATUS = {
     "file_missing": status.HTTP_404_NOT_FOUND,
@@ -27,8 +32,15 @@ FILE_ERROR_STATUS = {
 
 
 class SnapshotOutput(serializers.ModelSerializer):
-    created_by = serializers.SlugRelatedField(slug_field="username", read_only=True, allow_null=True)
+    created_by: serializers.SlugRelatedField["User"] = serializers.SlugRelatedField(
+        slug_field="username", read_only=True, allow_null=True
+    )
     download_url = serializers.SerializerMethodField()
+    contents = serializers.JSONField(
+        read_only=True,
+        help_text='What it holds: {"batches": {batch id: lines}, "outside_batches": lines from no batch}; '
+        "empty for snapshots exported before this was recorded.",
+    )
 
     class Meta:
         model = DatasetSnapshot
@@ -38,13 +50,14 @@ class SnapshotOutput(serializers.ModelSerializer):
             "format",
             "filters",
             "row_count",
+            "contents",
             "sha256",
             "created_by",
             "created_at",
             "download_url",
         ]
 
-    def get_download_url(self, snapshot) -> str:
+    def get_download_url(self, snapshot: DatasetSnapshot) -> str:
         return reverse("api:dataset-download", args=[snapshot.pk], request=self.context.get("request"))
 
 

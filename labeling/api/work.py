@@ -4,6 +4,8 @@ Labelers see the tasks of the batches they may work on and only their own rankin
 researchers see everything. Handing out and submitting go through the workspace's services, so the API
 and the browser follow the same rules (leases, overlap, idempotent submits)."""
 
+from typing import TYPE_CHECKING, cast
+
 import django_filters
 from django.db.models import Model, Q, QuerySet
 from django.http import Http404
@@ -11,6 +13,7 @@ from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import serializers, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.exceptions import PermissionDenied
+from rest_framework.request import Request
 from rest_framework.response import Response
 
 from core.api.base import ApiMixin, UtcDateTimeFilter
@@ -26,6 +29,9 @@ from ..services.prompt_writing import prompt_submit
 from ..services.rankings import ranking_submit
 from ..services.undo import UndoClosed, submission_undo
 from ..vocab import SECONDS_MAX, Category, PromptSource
+
+if TYPE_CHECKING:
+    from django.contrib.auth.models import User
 
 
 class CompletionItem(serializers.Serializer):
@@ -47,7 +53,7 @@ class TaskOutput(serializers.ModelSerializer):
         model = Task
         fields = ["id", "batch", "prompt", "k", "completions", "created_at"]
 
-    def get_completions(self, task) -> list[dict]:
+    def get_completions(self, task: Task) -> list[dict]:
         return [{"id": tc.completion_id, "text": tc.completion.text} for tc in task.shown_completions]
 
 
@@ -72,7 +78,7 @@ class AssignmentOutput(serializers.ModelSerializer):
             "draft",
         ]
 
-    def get_completions(self, assignment) -> list[dict]:
+    def get_completions(self, assignment: Assignment) -> list[dict]:
         return completions_in_my_order(assignment)
 
 
@@ -136,15 +142,16 @@ class TaskViewSet(ApiMixin, viewsets.ReadOnlyModelViewSet):
         request=None, responses={200: AssignmentOutput, 204: OpenApiResponse(description="nothing left")}
     )
     @action(detail=False, methods=["post"], url_path=r"next/(?P<batch_id>\d+)")
-    def next(self, request, batch_id: str):
+    def next(self, request: Request, batch_id: str) -> Response:
         """My next task in a batch: my live assignment there, or a new one; 204 when nothing is left for me."""
         # assignment_next reads the batch itself, under the labeler's lock: no read of it here (0.4 ms of
         # CPU on every hand-out). Whether it exists is asked only when the answer is no: 404, not 403.
         missing = Http404("No Batch matches the given query.")
         if int(batch_id) >= 2**63:  # beyond the id column
             raise missing
+        labeler = cast("User", request.user)  # ByRole: is_labeler, so signed in
         try:
-            assignment = assignment_next(labeler=request.user, batch=Batch(pk=int(batch_id)))
+            assignment = assignment_next(labeler=labeler, batch=Batch(pk=int(batch_id)))
         except Batch.DoesNotExist:
             raise missing from None
         except NotOnBatch as exc:
@@ -169,7 +176,10 @@ class SubmitInput(serializers.Serializer):
     all_unusable = serializers.BooleanField(required=False, default=False)
     text = serializers.CharField(required=False, default="", allow_blank=True, trim_whitespace=False)
     category = serializers.ChoiceField(choices=Category.choices, required=False)
-    source = serializers.ChoiceField(choices=PromptSource.choices, required=False, default=PromptSource.PLAIN)
+    # A declared field, not Field.source: the serializer metaclass pops it from the class (stubs can't tell).
+    source = serializers.ChoiceField(  # type: ignore[assignment]
+        choices=PromptSource.choices, required=False, default=PromptSource.PLAIN
+    )
     seconds_spent = serializers.IntegerField(min_value=0, max_value=SECONDS_MAX, required=False, default=0)
 
 
@@ -207,20 +217,21 @@ class AssignmentViewSet(ApiMixin, viewsets.GenericViewSet):
             assignments = assignments.select_related("task__prompt").prefetch_related(
                 completions_shown("task__task_completions")
             )
-        return assignments.filter(labeler=self.request.user)
+        return assignments.filter(labeler=cast("User", self.request.user))  # ByRole: is_labeler, so signed in
 
     def get_object(self) -> Assignment:
+        labeler = cast("User", self.request.user)  # ByRole: is_labeler, so signed in
         if self.action == "submit":  # the batch's kind is all a submit reads before its service
             try:
                 pk = int(self.kwargs["pk"])
             except ValueError:
                 raise Http404 from None
-            assignment, on_batch = assignment_to_submit(labeler=self.request.user, pk=pk)
+            assignment, on_batch = assignment_to_submit(labeler=labeler, pk=pk)
             if assignment is None:
                 raise Http404("No Assignment matches the given query.")
         else:
             assignment = super().get_object()
-            on_batch = user_may_work_on(user=self.request.user, batch=assignment.batch)
+            on_batch = user_may_work_on(user=labeler, batch=assignment.batch)
         if not on_batch:
             raise PermissionDenied("You are no longer a labeler of this batch.")
         return assignment
@@ -266,7 +277,8 @@ class AssignmentViewSet(ApiMixin, viewsets.GenericViewSet):
             out["prompt"] = stored and stored.pk
         if stored is None:  # pending: the undo window is open
             held = Assignment.objects.only("status", "undo_until").get(pk=assignment.pk)
-            out.update(status=str(held.status), undo_until=_moment.to_representation(held.undo_until))
+            undo_until = None if held.undo_until is None else _moment.to_representation(held.undo_until)
+            out.update(status=str(held.status), undo_until=undo_until)
         else:
             out.update(status="submitted", undo_until=None)
         return Response(out, status=status.HTTP_201_CREATED)
@@ -305,7 +317,9 @@ class RatingOutput(serializers.ModelSerializer):
 
 
 class RankingOutput(serializers.ModelSerializer):
-    labeler = serializers.SlugRelatedField(slug_field="username", read_only=True)
+    labeler: serializers.SlugRelatedField["User"] = serializers.SlugRelatedField(
+        slug_field="username", read_only=True
+    )
     batch = serializers.IntegerField(source="task.batch_id", read_only=True)
     ratings = RatingOutput(many=True, read_only=True)
 
@@ -346,4 +360,4 @@ class RankingViewSet(ApiMixin, viewsets.ReadOnlyModelViewSet):
         rankings = Ranking.objects.select_related("labeler", "task").prefetch_related("ratings")
         if self.for_schema or admin_or_researcher(self.request.user):
             return rankings
-        return rankings.filter(labeler=self.request.user)
+        return rankings.filter(labeler=cast("User", self.request.user))  # ByRole: any_role, so signed in

@@ -1,9 +1,10 @@
 """What add_role and remove_role share: find the user, call the role service, say what changed."""
 
 from collections.abc import Callable
+from typing import Any
 
 from django.contrib.auth import get_user_model
-from django.core.management.base import BaseCommand, CommandError
+from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from core.errors import ServiceError
 from core.roles import ROLES
@@ -14,11 +15,11 @@ class RoleCommand(BaseCommand):
     changed: str  # messages, formatted with username and role
     unchanged: str
 
-    def add_arguments(self, parser):
+    def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("username")
         parser.add_argument("role", choices=ROLES)
 
-    def handle(self, *args, username: str, role: str, **options):
+    def handle(self, *args: Any, username: str, role: str, **options: Any) -> None:
         try:
             user = get_user_model().objects.get(username=username)
         except get_user_model().DoesNotExist:

@@ -5,9 +5,15 @@ Hand-written; additive only (new columns have defaults, so existing rows need no
 On SQLite, adding a column to labeling_task rebuilds the table, and renaming the rebuilt table fails
 while the trigger of migration 0003 names it: the trigger is dropped around the change and recreated."""
 
+from collections.abc import Callable
+
 import django.db.models.deletion
 from django.conf import settings
 from django.db import migrations, models
+from django.db.backends.base.schema import BaseDatabaseSchemaEditor
+from django.db.migrations.state import StateApps
+
+RunCode = Callable[[StateApps, BaseDatabaseSchemaEditor], None]  # what RunPython runs
 
 SQLITE_TRIGGER = """CREATE TRIGGER taskcompletion_of_prompt BEFORE INSERT ON labeling_taskcompletion
        WHEN (SELECT prompt_id FROM labeling_completion WHERE id = NEW.completion_id) IS NOT NEW.prompt_id
@@ -15,8 +21,8 @@ SQLITE_TRIGGER = """CREATE TRIGGER taskcompletion_of_prompt BEFORE INSERT ON lab
        BEGIN SELECT RAISE(ABORT, 'completion and task must belong to the same prompt'); END"""
 
 
-def _on_sqlite(sql: str):
-    def run(apps, schema_editor):
+def _on_sqlite(sql: str) -> RunCode:
+    def run(apps: StateApps, schema_editor: BaseDatabaseSchemaEditor) -> None:
         if schema_editor.connection.vendor == "sqlite":
             schema_editor.execute(sql, None)
 

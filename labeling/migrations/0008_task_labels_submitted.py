@@ -9,7 +9,13 @@ Nothing keeps the count on SQLite, where it stays 0 and filters nothing out (see
 On SQLite, adding a column to labeling_task rebuilds the table, and renaming the rebuilt table fails while
 the trigger of migration 0003 names it: the trigger is dropped around the change and recreated (as 0007)."""
 
+from collections.abc import Callable
+
 from django.db import migrations, models
+from django.db.backends.base.schema import BaseDatabaseSchemaEditor
+from django.db.migrations.state import StateApps
+
+RunCode = Callable[[StateApps, BaseDatabaseSchemaEditor], None]  # what RunPython runs
 
 SQLITE_TRIGGER = """CREATE TRIGGER taskcompletion_of_prompt BEFORE INSERT ON labeling_taskcompletion
        WHEN (SELECT prompt_id FROM labeling_completion WHERE id = NEW.completion_id) IS NOT NEW.prompt_id
@@ -50,8 +56,8 @@ POSTGRES_BACKWARD = [
 ]
 
 
-def _on(vendor: str, *statements: str):
-    def run(apps, schema_editor):
+def _on(vendor: str, *statements: str) -> RunCode:
+    def run(apps: StateApps, schema_editor: BaseDatabaseSchemaEditor) -> None:
         if schema_editor.connection.vendor == vendor:
             for sql in statements:
                 schema_editor.execute(sql, None)

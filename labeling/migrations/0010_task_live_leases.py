@@ -18,7 +18,13 @@ labels_submitted by increments.
 On SQLite, adding columns to labeling_task rebuilds the table: migration 0003's trigger is dropped around
 the change and recreated (as 0008)."""
 
+from collections.abc import Callable
+
 from django.db import migrations, models
+from django.db.backends.base.schema import BaseDatabaseSchemaEditor
+from django.db.migrations.state import StateApps
+
+RunCode = Callable[[StateApps, BaseDatabaseSchemaEditor], None]  # what RunPython runs
 
 SQLITE_TRIGGER = """CREATE TRIGGER taskcompletion_of_prompt BEFORE INSERT ON labeling_taskcompletion
        WHEN (SELECT prompt_id FROM labeling_completion WHERE id = NEW.completion_id) IS NOT NEW.prompt_id
@@ -108,8 +114,8 @@ POSTGRES_BACKWARD = [
 ]
 
 
-def _on(vendor: str, *statements: str):
-    def run(apps, schema_editor):
+def _on(vendor: str, *statements: str) -> RunCode:
+    def run(apps: StateApps, schema_editor: BaseDatabaseSchemaEditor) -> None:
         if schema_editor.connection.vendor == vendor:
             for sql in statements:
                 schema_editor.execute(sql, None)

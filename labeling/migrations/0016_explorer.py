@@ -4,7 +4,13 @@ writes, so the planner can use them), and (author or labeler, id) for the keyset
 
 Postgres only: the SQLite demo searches with a plain `icontains` and needs none of them."""
 
+from collections.abc import Callable
+
 from django.db import migrations
+from django.db.backends.base.schema import BaseDatabaseSchemaEditor
+from django.db.migrations.state import StateApps
+
+RunCode = Callable[[StateApps, BaseDatabaseSchemaEditor], None]  # what RunPython runs
 
 SEARCHED = {
     "labeling_prompt": "text",
@@ -35,8 +41,8 @@ BACKWARD = [
 ]
 
 
-def _on_postgres(statements: list[str]):
-    def run(apps, schema_editor):
+def _on_postgres(statements: list[str]) -> RunCode:
+    def run(apps: StateApps, schema_editor: BaseDatabaseSchemaEditor) -> None:
         if schema_editor.connection.vendor == "postgresql":
             for sql in statements:
                 schema_editor.execute(sql, None)

@@ -16,12 +16,15 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from itertools import combinations
+from typing import Literal, TypeVar
 
 import krippendorff
 import numpy as np
 from scipy import stats
 
 from .intervals import Estimate, pooled_ratio
+
+Unit = TypeVar("Unit")  # what alpha's units are keyed by: (task, completion) here
 
 
 def tier_map(tiers: Sequence[Sequence[int]]) -> dict[int, int]:
@@ -134,7 +137,7 @@ def _mid_ranks(tiers: Mapping[int, int]) -> dict[int, float]:
     return dict(zip(ids, ranks.tolist(), strict=True))
 
 
-def alpha(units: Mapping[object, Mapping[int, float]], level: str) -> float | None:
+def alpha(units: Mapping[Unit, Mapping[int, float]], level: Literal["nominal", "ordinal"]) -> float | None:
     """Krippendorff's alpha of {unit: {coder: value}}, over units with at least two values; None when
     undefined (fewer than two such units, or a single value in all the data)."""
     units = {u: v for u, v in units.items() if len(v) >= 2}

@@ -12,6 +12,7 @@ from django.shortcuts import get_object_or_404
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import serializers
 from rest_framework.exceptions import ValidationError
+from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
@@ -55,7 +56,8 @@ class LikertAgreementSerializer(serializers.Serializer):
 
 class FlagAgreementSerializer(serializers.Serializer):
     flag = serializers.CharField()
-    label = serializers.CharField()
+    # A declared field, not Field.label: the serializer metaclass pops it from the class (stubs can't tell).
+    label = serializers.CharField()  # type: ignore[assignment]
     pairs = serializers.IntegerField()
     agreement = serializers.FloatField(allow_null=True)
     rate = serializers.FloatField(allow_null=True)
@@ -82,7 +84,7 @@ class LabelerStatsSerializer(serializers.Serializer):
     over_time = serializers.ListField(child=serializers.DictField())
 
 
-def _batches(request) -> list[int] | None:
+def _batches(request: Request) -> list[int] | None:
     values = request.query_params.getlist("batch")
     if not values:
         return None
@@ -114,7 +116,7 @@ class LabelerDetailApi(ApiMixin, APIView):
     roles = {"get": any_role}  # and a labeler only their own (the object check below)
 
     @extend_schema(parameters=[BATCH_PARAM], responses=LabelerStatsSerializer)
-    def get(self, request, user_id: int):
+    def get(self, request: Request, user_id: int) -> Response:
         require_see_labeler(request.user, user_id)
         user = get_object_or_404(get_user_model(), pk=user_id)
         [stats] = labeler_stats(batches=_batches(request), labeler_ids=[user.pk])

@@ -2,6 +2,7 @@
 numbers: volume, speed, agreement, gold accuracy, flag rates and suspiciously fast submissions."""
 
 from collections import defaultdict
+from collections.abc import Iterable
 from dataclasses import dataclass
 from statistics import median
 
@@ -46,14 +47,14 @@ class TeamReport:
     flags: list[FlagAgreement]
 
 
-def team_report(*, batches=None) -> TeamReport:
+def team_report(*, batches: Iterable | None = None) -> TeamReport:
     ratings = rating_rows(batches=batches)
     return TeamReport(
         ranking_agreement(ranking_rows(batches=batches)), likert_agreement(ratings), flag_agreement(ratings)
     )
 
 
-def _labeler_ids(batches) -> list[int]:
+def _labeler_ids(batches: Iterable | None) -> list[int]:
     User = get_user_model()
     worked = Assignment.objects.filter(status=Assignment.Status.SUBMITTED)
     ids = batch_ids(batches)
@@ -64,7 +65,9 @@ def _labeler_ids(batches) -> list[int]:
     return sorted(role | set(worked.values_list("labeler_id", flat=True)))
 
 
-def labeler_stats(*, batches=None, labeler_ids: list[int] | None = None) -> list[LabelerStats]:
+def labeler_stats(
+    *, batches: Iterable | None = None, labeler_ids: list[int] | None = None
+) -> list[LabelerStats]:
     """Stats of the given labelers (default: every labeler, or everyone who worked on `batches`)."""
     ids = labeler_ids if labeler_ids is not None else _labeler_ids(batches)
     if not ids:

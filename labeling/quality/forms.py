@@ -1,6 +1,8 @@
 """Forms of the quality pages: a batch's gold and screening settings, and a task's reference ranking.
 They parse input; the services in this package apply the rules."""
 
+from typing import Any, cast
+
 from django import forms
 
 from ..models import Batch, Task
@@ -19,7 +21,7 @@ class BatchQualityForm(forms.Form):
         empty_label="no screening",
     )
 
-    def __init__(self, *args, batch: Batch, **kwargs) -> None:
+    def __init__(self, *args: Any, batch: Batch, **kwargs: Any) -> None:
         kwargs.setdefault(
             "initial",
             {
@@ -30,15 +32,14 @@ class BatchQualityForm(forms.Form):
             },
         )
         super().__init__(*args, **kwargs)
-        self.fields["requires_qualification"].queryset = (
-            Batch.objects.filter(is_qualification=True).exclude(pk=batch.pk).order_by("name")
-        )
+        screening = cast(forms.ModelChoiceField, self.fields["requires_qualification"])  # declared above
+        screening.queryset = Batch.objects.filter(is_qualification=True).exclude(pk=batch.pk).order_by("name")
 
 
 class ReferenceRankingForm(forms.Form):
     """One select per output: its place (1 = best); equal places are a tie."""
 
-    def __init__(self, *args, task: Task, **kwargs) -> None:
+    def __init__(self, *args: Any, task: Task, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.task = task
         places = [(i, str(i)) for i in range(1, (task.k or 0) + 1)]

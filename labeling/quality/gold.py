@@ -14,6 +14,7 @@ Gold tasks are given to every labeler once, whatever the batch's overlap.
 import hashlib
 from collections import defaultdict
 from collections.abc import Iterable
+from typing import TYPE_CHECKING
 
 from django.db.models import CharField, Count, Exists, OuterRef, Q, QuerySet, Value
 from django.db.models.functions import MD5, Cast, Concat
@@ -21,6 +22,9 @@ from django.db.models.functions import MD5, Cast, Concat
 from ..models import Assignment, Batch, Task
 from .agreement import RankingRow, pair_agreement
 from .intervals import Estimate, pooled_ratio
+
+if TYPE_CHECKING:
+    from django.contrib.auth.models import User
 
 # Pending (submitted, undo window open) is finished for the hand-out: never handed out to the same labeler again.
 FINISHED = (Assignment.Status.SUBMITTED, Assignment.Status.PENDING, Assignment.Status.SKIPPED)
@@ -39,7 +43,7 @@ def gold_accuracy_by_labeler(rows: Iterable[RankingRow]) -> dict[int, Estimate]:
     return {u: pooled_ratio(agree[u], compared[u]) for u in sorted(compared)}
 
 
-def _uniform(*parts) -> float:
+def _uniform(*parts: object) -> float:
     """A number in [0, 1) fixed by `parts` (not Python's hash, which changes between processes)."""
     digest = hashlib.sha256(":".join(map(str, parts)).encode()).hexdigest()
     return int(digest[:13], 16) / 16**13
@@ -65,7 +69,7 @@ def _seeded_order(tasks: QuerySet[Task], seed: str) -> QuerySet[Task]:
     return tasks.annotate(gold_order=key).order_by("gold_order", "pk")
 
 
-def gold_task_candidates(*, labeler, batch: Batch) -> QuerySet[Task] | None:
+def gold_task_candidates(*, labeler: "User", batch: Batch) -> QuerySet[Task] | None:
     """The gold tasks to give `labeler` next in `batch`, in an order random per labeler (seeded), or
     None when no gold task is due now (no gold rate, none left, or not yet this labeler's turn).
     In a qualification batch every task is gold and always due.

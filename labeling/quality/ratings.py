@@ -49,10 +49,15 @@ def _by_output(rows: Iterable[RatingRow]) -> dict[tuple[int, int], list[RatingRo
     return units
 
 
+def _score(row: RatingRow) -> int:
+    assert row.likert is not None  # likert_agreement keeps the scored rows only
+    return row.likert
+
+
 def likert_agreement(rows: Iterable[RatingRow]) -> LikertAgreement:
     units = _by_output(r for r in rows if r.likert is not None)
-    diffs = [abs(a.likert - b.likert) for unit in units.values() for a, b in combinations(unit, 2)]
-    coded = {u: {r.labeler_id: float(r.likert) for r in unit} for u, unit in units.items()}
+    diffs = [abs(_score(a) - _score(b)) for unit in units.values() for a, b in combinations(unit, 2)]
+    coded = {u: {r.labeler_id: float(_score(r)) for r in unit} for u, unit in units.items()}
     if not diffs:
         return LikertAgreement(0, None, None, None, None)
     n = len(diffs)

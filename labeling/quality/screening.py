@@ -6,14 +6,18 @@ The writes (an admin's decision, a batch's screening settings) are labeling.serv
 
 from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from django.contrib.auth import get_user_model
-from django.db.models import Q
+from django.db.models import Q, QuerySet
 
 from ..models import Assignment, Batch, LabelerQualification, Task
 from .gold import FINISHED, gold_accuracy_by_labeler
 from .intervals import Estimate
 from .selectors import ranking_rows
+
+if TYPE_CHECKING:
+    from django.contrib.auth.models import User
 
 Status = LabelerQualification.Status
 
@@ -57,7 +61,9 @@ class QualificationResult:
         return self.state in ("approved", "passed")
 
 
-def _results(batch: Batch, labeler_ids: list[int] | None, include=()) -> list[QualificationResult]:
+def _results(
+    batch: Batch, labeler_ids: list[int] | None, include: Iterable[int] = ()
+) -> list[QualificationResult]:
     gold = Task.objects.filter(batch=batch, is_gold=True)
     gold_count = gold.count()
     finished = Assignment.objects.filter(task__in=gold, status__in=FINISHED)
@@ -82,7 +88,7 @@ def _results(batch: Batch, labeler_ids: list[int] | None, include=()) -> list[Qu
     ]
 
 
-def qualification_result(*, labeler, batch: Batch) -> QualificationResult:
+def qualification_result(*, labeler: "User", batch: Batch) -> QualificationResult:
     return _results(batch, [labeler.pk])[0]
 
 
@@ -91,7 +97,7 @@ def qualification_results(*, batch: Batch, include: Iterable[int] = ()) -> list[
     return _results(batch, None, include)
 
 
-def labeler_may_get_production_tasks(*, labeler, batch: Batch) -> tuple[bool, str]:
+def labeler_may_get_production_tasks(*, labeler: "User", batch: Batch) -> tuple[bool, str]:
     """(True, "") when the batch requires no screening or the labeler passed it (or was approved);
     else (False, a message naming the qualification batch and what to do).
 
@@ -126,7 +132,7 @@ def labeler_may_get_production_tasks(*, labeler, batch: Batch) -> tuple[bool, st
     )
 
 
-def labelers_of(batch: Batch):
+def labelers_of(batch: Batch) -> QuerySet["User"]:
     """The labelers who may work on a batch (listed, or in one of its groups)."""
     return (
         get_user_model()

@@ -133,12 +133,35 @@ def batch_add_prompt_tasks(*, batch: Batch, prompt_ids: Iterable[int]) -> int:
     return len(tasks)
 
 
-def batch_add_ranking_tasks(*, batch: Batch, groups: Iterable[Sequence[Completion]]) -> int:
-    """One ranking task per group: 2 to 9 distinct completions of one prompt, shown in the given order."""
+def ranking_batch_check(batch: Batch) -> None:
+    """Ranking tasks go into ranking (or evaluation) batches only."""
     if batch.kind not in RANKING_KINDS:
         raise ServiceError(
             f"batch '{batch.name}' is a {batch.kind} batch; ranking tasks need a ranking batch."
         )
+
+
+def ranking_group_clean(group: Iterable[Completion]) -> list[Completion]:
+    """The completions of one ranking task: 2 to 9, distinct, answers to one prompt (ServiceError naming
+    `completions` otherwise)."""
+    group = list(group)
+    if not K_MIN <= len(group) <= K_MAX:
+        raise ServiceError(
+            f"a ranking task needs {K_MIN} to {K_MAX} completions, got {len(group)}.", field="completions"
+        )
+    if len({c.prompt_id for c in group}) != 1:
+        raise ServiceError(
+            "the completions of one ranking task must answer the same prompt.", field="completions"
+        )
+    if len({c.pk for c in group}) != len(group):
+        raise ServiceError("the same completion is listed twice in one task.", field="completions")
+    return group
+
+
+def batch_add_ranking_tasks(*, batch: Batch, groups: Iterable[Sequence[Completion]]) -> int:
+    """One ranking task per group: 2 to 9 distinct completions of one prompt, shown in the given order.
+    Called inside the caller's transaction: a bad group raises and nothing of the batch's tasks stays."""
+    ranking_batch_check(batch)
     added = 0
     chunk: list[Sequence[Completion]] = []
 
@@ -152,18 +175,7 @@ def batch_add_ranking_tasks(*, batch: Batch, groups: Iterable[Sequence[Completio
         chunk.clear()
 
     for group in groups:
-        group = list(group)
-        if not K_MIN <= len(group) <= K_MAX:
-            raise ServiceError(
-                f"a ranking task needs {K_MIN} to {K_MAX} completions, got {len(group)}.", field="completions"
-            )
-        if len({c.prompt_id for c in group}) != 1:
-            raise ServiceError(
-                "the completions of one ranking task must answer the same prompt.", field="completions"
-            )
-        if len({c.pk for c in group}) != len(group):
-            raise ServiceError("the same completion is listed twice in one task.", field="completions")
-        chunk.append(group)
+        chunk.append(ranking_group_clean(group))
         added += 1
         if len(chunk) >= TASKS_PER_INSERT:
             flush()

@@ -4,7 +4,7 @@ every label on it. Labelers get 403, anonymous users the login page; each object
 user's scope (labeling.selectors.explorer.explorer_scope). Pages that only read: GET and HEAD."""
 
 from django.db import connection
-from django.http import HttpResponse
+from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.views.decorators.http import require_safe
 
@@ -18,7 +18,7 @@ from .manage_access import reader_required
 TITLES = {"rankings": "Rankings", "demonstrations": "Demonstrations", "prompts": "Prompts"}
 
 
-def _list(request, kind: str) -> HttpResponse:
+def _list(request: HttpRequest, kind: str) -> HttpResponse:
     scope = lists.explorer_scope(user=request.user)
     form = ExplorerForm(request.GET, kind=kind, scope=scope)
     context = {
@@ -59,25 +59,25 @@ def _summary(count: CountHint, kind: str, *, filtered: bool) -> str:
 
 @require_safe
 @reader_required
-def rankings(request):
+def rankings(request: HttpRequest) -> HttpResponse:
     return _list(request, "rankings")
 
 
 @require_safe
 @reader_required
-def demonstrations(request):
+def demonstrations(request: HttpRequest) -> HttpResponse:
     return _list(request, "demonstrations")
 
 
 @require_safe
 @reader_required
-def prompts(request):
+def prompts(request: HttpRequest) -> HttpResponse:
     return _list(request, "prompts")
 
 
 @require_safe
 @reader_required
-def task(request, task_id: int):
+def task(request: HttpRequest, task_id: int) -> HttpResponse:
     scope = lists.explorer_scope(user=request.user)
     view = ranking_task_view(task=explorer_task(scope=scope, task_id=task_id))
     return render(request, "explore/task.html", {"view": view, "kind": "rankings"})
@@ -85,7 +85,7 @@ def task(request, task_id: int):
 
 @require_safe
 @reader_required
-def prompt(request, pk: int):
+def prompt(request: HttpRequest, pk: int) -> HttpResponse:
     scope = lists.explorer_scope(user=request.user)
     view = prompt_view(prompt=explorer_prompt(scope=scope, pk=pk), scope=scope)
     return render(request, "explore/prompt.html", {"view": view, "kind": "prompts"})

@@ -1,9 +1,14 @@
 """The explorer's filters: one GET form, so every filtered list is a URL to bookmark or share. A value
 that does not fit gets an error naming the filter, and the list is not shown."""
 
+from collections.abc import Mapping
+from typing import Any, cast
+
 from django import forms
 from django.contrib.auth import get_user_model
+from django.db.models import QuerySet
 
+from ..models import Batch
 from ..selectors.explorer import ALL_UNUSABLE, FILTERS, ExplorerFilters, scope_batches
 from ..vocab import FLAGS, Category, Split
 
@@ -17,7 +22,9 @@ class ExplorerForm(forms.Form):
         max_length=200,
         help_text='Words, "a phrase", -left out, or OR.',
     )
-    batch = forms.ModelChoiceField(queryset=None, required=False, empty_label="Any batch")
+    batch: "forms.ModelChoiceField[Batch]" = forms.ModelChoiceField(
+        queryset=None, required=False, empty_label="Any batch"
+    )
     labeler = forms.ModelChoiceField(
         queryset=get_user_model().objects.order_by("username"),
         to_field_name="username",
@@ -45,14 +52,17 @@ class ExplorerForm(forms.Form):
     after = forms.IntegerField(min_value=0, required=False)
     before = forms.IntegerField(min_value=0, required=False)
 
-    def __init__(self, data, *, kind: str, scope, **kwargs):
+    def __init__(
+        self, data: Mapping[str, Any] | None, *, kind: str, scope: QuerySet[Batch] | None, **kwargs: Any
+    ) -> None:
         super().__init__(data, **kwargs)
         self.kind = kind
         for name in list(self.fields):
             if name not in FILTERS[kind] and name not in ("after", "before"):
                 del self.fields[name]
         if "batch" in self.fields:
-            self.fields["batch"].queryset = scope_batches(scope)
+            # self.fields holds a copy of the class's `batch` field above: a ModelChoiceField.
+            cast(forms.ModelChoiceField, self.fields["batch"]).queryset = scope_batches(scope)
         if "labeler" in self.fields:
             self.fields["labeler"].label = "Labeler" if kind == "rankings" else "Author"
 
@@ -60,8 +70,9 @@ class ExplorerForm(forms.Form):
     def filter_fields(self) -> list[forms.BoundField]:
         return [self[name] for name in self.fields if name not in ("after", "before")]
 
-    def clean(self):
+    def clean(self) -> dict[str, Any]:
         data = super().clean()
+        assert data is not None  # Form.clean returns cleaned_data
         low, high = data.get("agreement_min"), data.get("agreement_max")
         if low is not None and high is not None and low > high:
             self.add_error("agreement_max", f"'Agreement to' ({high}%) is below 'Agreement from' ({low}%).")

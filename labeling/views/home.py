@@ -4,6 +4,7 @@ from django.shortcuts import render
 from core.roles import is_labeler
 
 from ..selectors.home import batches_open_for, labeler_counts
+from .undo import undo_notice
 
 
 @login_required
@@ -12,6 +13,7 @@ def home(request):
     context = {}
     if is_labeler(request.user):
         context = {
+            "pending_undo": undo_notice(request.user),  # first: writes the closed windows' labels
             "summaries": batches_open_for(user=request.user),
             "counts": labeler_counts(user=request.user),
         }

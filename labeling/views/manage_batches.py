@@ -3,10 +3,12 @@
 from django.contrib import messages
 from django.contrib.auth import get_user_model
 from django.db.models import Count, Q
+from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_POST
 
 from core.errors import ServiceError
+from core.permissions import signed_in_user
 from core.roles import ROLE_LABELER, is_batch_admin, is_researcher
 
 from ..models import Assignment, Batch
@@ -17,7 +19,7 @@ from .manage_forms import BatchCreateForm, BatchSettingsForm, LabelersForm, add_
 
 
 @reader_required
-def home(request):
+def home(request: HttpRequest) -> HttpResponse:
     return redirect(
         "manage:batches"
         if is_batch_admin(request.user) or not is_researcher(request.user)
@@ -26,7 +28,7 @@ def home(request):
 
 
 @reader_required
-def batch_list(request):
+def batch_list(request: HttpRequest) -> HttpResponse:
     status = request.GET.get("status") or ""
     batches = Batch.objects.annotate(
         task_count=Count("tasks", distinct=True),
@@ -48,11 +50,13 @@ def batch_list(request):
 
 
 @batch_admin_required
-def batch_new(request):
+def batch_new(request: HttpRequest) -> HttpResponse:
     form = BatchCreateForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
         try:
-            batch = service.batch_create_from_prompts(created_by=request.user, **form.service_arguments())
+            batch = service.batch_create_from_prompts(
+                created_by=signed_in_user(request), **form.service_arguments()
+            )
         except ServiceError as exc:
             add_service_error(form, exc)
         else:
@@ -62,7 +66,7 @@ def batch_new(request):
 
 
 @reader_required
-def batch_detail(request, pk: int):
+def batch_detail(request: HttpRequest, pk: int) -> HttpResponse:
     batch = get_object_or_404(Batch.objects.prefetch_related("labelers", "groups"), pk=pk)
     on_batch = batch.labelers.all()
     others = (
@@ -98,7 +102,7 @@ def batch_detail(request, pk: int):
 
 @require_POST
 @batch_admin_required
-def batch_action(request, pk: int):
+def batch_action(request: HttpRequest, pk: int) -> HttpResponse:
     batch = get_object_or_404(Batch, pk=pk)
     action = request.POST.get("action", "")
     try:
@@ -112,7 +116,7 @@ def batch_action(request, pk: int):
 
 @require_POST
 @batch_admin_required
-def batch_labelers(request, pk: int):
+def batch_labelers(request: HttpRequest, pk: int) -> HttpResponse:
     batch = get_object_or_404(Batch, pk=pk)
     adding = request.POST.get("op") == "add"
     form = LabelersForm(request.POST, prefix="add" if adding else "remove")
@@ -135,7 +139,7 @@ def batch_labelers(request, pk: int):
 
 @require_POST
 @batch_admin_required
-def batch_settings(request, pk: int):
+def batch_settings(request: HttpRequest, pk: int) -> HttpResponse:
     batch = get_object_or_404(Batch, pk=pk)
     form = BatchSettingsForm(request.POST, prefix="settings")
     if form.is_valid():
@@ -147,5 +151,5 @@ def batch_settings(request, pk: int):
             messages.success(request, "Settings saved.")
     else:
         for field, errors in form.errors.items():
-            messages.error(request, f"{field}: {' '.join(errors)}")
+            messages.error(request, f"{field}: {' '.join(map(str, errors))}")
     return redirect("manage:batch", pk=pk)

@@ -2,11 +2,12 @@
 
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied
-from django.http import FileResponse, Http404, HttpResponse
+from django.http import FileResponse, Http404, HttpRequest, HttpResponse, HttpResponseBase
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_POST
 
 from core.errors import ServiceError
+from core.permissions import signed_in_user
 from core.roles import is_researcher
 
 from ..models import DatasetSnapshot, JobKind
@@ -18,8 +19,9 @@ from .manage_jobs import start_error_status
 
 
 @reader_required
-def datasets(request):
+def datasets(request: HttpRequest) -> HttpResponse:
     """The snapshots; a researcher's export becomes a job, and the page sends them to its page."""
+    user = signed_in_user(request)
     form, status = SnapshotForm(request.POST or None), 400
     if request.method == "POST":
         if not is_researcher(request.user):
@@ -30,7 +32,7 @@ def datasets(request):
                     kind=form.cleaned_data["kind"],
                     format=form.cleaned_data["format"],
                     filters=form.filters(),
-                    created_by=request.user,
+                    created_by=user,
                 )
             except ServiceError as exc:
                 add_service_error(form, exc)
@@ -39,11 +41,13 @@ def datasets(request):
                 return redirect("manage:job", pk=job.pk)
     snapshots = list(DatasetSnapshot.objects.select_related("created_by").order_by("-pk")[:200])
     for snapshot in snapshots:
-        snapshot.filter_items = [
+        # For the template only: the filters as (name, value) pairs, a list's values joined.
+        filter_items = [
             (key, ", ".join(map(str, value)) if isinstance(value, list) else value)
             for key, value in snapshot.filters.items()
         ]
-    jobs = jobs_visible_to(request.user).filter(kind=JobKind.EXPORT).order_by("-pk")[:10]
+        setattr(snapshot, "filter_items", filter_items)  # noqa: B010 (not a field: mypy refuses the plain assignment)
+    jobs = jobs_visible_to(user).filter(kind=JobKind.EXPORT).order_by("-pk")[:10]
     return render(
         request,
         "manage/datasets.html",
@@ -53,7 +57,7 @@ def datasets(request):
 
 
 @researcher_required
-def download(request, pk: int):
+def download(request: HttpRequest, pk: int) -> HttpResponseBase:
     snapshot = get_object_or_404(DatasetSnapshot, pk=pk)
     try:
         file = snapshot_open(snapshot)
@@ -71,7 +75,7 @@ def download(request, pk: int):
 
 @require_POST
 @researcher_required
-def delete(request, pk: int):
+def delete(request: HttpRequest, pk: int) -> HttpResponse:
     snapshot = get_object_or_404(DatasetSnapshot, pk=pk)
     try:
         snapshot_delete(snapshot=snapshot, actor=request.user)

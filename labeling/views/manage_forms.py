@@ -1,8 +1,11 @@
 """Forms of the management pages (batches, imports, datasets). They parse input; services decide."""
 
+from typing import TYPE_CHECKING, Any, cast
+
 from django import forms
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
+from django.db.models import QuerySet
 
 from core.errors import ServiceError
 from core.roles import ROLE_LABELER
@@ -10,6 +13,9 @@ from core.roles import ROLE_LABELER
 from ..models import Batch, Completion, SnapshotFormat, SnapshotKind
 from ..services.imports import PII_MODES
 from ..vocab import Category, PromptSource, Split
+
+if TYPE_CHECKING:
+    from django.contrib.auth.models import User
 
 # The model versions completions come from live in the training side's registry; reached through the
 # relation, so labeling does not import training (the layers run training -> labeling -> core -> audit).
@@ -46,7 +52,7 @@ def add_service_error(form: forms.Form, exc: ServiceError) -> None:
 class DateTimeLocal(forms.DateTimeInput):
     input_type = "datetime-local"
 
-    def __init__(self):
+    def __init__(self) -> None:
         super().__init__(format="%Y-%m-%dT%H:%M")
 
 
@@ -92,8 +98,9 @@ class BatchCreateForm(BatchSettingsForm):
     )
     limit = forms.IntegerField(required=False, min_value=1, label="At most this many prompts")
     # Ranking, evaluation: which completions
+    # _default_manager: the model's `objects`, typed where the relation's model is not.
     model_version = forms.ModelChoiceField(
-        ModelVersion.objects.order_by("-pk"),
+        ModelVersion._default_manager.order_by("-pk"),
         required=False,
         help_text="Rank the outputs this model version generated.",
     )
@@ -132,10 +139,11 @@ class LabelersForm(forms.Form):
         get_user_model().objects.all(), widget=forms.CheckboxSelectMultiple, label="Labelers"
     )
 
-    def __init__(self, *args, choices=None, **kwargs):
+    def __init__(self, *args: Any, choices: "QuerySet[User] | None" = None, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         if choices is not None:
-            self.fields["users"].queryset = choices
+            # self.fields holds a copy of the class's `users` field above: a ModelMultipleChoiceField.
+            cast(forms.ModelMultipleChoiceField, self.fields["users"]).queryset = choices
 
 
 class PromptImportForm(forms.Form):

@@ -1,9 +1,11 @@
 """A job's page: an import's or an export's progress while it runs (it refreshes itself), then its
 outcome: the counts and the batch, the snapshot, or the error with the file's bad lines."""
 
+from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, render
 
 from core.errors import ServiceError
+from core.permissions import signed_in_user
 
 from ..models import JobKind
 from ..services.jobs import jobs_visible_to
@@ -18,9 +20,9 @@ def start_error_status(exc: ServiceError) -> int:
 
 
 @reader_required
-def job_detail(request, pk: int):
+def job_detail(request: HttpRequest, pk: int) -> HttpResponse:
     """Batch admins see import jobs, researchers export jobs; any other job is not found."""
-    job = get_object_or_404(jobs_visible_to(request.user), pk=pk)
+    job = get_object_or_404(jobs_visible_to(signed_in_user(request)), pk=pk)
     status = {
         "status": job.status,
         "progress_done": job.progress_done,

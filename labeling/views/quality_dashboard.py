@@ -1,26 +1,30 @@
 """The quality dashboard: the team's agreement and every labeler's numbers for batch admins and
 researchers; a labeler sees only their own."""
 
+from collections.abc import Iterable
+
 from django.contrib.auth import get_user_model
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
 from django.db.models import Q
+from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, render
 
-from core.permissions import may_see_all, require_see_labeler
+from core.permissions import may_see_all, require_see_labeler, signed_in_user
 from core.roles import is_labeler
 
 from ..models import Batch
 from ..quality.charts import agreement_over_time_series
-from ..quality.dashboard import labeler_stats, team_report
+from ..quality.dashboard import LabelerStats, labeler_stats, team_report
 from ..quality.display import flag_heading, num, pct
+from ..quality.ratings import FlagAgreement
 from ..quality.selectors import RANKED_KINDS
 from ..vocab import FLAGS, Category
 
 MAIN_FLAGS = ("hallucination", "fails_instruction", "inappropriate")
 
 
-def _batch_filter(request) -> Batch | None:
+def _batch_filter(request: HttpRequest) -> Batch | None:
     """The batch named by ?batch=. A labeler may name only a batch they are or were on: another one is
     a 404, as if it did not exist (the page's heading would show its name)."""
     value = request.GET.get("batch", "")
@@ -33,7 +37,7 @@ def _batch_filter(request) -> Batch | None:
     return get_object_or_404(batches.distinct(), pk=int(value))
 
 
-def _rows(stats) -> list[dict]:
+def _rows(stats: Iterable[LabelerStats]) -> list[dict]:
     return [
         {
             "stats": s,
@@ -44,7 +48,7 @@ def _rows(stats) -> list[dict]:
     ]
 
 
-def _flag_rows(flags) -> list[dict]:
+def _flag_rows(flags: Iterable[FlagAgreement]) -> list[dict]:
     return [
         {
             "label": f.label,
@@ -58,13 +62,13 @@ def _flag_rows(flags) -> list[dict]:
 
 
 @login_required
-def dashboard(request):
+def dashboard(request: HttpRequest) -> HttpResponse:
     batch = _batch_filter(request)
     batches = [batch] if batch else None
     if not may_see_all(request.user):
         if not is_labeler(request.user):
             raise PermissionDenied("The quality dashboard is for labelers, batch admins and researchers.")
-        return labeler_detail(request, request.user.pk)
+        return labeler_detail(request, signed_in_user(request).pk)
     report = team_report(batches=batches)
     stats = labeler_stats(batches=batches)
     names = dict(Batch.objects.filter(pk__in=report.rankings.by_batch).values_list("pk", "name"))
@@ -96,7 +100,7 @@ def dashboard(request):
 
 
 @login_required
-def labeler_detail(request, user_id: int):
+def labeler_detail(request: HttpRequest, user_id: int) -> HttpResponse:
     require_see_labeler(request.user, user_id)
     labeler = get_object_or_404(get_user_model(), pk=user_id)
     batch = _batch_filter(request)

@@ -6,12 +6,13 @@ from django.contrib.auth import get_user_model
 from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
 from django.db.models import Count, Q
+from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_POST
 
 from core.errors import ServiceError
-from core.permissions import may_manage, require_manage, require_see_all
+from core.permissions import may_manage, require_manage, require_see_all, signed_in_user
 
 from ..models import Batch, Task
 from ..quality.forms import BatchQualityForm, ReferenceRankingForm
@@ -24,7 +25,7 @@ TASKS_PER_PAGE = 20
 
 
 @login_required
-def gold_index(request):
+def gold_index(request: HttpRequest) -> HttpResponse:
     require_see_all(request.user)
     batches = (
         Batch.objects.filter(kind__in=RANKED_KINDS)
@@ -49,7 +50,7 @@ def _screening_rows(batch: Batch) -> list[dict]:
 
 
 @login_required
-def gold_batch(request, batch_id: int):
+def gold_batch(request: HttpRequest, batch_id: int) -> HttpResponse:
     require_see_all(request.user)
     batch = get_object_or_404(
         Batch.objects.select_related("requires_qualification"), pk=batch_id, kind__in=RANKED_KINDS
@@ -78,12 +79,12 @@ def gold_batch(request, batch_id: int):
 
 @login_required
 @require_POST
-def gold_settings(request, batch_id: int):
+def gold_settings(request: HttpRequest, batch_id: int) -> HttpResponse:
     require_manage(request.user)
     batch = get_object_or_404(Batch, pk=batch_id, kind__in=RANKED_KINDS)
     form = BatchQualityForm(request.POST, batch=batch)
     if not form.is_valid():
-        messages.error(request, "; ".join(f"{k}: {' '.join(v)}" for k, v in form.errors.items()))
+        messages.error(request, "; ".join(f"{k}: {' '.join(map(str, v))}" for k, v in form.errors.items()))
         return redirect("quality:gold_batch", batch_id=batch.pk)
     try:
         batch_quality_update(batch=batch, **form.cleaned_data)
@@ -96,7 +97,7 @@ def gold_settings(request, batch_id: int):
 
 @login_required
 @require_POST
-def gold_task(request, task_id: int):
+def gold_task(request: HttpRequest, task_id: int) -> HttpResponse:
     require_manage(request.user)
     task = get_object_or_404(Task.objects.select_related("batch"), pk=task_id)
     back = redirect(reverse("quality:gold_batch", args=[task.batch_id]) + f"#task-{task.pk}")
@@ -119,7 +120,7 @@ def gold_task(request, task_id: int):
 
 @login_required
 @require_POST
-def qualification_decision(request, batch_id: int, user_id: int):
+def qualification_decision(request: HttpRequest, batch_id: int, user_id: int) -> HttpResponse:
     require_manage(request.user)
     batch = get_object_or_404(Batch, pk=batch_id)
     labeler = get_object_or_404(get_user_model(), pk=user_id)
@@ -129,13 +130,13 @@ def qualification_decision(request, batch_id: int, user_id: int):
             labeler=labeler,
             batch=batch,
             status=None if decision == "reset" else decision,
-            decided_by=request.user,
+            decided_by=signed_in_user(request),
         )
     except ServiceError as exc:
         messages.error(request, exc.message)
     else:
         done = {"approved": "approved", "blocked": "blocked", "reset": "back to their score"}.get(
-            decision, decision
+            decision or "", decision
         )
         messages.success(request, f"{labeler.username}: {done}.")
     return redirect("quality:gold_batch", batch_id=batch.pk)

@@ -1,6 +1,7 @@
 """The ranking page: K outputs of one prompt, each rated (Likert 1-7 and flags), then ranked in tiers."""
 
 from django.contrib import messages
+from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 
 from core.errors import AssignmentUnavailable, ServiceError
@@ -10,7 +11,7 @@ from ..models import Assignment, Completion
 from ..services.rankings import ranking_submit
 from ..vocab import FLAGS, LIKERT_MAX, LIKERT_MIN
 from .navigation import assignment_lost, go_next, posted_seconds, task_context
-from .refusals import refuse, refused_form
+from .refusals import posted, refuse, refused_form
 
 LETTERS = "ABCDEFGHI"
 
@@ -39,7 +40,7 @@ def typed_ranking_example(k: int) -> list[str]:
 
 def draft_from_post(form: RankingForm) -> dict:
     """What the labeler had on the page when a submission was refused, in the page's draft format."""
-    data, ids = form.data, form.completion_ids
+    data, ids = posted(form), form.completion_ids
     tiers = form.cleaned_data.get("tiers") if hasattr(form, "cleaned_data") else None
     return {
         "likert": {str(cid): data.get(f"likert-{cid}") for cid in ids if data.get(f"likert-{cid}")},
@@ -50,7 +51,7 @@ def draft_from_post(form: RankingForm) -> dict:
     }
 
 
-def ranking_page(request, assignment: Assignment):
+def ranking_page(request: HttpRequest, assignment: Assignment) -> HttpResponse:
     completions = completions_in_display_order(assignment)
     ids = [c.pk for c in completions]
     form = refused_form(request, assignment, lambda data: RankingForm(data, completion_ids=ids))

@@ -1,9 +1,12 @@
 """The labeler workspace: start a batch, open an assignment, skip it, keep its draft, look up a prompt."""
 
+from collections.abc import Callable
+from typing import cast
+
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied, RequestDataTooBig
-from django.http import Http404, JsonResponse
+from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
@@ -22,7 +25,7 @@ from . import ranking, writing
 from .access import may_see_prompt, my_assignment
 from .navigation import assignment_lost, go_next
 
-PAGES = {
+PAGES: dict[str, Callable[[HttpRequest, Assignment], HttpResponse]] = {  # by Batch.kind
     Batch.Kind.PROMPT_WRITING: writing.prompt_page,
     Batch.Kind.DEMONSTRATION: writing.demonstration_page,
     Batch.Kind.RANKING: ranking.ranking_page,
@@ -32,14 +35,14 @@ PAGES = {
 
 @labeler_required
 @require_POST
-def start(request, batch_id: int):
+def start(request: HttpRequest, batch_id: int) -> HttpResponse:
     """The 'start' button of a batch on the home page: opens my next task in it."""
     return go_next(request, get_object_or_404(Batch, pk=batch_id))
 
 
 @labeler_required
 @require_http_methods(["GET", "POST"])
-def assignment(request, pk: int):
+def assignment(request: HttpRequest, pk: int) -> HttpResponse:
     """Show the task page for this kind of batch (GET) or take its submission (POST)."""
     assignment = my_assignment(request, pk)
     if request.method == "GET" and assignment.status in (
@@ -57,7 +60,7 @@ def assignment(request, pk: int):
 
 @labeler_required
 @require_POST
-def skip(request, pk: int):
+def skip(request: HttpRequest, pk: int) -> HttpResponse:
     assignment = my_assignment(request, pk)
     form = SkipForm(request.POST)
     if not form.is_valid():
@@ -76,7 +79,7 @@ def skip(request, pk: int):
 
 @labeler_required
 @require_POST
-def draft(request, pk: int):
+def draft(request: HttpRequest, pk: int) -> HttpResponse:
     """Keep the page's unsubmitted work: {"draft": {...}} in, {"saved_at", "lease_expires_at"} out. Every
     answer is JSON, for the page's script: a body past the server's limit too (413), not Django's page."""
     assignment = my_assignment(request, pk)
@@ -93,7 +96,8 @@ def draft(request, pk: int):
             {"detail": 'send {"draft": {...}}.', "field": "draft", "code": "invalid"}, status=400
         )
     try:
-        saved = assignment_save_draft(assignment=assignment, draft=payload.get("draft"))
+        # Whatever was sent: the service refuses a draft that is not an object (a 400 below).
+        saved = assignment_save_draft(assignment=assignment, draft=cast(dict, payload.get("draft")))
     except AssignmentUnavailable as exc:
         return JsonResponse(exc.as_dict(), status=409)
     except ServiceError as exc:
@@ -105,7 +109,7 @@ def draft(request, pk: int):
 
 @login_required
 @require_GET
-def prompt_detail(request, pk: int):
+def prompt_detail(request: HttpRequest, pk: int) -> HttpResponse:
     """A prompt, read only: one the labeler wrote or was handed. One the user may not see is a 404."""
     user = request.user
     if not (is_labeler(user) or is_batch_admin(user) or is_researcher(user)):

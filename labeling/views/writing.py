@@ -1,6 +1,8 @@
 """Task pages where the labeler writes: a prompt (prompt-writing batches) or a demonstration."""
 
+from django import forms
 from django.contrib import messages
+from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 
 from core.errors import AssignmentUnavailable, ServiceError
@@ -15,11 +17,13 @@ from .navigation import assignment_lost, go_next, posted_seconds, task_context
 from .refusals import refuse, refused_form
 
 
-def _add_service_error(form, exc: ServiceError) -> None:
+def _add_service_error(form: forms.Form, exc: ServiceError) -> None:
     form.add_error(exc.field if exc.field in form.fields else None, exc.message)
 
 
-def _render(request, template: str, assignment: Assignment, form, *, title: str, extra: dict):
+def _render(
+    request: HttpRequest, template: str, assignment: Assignment, form: forms.Form, *, title: str, extra: dict
+) -> HttpResponse:
     """A refused submission comes back as a redirect (refusals.refuse); the GET after it shows its errors
     and the values sent (`bound`: the script keeps them rather than restore the draft, which holds the same)."""
     if request.method == "POST":
@@ -30,12 +34,12 @@ def _render(request, template: str, assignment: Assignment, form, *, title: str,
     return render(request, template, context)
 
 
-def _draft_from_post(form) -> dict:
+def _draft_from_post(form: forms.Form) -> dict:
     """What the labeler had on the page when a submission was refused, in the page's draft format."""
     return {name: form.data.get(name, "") for name in ("text", "category", "source") if name in form.fields}
 
 
-def prompt_page(request, assignment: Assignment):
+def prompt_page(request: HttpRequest, assignment: Assignment) -> HttpResponse:
     form = refused_form(request, assignment, PromptForm)
     if request.method == "POST" and form.is_valid():
         data = form.cleaned_data
@@ -58,7 +62,7 @@ def prompt_page(request, assignment: Assignment):
         else:
             messages.success(request, "Prompt saved.")
             return go_next(request, assignment.batch)
-    categories = [(label, CATEGORY_SHARE[value]) for value, label in Category.choices]
+    categories = [(category.label, CATEGORY_SHARE[category]) for category in Category]
     return _render(
         request,
         "labeling/workspace/prompt.html",
@@ -69,7 +73,7 @@ def prompt_page(request, assignment: Assignment):
     )
 
 
-def demonstration_page(request, assignment: Assignment):
+def demonstration_page(request: HttpRequest, assignment: Assignment) -> HttpResponse:
     form = refused_form(request, assignment, DemonstrationForm)
     if request.method == "POST" and form.is_valid():
         try:

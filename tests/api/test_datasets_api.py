@@ -40,6 +40,7 @@ def test_export_then_download_the_same_bytes(world, client_as):
     assert job["status"] == "succeeded" and job["kind"] == "export" and job["progress_done"] == 1
     created = client.get(job["snapshot_url"])
     assert created.data["row_count"] == 1 and job["download_url"] == created.data["download_url"]
+    assert created.data["contents"] == {"batches": {str(world["batch"].pk): 1}, "outside_batches": 0}
     download = client.get(created.data["download_url"])
     body = b"".join(download.streaming_content)
     assert hashlib.sha256(body).hexdigest() == created.data["sha256"] == download["X-Checksum-SHA256"]

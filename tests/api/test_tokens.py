@@ -234,3 +234,17 @@ def test_the_schema_documents_one_token_scheme(ada):
     ):
         for operation in schema["paths"][path].values():
             assert {"knoxApiToken": []} in operation["security"], path
+
+
+def test_the_hourly_sweep_deletes_expired_tokens_and_keeps_live_ones(ada):
+    from django_celery_beat.models import PeriodicTask
+
+    from labeling.tasks import delete_expired_tokens
+
+    expired, live = obtain().data["token"], obtain().data["token"]
+    AuthToken.objects.filter(token_key=expired[:15]).update(expiry=timezone.now() - timedelta(seconds=1))
+
+    assert delete_expired_tokens() == 1
+    assert list(AuthToken.objects.values_list("token_key", flat=True)) == [live[:15]] and works(live)
+    sweep = PeriodicTask.objects.get(task="labeling.tasks.delete_expired_tokens")  # migration 0017
+    assert sweep.enabled and (sweep.interval.every, sweep.interval.period) == (1, "hours")

@@ -110,3 +110,30 @@ def test_starting_and_retrying_a_round(queue, media, researcher, batch_admin, ev
         ("boss", Action.ROUND_RETRIED, str(rnd.pk)),
     ]
     assert AuditEvent.objects.get(action=Action.ROUND_STARTED).details["method"] == "dpo"
+
+
+def test_a_round_failed_by_a_person_or_by_its_step_is_recorded(
+    queue, media, researcher, batch_admin, events, monkeypatch
+):
+    from training.services import rounds
+
+    rnd = round_start(method="dpo", created_by=researcher)
+    rounds.round_fail(rnd=rnd, error="failed by start_round --fail-stuck\nmore lines", actor=batch_admin)
+    event = AuditEvent.objects.get(action=Action.ROUND_FAILED)
+    assert (event.actor.username, event.object_id) == ("boss", str(rnd.pk))
+    assert event.details == {"step": rnd.step, "error": "failed by start_round --fail-stuck"}
+
+    round_retry(rnd=Round.objects.get(pk=rnd.pk), actor=researcher)
+    step = Round.objects.get(pk=rnd.pk).step
+
+    def refuse(*args):
+        raise ServiceError("the snapshot is empty")
+
+    monkeypatch.setitem(rounds.STEP_ACTIONS, step, refuse)
+    rounds.round_advance(round_id=rnd.pk)
+    assert Round.objects.get(pk=rnd.pk).status == RoundStatus.FAILED
+    by_system = AuditEvent.objects.filter(action=Action.ROUND_FAILED).order_by("pk").last()
+    assert by_system.actor is None and by_system.details == {
+        "step": step,
+        "error": f"step '{step}': the snapshot is empty",
+    }

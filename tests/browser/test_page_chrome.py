@@ -3,7 +3,7 @@
 
 import pytest
 
-from core.roles import ROLE_LABELER, ROLE_RESEARCHER
+from core.roles import ROLE_BATCH_ADMIN, ROLE_LABELER, ROLE_RESEARCHER
 from tests.factories import UserFactory
 from training.models import TrainingRun
 from training.services.registry import base_model_get_or_create
@@ -64,3 +64,17 @@ def test_a_long_json_value_does_not_widen_the_run_page(page):
     page.set_viewport_size({"width": 390, "height": 800})
     assert page.evaluate("document.querySelector('main').scrollWidth") <= 390
     assert long_value in page.locator("main").inner_text()  # wrapped, not cut
+
+
+@pytest.mark.parametrize("width", [390, 320])
+def test_on_a_phone_no_page_is_wider_than_the_window_top_bar_included(page, width):
+    """Every role's widest navigation (all roles and staff) wraps inside the window; before, the log-out
+    form kept the top bar 420 px wide at 390."""
+    UserFactory(username="all", roles=[ROLE_LABELER, ROLE_BATCH_ADMIN, ROLE_RESEARCHER], is_staff=True)
+    page.set_viewport_size({"width": width, "height": 800})
+    log_in(page, "all")
+    for url in ("/", "/manage/batches/", "/explore/rankings/", "/training/", "/submissions/"):
+        page.goto(url)
+        assert page.evaluate("document.documentElement.scrollWidth") <= width, url
+        logout = page.locator(".topbar .logout button").bounding_box()
+        assert logout["x"] + logout["width"] <= width, url  # reachable without scrolling sideways

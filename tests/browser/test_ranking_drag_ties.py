@@ -153,7 +153,7 @@ def test_a_drop_on_a_tier_below_the_list_the_card_last_passed_through_joins_that
     page.wait_for_timeout(150)
     first = settled_box(page, ".rk-tier >> nth=0 >> .rk-tier-cards")  # below its last card: Sortable appends
     page.mouse.move(first["x"] + first["width"] / 2, first["y"] + first["height"] - 3, steps=8)
-    page.locator(".rk-tier >> nth=0 >> .rk-ghost").wait_for(state="attached")  # Sortable's placeholder is there
+    page.locator(".rk-tier >> nth=0 >> .rk-ghost").wait_for(state="attached")  # Sortable's placeholder
     # Then left onto tier 1's label and down the labels' column, where no list lies (the gaps start right of
     # it): the placeholder stays in tier 0 until the release, as it does when Sortable looks late.
     here = settled_box(page, ".rk-tier >> nth=0 >> .rk-tier-label")

@@ -85,6 +85,23 @@ def test_undo_after_the_window_says_why_and_keeps_the_label(client, labeler, wor
     assert Ranking.objects.filter(assignment=first).count() == 1  # the history page wrote it
 
 
+def test_the_home_page_counts_a_submission_whose_window_closed_before_it_was_shown(client, labeler, work):
+    """The view writes the closed windows' labels before it counts (labeling/views/undo.py undo_notice);
+    the template only shows: the home page's own counts include them."""
+    batch, _ = work
+    client.force_login(labeler)
+    first = first_assignment(client, batch)
+    rank_post(client, first)
+    assert client.get("/").context["counts"]["ranking"]["total"] == 0  # pending: still undoable
+    Assignment.objects.filter(pk=first.pk).update(undo_until=timezone.now() - timedelta(seconds=1))
+
+    home = client.get("/")
+
+    assert home.context["counts"]["ranking"]["total"] == 1 and home.context["pending_undo"] is None
+    assert Ranking.objects.filter(assignment=first).count() == 1
+    assert "Submitted." not in home.content.decode()
+
+
 def test_undo_needs_a_post_and_another_labelers_submission_is_a_404(client, labeler, work):
     batch, _ = work
     client.force_login(labeler)

@@ -123,3 +123,21 @@ def test_the_reward_model_picks_the_epoch_that_is_kept(tiny_model, data_dir, rm_
     assert again.mean_reward(load_causal_lm(str(tmp_path), trainable=False)) == pytest.approx(
         per_epoch[best], abs=1e-4
     )
+
+
+def test_no_selection_prompts_turns_the_selection_off(tiny_model, data_dir, tmp_path):
+    """{"selection_prompts": 0}: a round's SFT step keeps its last epoch even with an earlier round's reward
+    model given (the folder is not even read: here it does not exist)."""
+    from training.ml.checkpoints import read_history as history_of
+
+    config = {
+        "model": str(tiny_model),
+        "dataset": str(data_dir / "sft.jsonl"),
+        "output_dir": str(tmp_path),
+        "selection_reward_model": str(tmp_path / "no-such-reward-model"),
+        "selection_prompts": 0,
+        **FAST,
+    }
+    metrics = run_stage("sft", config, echo=False)
+    assert "selected_epoch" not in metrics and metrics["steps"] > 0
+    assert not [row for row in history_of(tmp_path) if "eval_select_reward" in row]

@@ -65,7 +65,30 @@ def tiny_base(tmp_path_factory) -> str:
 def media(settings, tmp_path, tiny_base):
     settings.MEDIA_ROOT = str(tmp_path / "media")
     settings.BASE_MODEL = tiny_base
-    return Path(settings.MEDIA_ROOT)
+    yield Path(settings.MEDIA_ROOT)
+    kill_left_running(Path(settings.MEDIA_ROOT))
+
+
+def kill_left_running(media: Path) -> list[int]:
+    """Kill the launched training processes (accelerate or a SLURM job's, and their ranks) that read a
+    stage config under `media`: a test that failed while following one leaves it running, and it would
+    train beside the next test's. Returns their pids."""
+    import psutil
+
+    inside = f"{media}{os.sep}"
+    found = [
+        proc
+        for proc in psutil.process_iter(["cmdline"])
+        if any(arg.startswith(inside) and arg.endswith("stage.yaml") for arg in proc.info["cmdline"] or [])
+    ]
+    for proc in found:
+        print(f"killing {proc.pid}, left running by this test: {' '.join(proc.info['cmdline'])}")
+        try:
+            proc.kill()
+        except psutil.Error:
+            pass
+    psutil.wait_procs(found, timeout=10)
+    return [proc.pid for proc in found]
 
 
 @pytest.fixture

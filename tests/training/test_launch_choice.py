@@ -1,6 +1,11 @@
 """A run or a round chooses a shipped launch config by name: checked by the server, never a file path."""
 
+import io
+import json
+import re
+
 import pytest
+from django.core.management import CommandError, call_command
 from django.urls import reverse
 from rest_framework.test import APIClient
 
@@ -79,3 +84,43 @@ def test_a_round_with_an_unknown_launch_config_is_refused(media, demo_data, inli
         round_start(method="dpo", config={"launch_config": "my-cluster.yaml"})
     assert refused.value.field == "launch_config"
     assert not Round.objects.exists()
+
+
+def test_start_round_takes_a_launch_config_and_stage_settings(media, demo_data, inline_tasks, settings):
+    settings.CELERY_BROKER_URL = ""  # no broker: the command runs the round itself
+    stages = json.dumps({"sft": {**FAST_STAGES["sft"], "splits": "no_such_split"}})  # stops at sft
+    with pytest.raises(CommandError, match="failed"):
+        call_command(
+            "start_round",
+            "--method",
+            "dpo",
+            "--launch-config",
+            "zero3",
+            "--stage-config",
+            stages,
+            stdout=io.StringIO(),
+        )
+    rnd = Round.objects.get()
+    assert rnd.launch_config == "zero3" and rnd.config["stage_config"]["sft"]["splits"] == "no_such_split"
+    assert TrainingRun.objects.get(round=rnd).launch_config == "zero3"
+
+
+@pytest.mark.parametrize(
+    ("stages", "says"),
+    [
+        ("{ppo: 1}", "--stage-config: not JSON"),
+        ("[1]", "--stage-config: write a JSON object"),
+        ('{"ppo": {"stepz": 3}}', "stepz"),  # the server's own check names the setting
+    ],
+)
+def test_start_round_refuses_bad_stage_settings_and_starts_nothing(
+    media, demo_data, inline_tasks, stages, says
+):
+    with pytest.raises(CommandError, match=re.escape(says)):
+        call_command("start_round", "--stage-config", stages, stdout=io.StringIO())
+    assert not Round.objects.exists()
+
+
+def test_start_round_offers_exactly_the_shipped_launch_configs(media, demo_data, inline_tasks):
+    with pytest.raises(CommandError, match="invalid choice: 'my.yaml'"):
+        call_command("start_round", "--launch-config", "my.yaml", stdout=io.StringIO())

@@ -9,7 +9,7 @@ from labeling.models import Batch, Comparison, Ranking
 from labeling.services.demonstrations import demonstration_submit
 from labeling.services.rankings import ranking_submit
 from tests.factories import assignment_for, scored
-from training.models import ModelVersion, RoundStatus
+from training.models import ModelVersion, RoundStatus, TrainingRun
 from training.services.registry import batches_behind, lineage, snapshots_held
 from training.services.rounds import round_start
 
@@ -76,6 +76,11 @@ def test_each_model_of_two_rounds_has_exactly_its_own_batches_behind_it(
     ranking_submit(assignment=assignment_for(task, labeler), tiers=[[a], [b]], ratings=scored([[a], [b]]))
     second, two = run_round("dpo")
     assert held(two["sft"]) == {"sft": ("training data", {demos.name: 1}, outside)}
+    # Round 1's reward model picked round 2's SFT epoch (InstructGPT's choice of SFT model); it is not
+    # training data, so not in the lineage.
+    sft_run = TrainingRun.objects.get(round=second, kind="sft")
+    assert sft_run.reward_model == one["rm"] and "selected_reward" in sft_run.metrics
+    assert TrainingRun.objects.get(round=first, kind="sft").reward_model is None
     pairs0 = Comparison.objects.filter(batch=rank0, prompt__pii_flag=False).count()
     assert held(two["policy"]) == {
         "rm_pairs": ("training data", {rank0.name: pairs0, first.batch.name: 1}, 0)

@@ -8,7 +8,7 @@ from core.errors import ServiceError
 from labeling.models import Batch, Completion
 from tests.factories import PromptFactory
 from training.models import ModelVersion
-from training.services.rounds import batch_from_generations
+from training.services.round_steps import batch_from_generations
 
 pytestmark = pytest.mark.django_db
 

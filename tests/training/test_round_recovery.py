@@ -321,3 +321,21 @@ def test_start_round_resume_takes_over_a_round_whose_process_is_gone(media, inli
     assert Round.objects.count() == 1 and rnd.batch.tasks.count() == 3
     again = TrainingRun.objects.get(round=rnd, status=RunStatus.SUCCEEDED)
     assert again.config["output_dir"] == killed.config["output_dir"]
+
+
+def test_a_pid_used_again_by_another_process_is_not_taken_for_the_one_that_ran(media):
+    """A restarted container (same host name, pids from 1 again) can give a new process the old one's pid:
+    the start time recorded beside the pid tells them apart. Records without one are checked by pid."""
+    from training.services.liveness import _alive_here
+    from training.services.liveness import this_process as recorded
+
+    me = recorded()
+    host_pid, _, started = me.partition("@")
+    assert host_pid == this_process() and float(started) > 0
+    assert _alive_here(me) is True
+    assert (
+        _alive_here(f"{host_pid}@{float(started) - 3600:.2f}") is False
+    )  # same pid, started an hour earlier
+    assert _alive_here(host_pid) is True  # an old record: by pid alone
+    assert _alive_here(f"{dead_process()}@{started}") is False
+    assert _alive_here(f"elsewhere:{os.getpid()}@{started}") is None  # another host: asked through the broker

@@ -10,6 +10,7 @@ from training.models import ModelVersion, Round, RunStatus, TrainingRun
 from training.services.registry import base_model_get_or_create, lineage
 from training.services.rounds import round_start
 from training.services.runs import run_cancel, run_retry, run_start, runs_reap_stale
+from training.services.stages import build_config
 
 from .conftest import FAST_STAGES
 
@@ -43,6 +44,22 @@ def test_a_run_without_the_data_it_needs_is_refused(media, demo_data):
     with pytest.raises(ServiceError, match="needs a reward model"):
         run_start(kind="ppo", base_model=base, snapshots=[prompts])
     assert TrainingRun.objects.count() == 0
+
+
+def test_an_sft_run_takes_a_reward_model_only_to_pick_its_epoch(media, demo_data, settings):
+    # Queued, not trained: the config is what is checked.
+    settings.CELERY_BROKER_URL, settings.TASKS_INLINE = "", False
+    base = base_model_get_or_create()
+    snap = snapshot_create(kind="sft", filters={})
+    with pytest.raises(ServiceError, match="must be a reward model version") as refused:
+        run_start(kind="sft", base_model=base, snapshots=[snap], reward_model=base)
+    assert refused.value.field == "reward_model" and not TrainingRun.objects.exists()
+
+    rm = ModelVersion.objects.create(name="rm-1", kind="rm", checkpoint=str(media / "rm-1"), parent=base)
+    run = run_start(kind="sft", base_model=base, snapshots=[snap], reward_model=rm)
+    assert build_config(run)[1]["selection_reward_model"] == rm.checkpoint
+    plain = run_start(kind="sft", base_model=base, snapshots=[snap])
+    assert "selection_reward_model" not in build_config(plain)[1]
 
 
 def test_a_failing_stage_marks_the_run_failed_and_registers_nothing(media, demo_data, inline_tasks):

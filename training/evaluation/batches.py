@@ -5,6 +5,7 @@ answer the same held-out prompts; each task shows one output per model, in rando
 
 import random
 from collections.abc import Iterable, Mapping, Sequence
+from typing import TYPE_CHECKING
 
 from django.contrib.auth.models import Group
 from django.db import transaction
@@ -16,6 +17,9 @@ from labeling.services.batches import batch_add_ranking_tasks, batch_create
 from labeling.vocab import K_MAX, K_MIN, Split
 
 from ..models import ModelVersion
+
+if TYPE_CHECKING:
+    from django.contrib.auth.models import User
 
 INSTRUCTIONS = (
     "Each output comes from a different model, in random order. Rate each one (Likert 1-7 and the yes/no "
@@ -38,7 +42,7 @@ def _model_versions(items: Iterable) -> list[ModelVersion]:
     return out
 
 
-def _prompts(prompts, outputs: Mapping | None) -> list[Prompt]:
+def _prompts(prompts: Iterable[Prompt] | None, outputs: Mapping | None) -> list[Prompt]:
     if prompts is None and outputs:
         ids = sorted(int(p) for p in outputs)
         found = Prompt.objects.in_bulk(ids)
@@ -58,7 +62,7 @@ def evaluation_batch_create(
     external_sources: Sequence[str] = (),
     prompts: Iterable[Prompt] | None = None,
     outputs: Mapping[int, Mapping[str, str]] | None = None,
-    created_by=None,
+    created_by: "User | None" = None,
     status: str = Batch.Status.DRAFT,
     overlap: int = 1,
     limit: int | None = None,
@@ -112,7 +116,7 @@ def evaluation_batch_create(
             groups=[Group.objects.get(name=ROLE_LABELER)],
             created_by=created_by,
         )
-        groups = []
+        groups: list[list[Completion]] = []
         for prompt in chosen:
             if limit is not None and len(groups) >= limit:
                 break
@@ -142,12 +146,15 @@ def evaluation_batch_create(
     return batch
 
 
-def _existing_completions(prompts: list[Prompt], models: list[ModelVersion], externals: list[str]) -> dict:
+def _existing_completions(
+    prompts: list[Prompt], models: list[ModelVersion], externals: list[str]
+) -> dict[tuple[int, str], Completion]:
     """{(prompt id, source key): the oldest completion of that prompt from that source}."""
     found: dict[tuple[int, str], Completion] = {}
     by_id = {m.pk: m.name for m in models}
     qs = Completion.objects.filter(prompt__in=[p.pk for p in prompts]).order_by("pk")
     for c in qs.filter(model_version__in=list(by_id)):
+        assert c.model_version_id is not None  # the filter: a completion of one of `models`
         found.setdefault((c.prompt_id, by_id[c.model_version_id]), c)
     for c in qs.filter(model_version__isnull=True, source_name__in=externals):
         found.setdefault((c.prompt_id, c.source_name), c)

@@ -1,5 +1,7 @@
 """The form of a new evaluation batch: it parses input; training/evaluation/batches.py applies the rules."""
 
+from typing import Any
+
 from django import forms
 from django.utils.html import escape
 
@@ -23,7 +25,7 @@ class EvaluationCreateForm(forms.Form):
     overlap = forms.IntegerField(min_value=1, max_value=50, initial=3, help_text="Labelers per task.")
     limit = forms.IntegerField(min_value=1, required=False, help_text="At most this many prompts.")
 
-    def __init__(self, *args, **kwargs) -> None:
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         known = (
             Completion.objects.filter(model_version__isnull=True)

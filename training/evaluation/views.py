@@ -5,10 +5,11 @@ rates, by model and by category, next to the automatic evaluation of each model)
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.db.models import Count
+from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 
 from core.errors import ServiceError
-from core.permissions import may_manage, require_manage, require_see_all
+from core.permissions import may_manage, require_manage, require_see_all, signed_in_user
 from labeling.models import Batch
 from labeling.quality.display import flag_heading, num, pct
 from labeling.vocab import Category
@@ -16,7 +17,7 @@ from labeling.vocab import Category
 from .batches import evaluation_batch_create
 from .charts import win_rate_per_round_series
 from .forms import EvaluationCreateForm
-from .winrate import EVALUATION_FLAGS, evaluation_results
+from .winrate import EVALUATION_FLAGS, SourceResult, evaluation_results
 
 
 def _auto(auto: dict) -> list[tuple[str, str]]:
@@ -33,7 +34,7 @@ def _auto(auto: dict) -> list[tuple[str, str]]:
 
 
 @login_required
-def evaluations(request):
+def evaluations(request: HttpRequest) -> HttpResponse:
     require_see_all(request.user)
     form = EvaluationCreateForm(request.POST or None)
     if request.method == "POST":
@@ -45,7 +46,7 @@ def evaluations(request):
                     name=data["name"],
                     model_versions=list(data["model_versions"]),
                     external_sources=data["external_sources"],
-                    created_by=request.user,
+                    created_by=signed_in_user(request),
                     status=data["status"],
                     overlap=data["overlap"],
                     limit=data["limit"],
@@ -72,7 +73,7 @@ def evaluations(request):
     )
 
 
-def _table(results: list, baseline_key: str) -> list[dict]:
+def _table(results: list[SourceResult], baseline_key: str) -> list[dict]:
     rows = []
     for r in results:
         auto = r.auto_eval if isinstance(r.auto_eval, dict) else {}
@@ -88,7 +89,7 @@ def _table(results: list, baseline_key: str) -> list[dict]:
 
 
 @login_required
-def evaluation(request, batch_id: int):
+def evaluation(request: HttpRequest, batch_id: int) -> HttpResponse:
     require_see_all(request.user)
     batch = get_object_or_404(Batch, pk=batch_id)
     try:

@@ -8,7 +8,7 @@ ranking counts once.
 """
 
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from core.errors import ServiceError
@@ -21,6 +21,9 @@ from ..models import ModelKind, ModelVersion
 
 # The flags InstructGPT reports for its models (figure 4).
 EVALUATION_FLAGS = ("hallucination", "fails_instruction", "inappropriate")
+
+TaskRanking = tuple[int, dict[int, int]]  # (task id, {completion id: tier index})
+TaskRating = tuple[int, str | None, int | None, dict]  # (task id, source key, Likert score, flags)
 
 
 @dataclass(frozen=True)
@@ -58,7 +61,7 @@ def outcome(tiers: dict[int, int], a: int, b: int) -> float:
     return 1.0 if tiers[a] < tiers[b] else 0.5 if tiers[a] == tiers[b] else 0.0
 
 
-def win_rate(outcomes_by_task: Iterable[Iterable[float]], **kwargs) -> Estimate:
+def win_rate(outcomes_by_task: Iterable[Iterable[float]], **kwargs: int) -> Estimate:
     """Pooled win rate of per-task outcomes (1 win, 0.5 tie, 0 loss), interval by tasks."""
     sums, counts = [], []
     for outcomes in outcomes_by_task:
@@ -104,7 +107,12 @@ def default_baseline(sources: list[Source]) -> Source:
 
 
 def _result(
-    source: Source, baseline: Source, tasks: Iterable[int], per_task, rankings, ratings
+    source: Source,
+    baseline: Source,
+    tasks: Iterable[int],
+    per_task: Mapping[int, Mapping[str, list[int]]],
+    rankings: Sequence[TaskRanking],
+    ratings: Sequence[TaskRating],
 ) -> SourceResult:
     outcomes: dict[int, list[float]] = defaultdict(list)
     if source.key != baseline.key:

@@ -119,7 +119,9 @@ class SFTConfig(TrainConfig):
         "prompt is sampled and scored, and the epoch with the best mean reward is kept (the paper picks "
         "its SFT model this way, not by validation loss). Empty: the last epoch.",
     )
-    selection_prompts: int = _f(64, "Valid prompts sampled per epoch for the selection.")
+    selection_prompts: int = _f(
+        64, "Valid prompts sampled per epoch for the selection; 0 turns the selection off (the last epoch)."
+    )
     selection_max_new_tokens: int = _f(64, "Maximum tokens of each selection response.")
 
 

@@ -67,7 +67,8 @@ def run_sft(cfg: SFTConfig, reporter: Reporter) -> dict[str, Any]:
     reporter.log(
         f"sft: {len(train_rows)} train and {len(valid_rows)} valid demonstrations from {cfg.dataset}"
     )
-    if cfg.selection_reward_model and not valid_rows:
+    select = bool(cfg.selection_reward_model) and cfg.selection_prompts > 0
+    if select and not valid_rows:
         raise DatasetError("selection_reward_model needs valid prompts: the dataset has no valid rows")
     tokenizer = load_tokenizer(cfg.model)
     renderer = Renderer.for_tokenizer(tokenizer, cfg.prompt_template, cfg.chat_template)
@@ -76,7 +77,7 @@ def run_sft(cfg: SFTConfig, reporter: Reporter) -> dict[str, Any]:
     if resume_from:
         reporter.log(f"resuming from {resume_from}")
     selecting = {}
-    if cfg.selection_reward_model:  # the Trainer keeps the best epoch's checkpoint and loads it at the end
+    if select:  # the Trainer keeps the best epoch's checkpoint and loads it at the end
         selecting = {
             "save_strategy": "epoch",
             "load_best_model_at_end": True,
@@ -103,7 +104,7 @@ def run_sft(cfg: SFTConfig, reporter: Reporter) -> dict[str, Any]:
         reporter.log(f"note: {note}")
     model = load_causal_lm(cfg.model, trainable=True)
     callback, callbacks = stage_callbacks("sft", cfg, reporter)
-    if cfg.selection_reward_model:
+    if select:
         callbacks.append(
             RewardSelection(
                 cfg.selection_reward_model,
@@ -135,7 +136,7 @@ def run_sft(cfg: SFTConfig, reporter: Reporter) -> dict[str, Any]:
             metrics["eval_loss_start"] = _eval_losses(history)[0]
         final = _last_eval_loss(history)
         metrics["eval_loss"] = final if final is not None else trainer.evaluate()["eval_loss"]
-    if cfg.selection_reward_model:
+    if select:
         selection = next(c for c in callbacks if isinstance(c, RewardSelection))
         metrics.update(selection.summary())
     metrics.update(

@@ -17,6 +17,7 @@ from the last complete checkpoint, but keeps its own log.
 """
 
 import contextlib
+import functools
 import importlib
 import json
 import logging
@@ -26,7 +27,7 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any, Protocol
@@ -151,6 +152,7 @@ def accelerate_command(
 
 
 def child_env(config: LaunchConfig, processes: int) -> dict[str, str]:
+    """The launch's environment: this worker's, with threads shared among the `processes` of one machine."""
     env = {**os.environ, "PYTHONUNBUFFERED": "1", "TOKENIZERS_PARALLELISM": "false"}
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(settings.BASE_DIR), env.get("PYTHONPATH")]))
     env.setdefault("OMP_NUM_THREADS", str(max(1, (os.cpu_count() or 1) // max(processes, 1))))
@@ -166,10 +168,47 @@ def visible_gpus() -> int:
     return torch.cuda.device_count()
 
 
-class AccelerateLaunch:
-    """`accelerate launch` on this machine, in a session of its own (start_new_session), so that the
-    worker's own signals do not reach it. torchrun gives each rank a session too: a signal for the launch
-    goes to the launcher's group and to each process whose command names the launch's stage config."""
+def configured_processes(config: LaunchConfig) -> int:
+    """The processes a config that names its own count (not one on every GPU) starts."""
+    return int(yaml.safe_load(config.path.read_text()).get("num_processes", 1))
+
+
+@dataclass(frozen=True)
+class LaunchPlan:
+    """What one stage's launch starts: the accelerate config, on how many nodes, with how many processes
+    and GPUs on each."""
+
+    config: LaunchConfig
+    nodes: int
+    processes_per_node: int
+    gpus_per_node: int
+
+    @property
+    def processes(self) -> int:
+        return self.nodes * self.processes_per_node
+
+
+def launch_plan(
+    config: LaunchConfig, stage_kind: str, every_gpu: Callable[[], tuple[int, int]]
+) -> LaunchPlan:
+    """The plan of `stage_kind` under `config`. Single-process stages (not rank-aware) get one process on
+    one node, under the single-GPU config unless the config runs on CPUs; a config on every GPU gets
+    `every_gpu()`'s (nodes, GPUs per node), one process per GPU (ImproperlyConfigured from it where there
+    are none); any other config the process count its file names."""
+    if stage_kind in SINGLE_PROCESS_STAGES:
+        config = config if config.cpu else LAUNCH_CONFIGS["single-gpu"]
+        return LaunchPlan(config, 1, 1, 0 if config.cpu else 1)
+    if config.every_gpu:
+        nodes, gpus = every_gpu()
+        return LaunchPlan(config, nodes, gpus, gpus)
+    processes = configured_processes(config)
+    return LaunchPlan(config, 1, processes, 0 if config.cpu else processes)
+
+
+class StageLaunch:
+    """What every launcher shares: the run's launch config and files, the plan (chosen when first asked
+    for: on a GPU worker that means importing torch), and a cancel's escalation (STOP at once, then
+    `_signal("TERM")` after the grace period and `_signal("KILL")` after another)."""
 
     def __init__(
         self,
@@ -180,40 +219,85 @@ class AccelerateLaunch:
         grace_seconds: float = CANCEL_GRACE_SECONDS,
         kill_after_seconds: float = KILL_AFTER_SECONDS,
     ) -> None:
+        self.run = run
         self.config = launch_config(run.launch_config or settings.TRAINING_LAUNCH_CONFIG)
         self.files = LaunchFiles.of(run, stage_config)
         self.stage_kind, self.stage_config = stage_kind, stage_config
         self.grace, self.kill_after = grace_seconds, kill_after_seconds
-        self.proc: subprocess.Popen | None = None
         self.cancelled_at: float | None = None
-        self.signalled: set[int] = set()
+        self.signalled: set[str] = set()
+
+    @functools.cached_property
+    def plan(self) -> LaunchPlan:
+        return launch_plan(self.config, self.stage_kind, self._every_gpu)
+
+    def _every_gpu(self) -> tuple[int, int]:
+        """(nodes, GPUs per node) for a config on every GPU."""
+        raise NotImplementedError
+
+    def _signal(self, name: str) -> None:
+        """Send "TERM" or "KILL" to every process of the launch."""
+        raise NotImplementedError
+
+    def cancel(self) -> None:
+        if self.cancelled_at is None:
+            self.cancelled_at = time.monotonic()
+            self.files.stop.touch()
+
+    def _escalate(self) -> None:
+        if self.cancelled_at is None:
+            return
+        waited = time.monotonic() - self.cancelled_at
+        for name, after in (("TERM", self.grace), ("KILL", self.grace + self.kill_after)):
+            if waited >= after and name not in self.signalled:
+                self.signalled.add(name)
+                log.warning(
+                    "run %s: its launch still runs %.0fs after a cancel: %s", self.run.pk, waited, name
+                )
+                self._signal(name)
+
+    def _ended(self, code: int) -> int:
+        """The launch's exit code in the Launch protocol's terms. A stop on request ends every rank with 3,
+        which launchers report as a failure (accelerate: 1, SLURM: whatever srun makes of it, or CANCELLED
+        after a scancel): the run asked to stop, so any non-zero end is its cancel, as TrainingCancelled
+        is in-process."""
+        return EXIT_CANCELLED if code != EXIT_DONE and self.cancelled_at is not None else code
+
+    def describe(self) -> str:
+        raise NotImplementedError
+
+
+class AccelerateLaunch(StageLaunch):
+    """`accelerate launch` on this machine, in a session of its own (start_new_session), so that the
+    worker's own signals do not reach it. torchrun gives each rank a session too: a signal for the launch
+    goes to the launcher's group and to each process whose command names the launch's stage config."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.proc: subprocess.Popen | None = None
         self._log: IO[bytes] | None = None
         self.command: list[str] = []
 
-    def _command(self) -> tuple[list[str], int]:
-        config, processes = self.config, None
-        if self.stage_kind in SINGLE_PROCESS_STAGES:
-            config, processes = (self.config if self.config.cpu else LAUNCH_CONFIGS["single-gpu"]), 1
-        elif self.config.every_gpu:
-            processes = visible_gpus()
-            if processes < 1:
-                raise ImproperlyConfigured(
-                    f"launch config {self.config.name!r} runs on every GPU, but this worker sees none."
-                )
-        command = accelerate_command(
-            config, self.stage_kind, self.files.stage_config, num_processes=processes
-        )
-        return command, processes or 2
+    def _every_gpu(self) -> tuple[int, int]:
+        gpus = visible_gpus()
+        if gpus < 1:
+            raise ImproperlyConfigured(
+                f"launch config {self.config.name!r} runs on every GPU, but this worker sees none."
+            )
+        return 1, gpus
 
     def start(self) -> None:
         self._stop_earlier_launches()
         self.files.prepare(self.stage_config)
-        self.command, processes = self._command()
+        plan = self.plan
+        self.command = accelerate_command(
+            plan.config, self.stage_kind, self.files.stage_config, num_processes=plan.processes_per_node
+        )
         self._log = self.files.log.open("ab")
         self.proc = subprocess.Popen(
             self.command,
             cwd=settings.BASE_DIR,
-            env=child_env(self.config, processes),
+            env=child_env(plan.config, plan.processes_per_node),
             stdin=subprocess.DEVNULL,
             stdout=self._log,
             stderr=subprocess.STDOUT,
@@ -240,23 +324,10 @@ class AccelerateLaunch:
         for leftover in launch_processes(self.files.stage_config):  # a rank the launcher lost track of
             with contextlib.suppress(psutil.Error):
                 leftover.kill()
-        # A stop on request ends every rank with 3, which the launcher reports as a failure (1): the run
-        # asked to stop, so any non-zero end is its cancel, as TrainingCancelled is in-process.
-        return EXIT_CANCELLED if code != EXIT_DONE and self.cancelled_at is not None else code
+        return self._ended(code)
 
-    def cancel(self) -> None:
-        if self.cancelled_at is None:
-            self.cancelled_at = time.monotonic()
-            self.files.stop.touch()
-
-    def _escalate(self) -> None:
-        if self.cancelled_at is None:
-            return
-        waited = time.monotonic() - self.cancelled_at
-        for sig, after in ((signal.SIGTERM, self.grace), (signal.SIGKILL, self.grace + self.kill_after)):
-            if waited >= after and sig not in self.signalled:
-                self.signalled.add(sig)
-                self.kill(sig)
+    def _signal(self, name: str) -> None:
+        self.kill(signal.SIGTERM if name == "TERM" else signal.SIGKILL)
 
     def kill(self, sig: int = signal.SIGKILL) -> None:
         """Signal the launcher's process group and every rank: torchrun starts each rank in a session of

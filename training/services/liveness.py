@@ -14,6 +14,7 @@ import os
 import socket
 from collections.abc import Iterable
 
+import psutil
 from celery import (
     current_app as app,  # the project's Celery app (config/celery.py), without importing the project
 )
@@ -24,27 +25,40 @@ from ..models import Round, RunStatus, TrainingRun
 
 log = logging.getLogger(__name__)
 
+START_TOLERANCE = 0.5  # seconds: a start time is read from the clock ticks since boot, to 10 ms
+
 
 def this_process() -> str:
-    return f"{socket.gethostname()}:{os.getpid()}"
+    """ "host:pid@start" of this process, start being when it started (seconds since the epoch): a pid
+    is used again once its process has ended, and a restarted container (same host name, pids counted
+    from 1 again) gives its new worker the pid of the old one; the start time tells them apart."""
+    pid = os.getpid()
+    return f"{socket.gethostname()}:{pid}@{psutil.Process(pid).create_time():.2f}"
 
 
-def _pid_alive(pid: int) -> bool:
+def _pid_alive(pid: int, started: str) -> bool:
+    """The process `pid` exists and, where its start was recorded, is the one that started then."""
     try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
+        process = psutil.Process(pid)
+        if process.status() == psutil.STATUS_ZOMBIE:
+            return False  # it ended; its parent has not read its exit yet
+        if started:
+            return abs(process.create_time() - float(started)) < START_TOLERANCE
+    except psutil.NoSuchProcess:
         return False
-    except PermissionError:
-        return True  # it exists, under another user
+    except (psutil.AccessDenied, ValueError):
+        return True  # it exists, under another user (or an unreadable record): nothing is failed on a guess
     return True
 
 
 def _alive_here(worker: str) -> bool | None:
-    """True/False for a process of this host; None when it ran elsewhere (or we do not know)."""
-    host, _, pid = worker.rpartition(":")
+    """True/False for a process of this host; None when it ran elsewhere (or we do not know). Records
+    made before start times were kept ("host:pid") are checked by pid alone."""
+    where, _, started = worker.partition("@")
+    host, _, pid = where.rpartition(":")
     if host != socket.gethostname() or not pid.isdigit():
         return None
-    return _pid_alive(int(pid))
+    return _pid_alive(int(pid), started)
 
 
 def _active_task_ids() -> set[str] | None:

@@ -18,25 +18,15 @@ import shlex
 import string
 import subprocess
 import sys
-import time
 from pathlib import Path
+from typing import Any
 
-import yaml
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
 
-from training.ml.launch import FOLDER, LAUNCH_CONFIGS, LaunchConfig, launch_config
+from training.ml.launch import FOLDER, LaunchConfig
 
-from ..models import TrainingRun
-from .launch import (
-    CANCEL_GRACE_SECONDS,
-    EXIT_CANCELLED,
-    EXIT_DONE,
-    KILL_AFTER_SECONDS,
-    SINGLE_PROCESS_STAGES,
-    LaunchFiles,
-    child_env,
-)
+from .launch import EXIT_DONE, StageLaunch, child_env
 
 log = logging.getLogger(__name__)
 
@@ -105,29 +95,23 @@ def job_environment(config: LaunchConfig, processes: int) -> dict[str, str]:
     }
 
 
-class SlurmLaunch:
+class SlurmLaunch(StageLaunch):
     """One stage as one SLURM batch job. The job's id is kept in the launch folder, so that a retry (same
     output folder) cancels a job a dead worker left behind before it submits its own."""
 
-    def __init__(
-        self,
-        *,
-        run: TrainingRun,
-        stage_kind: str,
-        stage_config: dict,
-        grace_seconds: float = CANCEL_GRACE_SECONDS,
-        kill_after_seconds: float = KILL_AFTER_SECONDS,
-    ) -> None:
-        self.run = run
-        self.config = launch_config(run.launch_config or settings.TRAINING_LAUNCH_CONFIG)
-        self.files = LaunchFiles.of(run, stage_config)
-        self.stage_kind, self.stage_config = stage_kind, stage_config
-        self.grace, self.kill_after = grace_seconds, kill_after_seconds
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
         self.job_id = ""
-        self.cancelled_at: float | None = None
-        self.signalled: set[str] = set()
         self.unknown_polls = 0
-        self.shape = self._shape()
+
+    def _every_gpu(self) -> tuple[int, int]:
+        nodes, gpus = settings.TRAINING_SLURM_NODES, settings.TRAINING_SLURM_GPUS_PER_NODE
+        if nodes < 1 or gpus < 1:
+            raise ImproperlyConfigured(
+                "TRAINING_SLURM_NODES and TRAINING_SLURM_GPUS_PER_NODE must be at least 1 "
+                f"for launch config {self.config.name!r}."
+            )
+        return nodes, gpus
 
     @property
     def script(self) -> Path:
@@ -137,34 +121,19 @@ class SlurmLaunch:
     def job_id_file(self) -> Path:
         return self.files.folder / "slurm-job-id"
 
-    def _shape(self) -> tuple[LaunchConfig, int, int, int]:
-        """(accelerate config, nodes, processes per node, GPUs per node) of this stage."""
-        config = self.config
-        if self.stage_kind in SINGLE_PROCESS_STAGES:  # not rank-aware: one process on one node
-            config = config if config.cpu else LAUNCH_CONFIGS["single-gpu"]
-            return config, 1, 1, 0 if config.cpu else 1
-        if config.every_gpu:
-            nodes, gpus = settings.TRAINING_SLURM_NODES, settings.TRAINING_SLURM_GPUS_PER_NODE
-            if nodes < 1 or gpus < 1:
-                raise ImproperlyConfigured(
-                    "TRAINING_SLURM_NODES and TRAINING_SLURM_GPUS_PER_NODE must be at least 1 "
-                    f"for launch config {config.name!r}."
-                )
-            return config, nodes, gpus, gpus
-        processes = int(yaml.safe_load(config.path.read_text()).get("num_processes", 1))
-        return config, 1, processes, 0 if config.cpu else processes
-
     def render(self) -> str:
-        config, nodes, processes, gpus = self.shape
+        plan = self.plan
         values = {
             "job_name": f"loopwork-run-{self.run.pk}-{self.stage_kind}",
-            "nodes": nodes,
+            "nodes": plan.nodes,
             "log": self.files.log,
             "workdir": settings.BASE_DIR,
-            "sbatch_lines": "\n".join(f"#SBATCH {option}" for option in sbatch_options(gpus_per_node=gpus)),
+            "sbatch_lines": "\n".join(
+                f"#SBATCH {option}" for option in sbatch_options(gpus_per_node=plan.gpus_per_node)
+            ),
             "python": shlex.quote(sys.executable),  # the worker's environment, at the same path on every node
-            "accelerate_config": shlex.quote(str(config.path)),
-            "processes_per_node": processes,
+            "accelerate_config": shlex.quote(str(plan.config.path)),
+            "processes_per_node": plan.processes_per_node,
             "stage": shlex.quote(self.stage_kind),
             "stage_config": shlex.quote(str(self.files.stage_config)),
         }
@@ -174,8 +143,12 @@ class SlurmLaunch:
         self._cancel_earlier_jobs()
         self.files.prepare(self.stage_config)
         self.script.write_text(self.render())
-        config, nodes, processes, _ = self.shape
-        submitted = slurm("sbatch", "--parsable", str(self.script), env=job_environment(config, processes))
+        submitted = slurm(
+            "sbatch",
+            "--parsable",
+            str(self.script),
+            env=job_environment(self.plan.config, self.plan.processes_per_node),
+        )
         if submitted.returncode != 0:
             raise SlurmError(
                 f"sbatch refused the job: {submitted.stderr.strip() or submitted.stdout.strip()}"
@@ -222,10 +195,7 @@ class SlurmLaunch:
             end = ("UNKNOWN", "1:0")
         state, exit_code = end
         self._note(f"slurm job {self.job_id}: {state}, exit code {exit_code}")
-        code = _exit(state, exit_code)
-        # A stop on request ends the ranks with 3 and the job with whatever srun makes of that (or
-        # CANCELLED after a scancel): the run asked to stop, so any non-zero end is its cancel.
-        return EXIT_CANCELLED if code != EXIT_DONE and self.cancelled_at is not None else code
+        return self._ended(_exit(state, exit_code))
 
     def _end(self) -> tuple[str, str] | None:
         """(State, ExitCode "code:signal") of the ended job: from sacct, else from slurmctld's memory of it
@@ -248,23 +218,10 @@ class SlurmLaunch:
         with self.files.log.open("a") as handle:
             handle.write(line + "\n")
 
-    def cancel(self) -> None:
-        if self.cancelled_at is None:
-            self.cancelled_at = time.monotonic()
-            self.files.stop.touch()
-
-    def _escalate(self) -> None:
-        if self.cancelled_at is None:
-            return
-        waited = time.monotonic() - self.cancelled_at
-        if waited >= self.grace and "TERM" not in self.signalled:
-            self.signalled.add("TERM")
-            log.warning(
-                "slurm job %s: still running %.0fs after a cancel; SIGTERM to its steps", self.job_id, waited
-            )
-            slurm("scancel", "--signal=TERM", self.job_id)
-        if waited >= self.grace + self.kill_after and "KILL" not in self.signalled:
-            self.signalled.add("KILL")
+    def _signal(self, name: str) -> None:
+        if name == "TERM":
+            slurm("scancel", "--signal=TERM", self.job_id)  # to the job's steps; the job lives on
+        else:
             self.kill()
 
     def kill(self) -> None:
@@ -274,10 +231,10 @@ class SlurmLaunch:
             slurm("scancel", self.job_id)
 
     def describe(self) -> str:
-        config, nodes, processes, gpus = self.shape
+        plan = self.plan
         return (
-            f"slurm job {self.job_id or '-'} (config {config.name}, {nodes} node(s) x {processes} process(es), "
-            f"{gpus} GPU(s) per node): sbatch {self.script}"
+            f"slurm job {self.job_id or '-'} (config {plan.config.name}, {plan.nodes} node(s) x "
+            f"{plan.processes_per_node} process(es), {plan.gpus_per_node} GPU(s) per node): sbatch {self.script}"
         )
 
 

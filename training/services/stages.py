@@ -52,6 +52,11 @@ def validate_inputs(
     if kind == RunKind.PPO:
         if reward_model is None or reward_model.kind != ModelKind.RM:
             raise ServiceError("a PPO run needs a reward model version (kind rm).", field="reward_model")
+    if kind == RunKind.SFT and reward_model is not None and reward_model.kind != ModelKind.RM:
+        raise ServiceError(
+            "an SFT run's reward model (it picks the final epoch) must be a reward model version (kind rm).",
+            field="reward_model",
+        )
     if kind == RunKind.RM and base_model.kind == ModelKind.RM:
         raise ServiceError(
             "a reward model starts from a policy (SFT or base), not from another reward model.",
@@ -81,6 +86,8 @@ def build_config(run: TrainingRun) -> tuple[str, dict]:
     sft = next((s for s in snapshots if s.kind == "sft"), None)
     if run.kind == RunKind.RM and sft is not None:
         config["demonstrations"] = str(snapshot_path(sft))  # the bias makes their mean reward 0
+    if run.kind == RunKind.SFT and run.reward_model is not None:
+        config["selection_reward_model"] = run.reward_model.checkpoint  # the epoch its reward prefers
     if run.kind == RunKind.PPO:
         assert run.reward_model is not None  # validate_inputs refuses a PPO run without one
         config["reward_model"] = run.reward_model.checkpoint

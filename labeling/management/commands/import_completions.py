@@ -1,14 +1,15 @@
 from pathlib import Path
+from typing import Any
 
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
-from django.core.management.base import BaseCommand, CommandError
+from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from core.errors import ServiceError
 from labeling.services.imports import PII_MODES, ImportRejected, completions_import
 
 
-def add_batch_arguments(parser, *, kinds: tuple[str, ...]) -> None:
+def add_batch_arguments(parser: CommandParser, *, kinds: tuple[str, ...]) -> None:
     parser.add_argument("--kind", choices=kinds, default=kinds[0])
     parser.add_argument("--overlap", type=int, default=1, help="labels wanted per task")
     parser.add_argument("--lease-minutes", type=int, default=30)
@@ -52,13 +53,13 @@ class Command(BaseCommand):
         "and make a ranking (or evaluation) batch of them. Re-importing the same file adds nothing."
     )
 
-    def add_arguments(self, parser):
+    def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("path", type=Path)
         parser.add_argument("--batch-name", required=True)
         parser.add_argument("--pii", choices=PII_MODES, default="flag", help="for prompts created from text")
         add_batch_arguments(parser, kinds=("ranking", "evaluation"))
 
-    def handle(self, *args, path: Path, **options):
+    def handle(self, *args: Any, path: Path, **options: Any) -> None:
         settings = batch_settings(options, options["batch_name"])
         try:
             with path.open("rb") as file:

@@ -1,6 +1,7 @@
 from pathlib import Path
+from typing import Any
 
-from django.core.management.base import BaseCommand, CommandError
+from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from core.errors import ServiceError
 from labeling.services.imports import FORMATS, PII_MODES, ImportRejected, prompts_import
@@ -14,7 +15,7 @@ class Command(BaseCommand):
         "dedup by long common prefix, a cap per origin user, split by origin user, PII flagged or scrubbed."
     )
 
-    def add_arguments(self, parser):
+    def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("path", type=Path)
         parser.add_argument("--format", choices=FORMATS, help="default: from the file name (.csv or .jsonl)")
         parser.add_argument("--pii", choices=PII_MODES, default="flag")
@@ -25,7 +26,7 @@ class Command(BaseCommand):
         )
         add_batch_arguments(parser, kinds=("demonstration",))
 
-    def handle(self, *args, path: Path, **options):
+    def handle(self, *args: Any, path: Path, **options: Any) -> None:
         fmt = options["format"] or ("csv" if path.suffix.lower() == ".csv" else "jsonl")
         batch = (
             batch_settings(options, options["demonstration_batch"])

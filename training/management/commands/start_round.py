@@ -1,3 +1,4 @@
+import json
 import time
 
 from django.conf import settings
@@ -6,6 +7,7 @@ from django.test.utils import override_settings
 
 from core import dispatch
 from core.errors import ServiceError
+from training.ml.launch import LAUNCH_CONFIGS
 from training.models import Round, RoundStatus
 from training.services.recovery import round_resume
 from training.services.rounds import round_fail, round_start, rounds_fail_gone
@@ -39,6 +41,19 @@ class Command(BaseCommand):
             help="Train on these batches only (repeatable); default: everything labeled.",
         )
         parser.add_argument(
+            "--launch-config",
+            choices=list(LAUNCH_CONFIGS),
+            default="",
+            help="How its runs are launched when TRAINING_LAUNCHER is accelerate or slurm (see "
+            "docs/scale-out.md); default: TRAINING_LAUNCH_CONFIG.",
+        )
+        parser.add_argument(
+            "--stage-config",
+            default="",
+            metavar="JSON",
+            help='Per-stage settings over the defaults, as on the round form, e.g. \'{"ppo": {"steps": 20}}\'.',
+        )
+        parser.add_argument(
             "--timeout", type=float, default=0, help="With --wait: give up after this many seconds."
         )
         stuck = parser.add_mutually_exclusive_group()
@@ -65,7 +80,10 @@ class Command(BaseCommand):
             "batch_status": options["batch_status"],
             "mix_sft": options["mix_sft"],
             "batches": options["batches"],
+            "launch_config": options["launch_config"],
         }
+        if options["stage_config"]:
+            config["stage_config"] = self._stage_config(options["stage_config"])
         inline = not dispatch.uses_broker()
         try:
             with override_settings(TASKS_INLINE=inline or settings.TASKS_INLINE):
@@ -75,6 +93,16 @@ class Command(BaseCommand):
         if not (wait or inline):
             return
         self._wait(rnd, timeout)
+
+    @staticmethod
+    def _stage_config(text: str) -> dict:
+        try:
+            value = json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise CommandError(f"--stage-config: not JSON ({exc.msg} at character {exc.pos}).") from None
+        if not isinstance(value, dict):
+            raise CommandError('--stage-config: write a JSON object of stages, e.g. {"ppo": {"steps": 20}}.')
+        return value
 
     def _start(self, method: str, config: dict, fail_stuck: bool) -> Round:
         for gone in rounds_fail_gone():
@@ -122,6 +150,7 @@ class Command(BaseCommand):
         if rnd.status == RoundStatus.FAILED:
             raise CommandError(f"round {rnd.number} failed at step '{rnd.step}': {rnd.error}")
         batch = rnd.batch
+        assert batch is not None  # a round succeeds once its last step made the batch
         self.stdout.write(
             f"round {rnd.number} succeeded: batch '{batch.name}' with {batch.tasks.count()} tasks."
         )
