@@ -394,6 +394,14 @@ class DatasetSnapshot(models.Model):
             raise ValueError("Dataset snapshots are immutable; create a new one instead.")
         super().save(*args, **kwargs)
 
+    @property
+    def filter_items(self) -> list[tuple[str, object]]:
+        """The filters as (name, value) pairs, a list's values joined: how pages show them."""
+        return [
+            (key, ", ".join(map(str, value)) if isinstance(value, list) else value)
+            for key, value in self.filters.items()
+        ]
+
     def __str__(self) -> str:
         variant = "" if self.format == SnapshotFormat.STANDARD else f" {self.format}"
         return f"{self.kind}{variant} snapshot {self.pk} ({self.row_count} rows)"

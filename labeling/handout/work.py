@@ -44,9 +44,10 @@ def assignment_skip(*, assignment: Assignment, reason: str) -> Assignment:
     return locked
 
 
-def assignment_save_draft(*, assignment: Assignment, draft: dict) -> Assignment:
-    """Keep unsubmitted work server side. Saving renews a live lease (the labeler is at work); on a lapsed
-    lease it saves only if the task was not given away meanwhile."""
+def assignment_save_draft(*, assignment: Assignment, draft: object) -> Assignment:
+    """Keep unsubmitted work server side (`draft`: what the page sent; anything but a JSON object is refused).
+    Saving renews a live lease (the labeler is at work); on a lapsed lease it saves only if the task was not
+    given away meanwhile."""
     if not isinstance(draft, dict):
         raise ServiceError("a draft must be a JSON object.", field="draft")
     if problem := unstorable(draft):

@@ -40,13 +40,6 @@ def datasets(request: HttpRequest) -> HttpResponse:
             else:
                 return redirect("manage:job", pk=job.pk)
     snapshots = list(DatasetSnapshot.objects.select_related("created_by").order_by("-pk")[:200])
-    for snapshot in snapshots:
-        # For the template only: the filters as (name, value) pairs, a list's values joined.
-        filter_items = [
-            (key, ", ".join(map(str, value)) if isinstance(value, list) else value)
-            for key, value in snapshot.filters.items()
-        ]
-        setattr(snapshot, "filter_items", filter_items)  # noqa: B010 (not a field: mypy refuses the plain assignment)
     jobs = jobs_visible_to(user).filter(kind=JobKind.EXPORT).order_by("-pk")[:10]
     return render(
         request,

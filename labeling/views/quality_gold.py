@@ -118,13 +118,22 @@ def gold_task(request: HttpRequest, task_id: int) -> HttpResponse:
     return back
 
 
+# A qualification decision's form value, and what the page then says of the labeler.
+DECISIONS = {"approved": "approved", "blocked": "blocked", "reset": "back to their score"}
+
+
 @login_required
 @require_POST
 def qualification_decision(request: HttpRequest, batch_id: int, user_id: int) -> HttpResponse:
     require_manage(request.user)
     batch = get_object_or_404(Batch, pk=batch_id)
     labeler = get_object_or_404(get_user_model(), pk=user_id)
-    decision = request.POST.get("decision")
+    decision = request.POST.get("decision", "")
+    if decision not in DECISIONS:  # before, a missing one withdrew the admin's decision without a word
+        messages.error(
+            request, f"Choose a decision: {', '.join(DECISIONS)}; got {decision!r}. Nothing changed."
+        )
+        return redirect("quality:gold_batch", batch_id=batch.pk)
     try:
         qualification_decide(
             labeler=labeler,
@@ -135,8 +144,5 @@ def qualification_decision(request: HttpRequest, batch_id: int, user_id: int) ->
     except ServiceError as exc:
         messages.error(request, exc.message)
     else:
-        done = {"approved": "approved", "blocked": "blocked", "reset": "back to their score"}.get(
-            decision or "", decision
-        )
-        messages.success(request, f"{labeler.username}: {done}.")
+        messages.success(request, f"{labeler.username}: {DECISIONS[decision]}.")
     return redirect("quality:gold_batch", batch_id=batch.pk)

@@ -1,7 +1,6 @@
 """The labeler workspace: start a batch, open an assignment, skip it, keep its draft, look up a prompt."""
 
 from collections.abc import Callable
-from typing import cast
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
@@ -97,7 +96,7 @@ def draft(request: HttpRequest, pk: int) -> HttpResponse:
         )
     try:
         # Whatever was sent: the service refuses a draft that is not an object (a 400 below).
-        saved = assignment_save_draft(assignment=assignment, draft=cast(dict, payload.get("draft")))
+        saved = assignment_save_draft(assignment=assignment, draft=payload.get("draft"))
     except AssignmentUnavailable as exc:
         return JsonResponse(exc.as_dict(), status=409)
     except ServiceError as exc:

@@ -38,9 +38,8 @@ def settled_box(page, target: str) -> dict:
     return box
 
 
-def drop_at(page, letter: str, target: str, spot) -> dict:
-    """Drag a card and release it at `spot(box)` of the target's box, measured as the labeler sees it: once
-    the drag has begun (the gaps open up) and again near the target. Returns the target's box at the release."""
+def pick_up(page, letter: str) -> None:
+    """Press on a card and move it a little: the drag begins, and the gaps open up."""
     card = page.locator(f'.rk-chip[data-letter="{letter}"]')
     card.scroll_into_view_if_needed()
     box = card.bounding_box()
@@ -50,6 +49,12 @@ def drop_at(page, letter: str, target: str, spot) -> dict:
     page.mouse.move(box["x"] + box["width"] / 2 + 8, box["y"] + box["height"] / 2 + 8, steps=4)
     page.wait_for_selector("body.rk-dragging")
     page.wait_for_timeout(150)  # the gaps open up in 120 ms (app.css): measure the page the labeler sees
+
+
+def drop_at(page, letter: str, target: str, spot) -> dict:
+    """Drag a card and release it at `spot(box)` of the target's box, measured as the labeler sees it: once
+    the drag has begun (the gaps open up) and again near the target. Returns the target's box at the release."""
+    pick_up(page, letter)
     x, y = spot(settled_box(page, target))
     page.mouse.move(x, y, steps=12)
     x, y = spot(settled_box(page, target))  # aim again, as a hand does
@@ -110,13 +115,7 @@ def test_the_zone_under_the_pointer_is_marked_and_a_drop_on_the_pool_takes_a_car
     start(page, "Rank")
     for key in ("a", "1", "b", "2"):
         page.keyboard.press(key)
-    card = page.locator('.rk-chip[data-letter="B"]')
-    box = card.bounding_box()
-    page.mouse.move(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
-    page.mouse.down()
-    page.mouse.move(box["x"] + box["width"] / 2 + 8, box["y"] + box["height"] / 2 + 8, steps=4)
-    page.wait_for_selector("body.rk-dragging")
-    page.wait_for_timeout(150)
+    pick_up(page, "B")
     goal = page.locator(".rk-tier >> nth=0").bounding_box()
     page.mouse.move(goal["x"] + goal["width"] / 2, goal["y"] + goal["height"] / 2, steps=8)
     page.wait_for_selector(".rk-tier.rk-drop-target")
@@ -143,14 +142,7 @@ def test_a_drop_on_a_tier_below_the_list_the_card_last_passed_through_joins_that
     for key in ("c", "1", "a", "2", "b", "3"):
         page.keyboard.press(key)
     assert_tiers(page, [["C"], ["A"], ["B"]])
-    card = page.locator('.rk-chip[data-letter="D"]')
-    card.scroll_into_view_if_needed()
-    box = card.bounding_box()
-    page.mouse.move(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
-    page.mouse.down()
-    page.mouse.move(box["x"] + box["width"] / 2 + 8, box["y"] + box["height"] / 2 + 8, steps=4)
-    page.wait_for_selector("body.rk-dragging")
-    page.wait_for_timeout(150)
+    pick_up(page, "D")
     first = settled_box(page, ".rk-tier >> nth=0 >> .rk-tier-cards")  # below its last card: Sortable appends
     page.mouse.move(first["x"] + first["width"] / 2, first["y"] + first["height"] - 3, steps=8)
     page.locator(".rk-tier >> nth=0 >> .rk-ghost").wait_for(state="attached")  # Sortable's placeholder

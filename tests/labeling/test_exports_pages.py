@@ -64,6 +64,8 @@ def test_a_researcher_exports_and_downloads(client, researcher, ranked):
     assert hashlib.sha256(body).hexdigest() == snapshot.sha256
     page = client.get(reverse("manage:datasets")).content.decode()
     assert reverse("manage:dataset_download", args=[snapshot.pk]) in page
+    assert f'<span class="tag">split: {ranked.prompt.split}</span>' in page  # the filters it was made with
+    assert '<span class="tag">rankings: consensus</span>' in page
 
 
 def test_a_researcher_exports_a_conversational_snapshot_from_the_page(client, researcher, ranked):

@@ -111,6 +111,12 @@ def test_an_admin_approves_a_blocked_labeler(client, batch_admin, labeler):
     assert LabelerQualification.objects.get(labeler=labeler).status == "approved"
     page = client.get(reverse("quality:gold_batch", args=[qualification.pk])).content.decode()
     assert "approved" in page
+    for bad in ({}, {"decision": "maybe"}):  # refused, and the decision stays
+        answer = client.post(
+            reverse("quality:qualification_decision", args=[qualification.pk, labeler.pk]), bad, follow=True
+        )
+        assert "Choose a decision: approved, blocked, reset" in answer.content.decode()
+        assert LabelerQualification.objects.get(labeler=labeler).status == "approved"
 
 
 def test_model_and_user_text_is_escaped(client, batch_admin):

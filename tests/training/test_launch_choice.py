@@ -124,3 +124,28 @@ def test_start_round_refuses_bad_stage_settings_and_starts_nothing(
 def test_start_round_offers_exactly_the_shipped_launch_configs(media, demo_data, inline_tasks):
     with pytest.raises(CommandError, match="invalid choice: 'my.yaml'"):
         call_command("start_round", "--launch-config", "my.yaml", stdout=io.StringIO())
+
+
+@pytest.mark.parametrize(
+    ("config", "picks"), [("single-gpu", True), ("ddp", True), ("zero3", False), ("fsdp2", False)]
+)
+def test_a_rounds_sft_takes_the_earlier_reward_model_unless_its_engine_shards_the_weights(
+    media, demo_data, config, picks
+):
+    from training.models import ModelVersion
+    from training.round_state import RoundState
+    from training.services.round_steps import TRAINING_INPUTS
+
+    base = base_model_get_or_create()
+    rm = ModelVersion.objects.create(name="rm-1", kind="rm", checkpoint=str(media / "rm-1"), parent=base)
+    state = RoundState()
+    state.models["rm"] = rm.pk
+    Round.objects.create(
+        number=1, method="ppo", config={}, state=state.to_json(), status=RoundStatus.SUCCEEDED
+    )
+    second = Round.objects.create(
+        number=2, method="ppo", config={}, state=RoundState().to_json(), launch_config=config
+    )
+    snaps = {"sft": snapshot_create(kind="sft", filters={})}
+    inputs = TRAINING_INPUTS["sft"](second, RoundState(), snaps)
+    assert inputs["reward_model"] == (rm if picks else None)

@@ -9,6 +9,7 @@ import json
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from django.conf import settings
 from django.contrib.auth.models import Group
 from django.db import transaction
 
@@ -18,6 +19,7 @@ from labeling.models import Batch, Completion, DatasetSnapshot, Prompt
 from labeling.services.batches import batch_create_from_completions
 from labeling.services.exports import snapshot_create
 from labeling.vocab import K_MIN
+from training.ml.launch import launch_config
 
 from ..models import ModelKind, ModelVersion, Round, RunStatus, TrainingRun
 from ..round_state import RoundState
@@ -45,11 +47,14 @@ def _export(rnd: Round, state: RoundState, step: str) -> bool:
 def _sft_inputs(rnd: Round, state: RoundState, snaps: dict[str, DatasetSnapshot]) -> dict:
     """SFT: the base model, fine-tuned on the demonstrations. From the second round on, the newest reward
     model an earlier round trained picks the final epoch (by its mean reward on samples of the valid
-    prompts), as InstructGPT chose its SFT models; {"sft": {"selection_prompts": 0}} turns that off."""
+    prompts), as InstructGPT chose its SFT models; {"sft": {"selection_prompts": 0}} turns that off.
+    Not under a launch config that shards the weights (FSDP, ZeRO-3): the selection samples with the bare
+    model on every rank and loads a whole reward model on each, which has not been run on such engines."""
+    sharded = launch_config(rnd.launch_config or settings.TRAINING_LAUNCH_CONFIG).shards_weights
     return {
         "base_model": base_model_get_or_create(),
         "snapshots": [snaps["sft"]],
-        "reward_model": _earlier_reward_model(rnd),
+        "reward_model": None if sharded else _earlier_reward_model(rnd),
     }
 
 

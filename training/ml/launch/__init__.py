@@ -22,6 +22,7 @@ class LaunchConfig:
     summary: str
     cpu: bool = False  # runs on CPUs (gloo): the launcher sets ACCELERATE_USE_CPU=1
     every_gpu: bool = False  # one process per visible GPU
+    shards_weights: bool = False  # no rank holds the whole model (FSDP, ZeRO-3)
 
     @property
     def path(self) -> Path:
@@ -33,11 +34,11 @@ LAUNCH_CONFIGS: dict[str, LaunchConfig] = {
     for c in (
         LaunchConfig("single-gpu", "one process on one GPU, no sharding (models up to about 1B)"),
         LaunchConfig("ddp", "DDP on every GPU of the machine: a full replica on each", every_gpu=True),
-        LaunchConfig("fsdp2", "FSDP2: weights, gradients and optimizer states sharded", every_gpu=True),
+        LaunchConfig("fsdp2", "FSDP2: weights, gradients and optimizer states sharded", every_gpu=True, shards_weights=True),
         LaunchConfig("zero2", "DeepSpeed ZeRO-2: gradients and optimizer states sharded", every_gpu=True),
         LaunchConfig("zero2-offload", "DeepSpeed ZeRO-2, optimizer states in CPU memory", every_gpu=True),
-        LaunchConfig("zero3", "DeepSpeed ZeRO-3: weights, gradients and optimizer states sharded", every_gpu=True),
-        LaunchConfig("zero3-offload", "DeepSpeed ZeRO-3, weights and optimizer states in CPU memory", every_gpu=True),
+        LaunchConfig("zero3", "DeepSpeed ZeRO-3: weights, gradients and optimizer states sharded", every_gpu=True, shards_weights=True),
+        LaunchConfig("zero3-offload", "DeepSpeed ZeRO-3, weights and optimizer states in CPU memory", every_gpu=True, shards_weights=True),
         LaunchConfig("cpu-ddp-2", "two CPU processes (DDP over gloo), for tests and the demo", cpu=True),
     )
 }  # fmt: skip
