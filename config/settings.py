@@ -59,6 +59,7 @@ MIDDLEWARE = [
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "csp.middleware.CSPMiddleware",
     "labeling.outage.DatabaseOutageMiddleware",  # a view's lost database connection: 503, not 500
+    "labeling.sweeps.InlineSweepMiddleware",  # without a broker: closed undo windows' labels, every 15 s
     # Last, as django-axes requires: turns a lockout flagged during authentication into the lockout page.
     "axes.middleware.AxesMiddleware",
 ]

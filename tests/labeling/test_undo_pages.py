@@ -5,6 +5,7 @@ import re
 from datetime import timedelta
 
 import pytest
+from django.test import Client
 from django.utils import timezone
 
 from core.roles import ROLE_LABELER
@@ -100,6 +101,28 @@ def test_the_home_page_counts_a_submission_whose_window_closed_before_it_was_sho
     assert home.context["counts"]["ranking"]["total"] == 1 and home.context["pending_undo"] is None
     assert Ranking.objects.filter(assignment=first).count() == 1
     assert "Submitted." not in home.content.decode()
+
+
+@pytest.mark.parametrize("broker", ["", "redis://127.0.0.1:1/0"])
+def test_without_a_broker_any_page_writes_the_labels_of_closed_windows(
+    client, labeler, batch_admin, work, settings, broker
+):
+    """`make run` has no beat: the web process sweeps (labeling/sweeps.py) before a request, so the batch
+    admin's page counts a submission whose labeler went away. With a broker the beat task does it."""
+    batch, _ = work
+    client.force_login(labeler)
+    first = first_assignment(client, batch)
+    rank_post(client, first)
+    Assignment.objects.filter(pk=first.pk).update(undo_until=timezone.now() - timedelta(seconds=1))
+    settings.CELERY_BROKER_URL = broker
+
+    admin = Client()
+    admin.force_login(batch_admin)
+    assert admin.get(f"/manage/batches/{batch.pk}/").status_code == 200
+
+    written = Ranking.objects.filter(assignment=first).count()
+    assert written == (0 if broker else 1)
+    assert Assignment.objects.get(pk=first.pk).status == (Status.PENDING if broker else Status.SUBMITTED)
 
 
 def test_undo_needs_a_post_and_another_labelers_submission_is_a_404(client, labeler, work):

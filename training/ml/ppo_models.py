@@ -126,16 +126,18 @@ class PolicyAndValue(nn.Module):
     def is_gradient_checkpointing(self) -> bool:
         return bool(getattr(self.policy, "is_activation_checkpointing", False))
 
+    # The names accelerate and TRL call; the models' own are transformers 5's activation_checkpointing_*
+    # (gradient_checkpointing_* are deprecated aliases there, removed in v6).
     def gradient_checkpointing_enable(self, gradient_checkpointing_kwargs: dict | None = None) -> None:
         kwargs = gradient_checkpointing_kwargs or {"use_reentrant": False}
-        self.policy.gradient_checkpointing_enable(gradient_checkpointing_kwargs=kwargs)
+        self.policy.activation_checkpointing_enable(activation_checkpointing_kwargs=kwargs)
         if self.value is not None:
-            self.value.scalar_model.gradient_checkpointing_enable(gradient_checkpointing_kwargs=kwargs)
+            self.value.scalar_model.activation_checkpointing_enable(activation_checkpointing_kwargs=kwargs)
 
     def gradient_checkpointing_disable(self) -> None:
-        self.policy.gradient_checkpointing_disable()
+        self.policy.activation_checkpointing_disable()
         if self.value is not None:
-            self.value.scalar_model.gradient_checkpointing_disable()
+            self.value.scalar_model.activation_checkpointing_disable()
 
 
 class RewardScorer:
