@@ -48,7 +48,7 @@ def labeler_pseudonym(user_id: int | None) -> str | None:
 
 @dataclass(frozen=True)
 class ExportFilters:
-    """Clean filters (see labeling.services.exports.filters_clean)."""
+    """Clean filters (see labeling.services.export_filters.filters_clean)."""
 
     batches: Sequence[int] = ()
     split: Sequence[str] = ()

@@ -19,7 +19,8 @@ from rest_framework.test import APIClient
 from core.errors import ServiceError
 from labeling.models import DatasetSnapshot, Demonstration, Prompt
 from labeling.services import exports
-from labeling.services.exports import dataset_lines, filters_clean, snapshot_create, snapshot_path
+from labeling.services.export_filters import filters_clean
+from labeling.services.exports import dataset_lines, snapshot_create, snapshot_path
 from labeling.services.rankings import ranking_submit
 from tests.factories import BatchFactory, PromptFactory, assignment_for, ranking_task, scored
 from training.models import Round, RoundStatus

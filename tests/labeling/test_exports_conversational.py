@@ -11,7 +11,8 @@ from audit.models import AuditEvent
 from audit.services import Action
 from core.errors import ServiceError
 from labeling.models import DatasetSnapshot, Demonstration
-from labeling.services.exports import dataset_lines, filters_clean, snapshot_create, snapshot_path
+from labeling.services.export_filters import filters_clean
+from labeling.services.exports import dataset_lines, snapshot_create, snapshot_path
 from labeling.services.rankings import ranking_submit
 from tests.factories import BatchFactory, PromptFactory, assignment_for, ranking_task, scored
 from tests.sqlite_demo import run_on_sqlite

@@ -8,7 +8,8 @@ from django.db import connection
 
 from core.errors import ServiceError
 from labeling.selectors.exports import labeler_pseudonym
-from labeling.services.exports import dataset_lines, filters_clean, snapshot_create
+from labeling.services.export_filters import filters_clean
+from labeling.services.exports import dataset_lines, snapshot_create
 from labeling.services.rankings import ranking_submit
 from tests.factories import BatchFactory, PromptFactory, assignment_for, ranking_task
 

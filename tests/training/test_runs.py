@@ -1,6 +1,7 @@
 """Training runs in-process (the task bodies run inline): lifecycle, registry, reaper, validation."""
 
 import pytest
+from django.urls import reverse
 from django.utils import timezone
 
 from core.dispatch import QueueUnavailable
@@ -46,7 +47,9 @@ def test_a_run_without_the_data_it_needs_is_refused(media, demo_data):
     assert TrainingRun.objects.count() == 0
 
 
-def test_an_sft_run_takes_a_reward_model_only_to_pick_its_epoch(media, demo_data, settings):
+def test_an_sft_run_takes_a_reward_model_only_to_pick_its_epoch(
+    media, demo_data, settings, client, researcher
+):
     # Queued, not trained: the config is what is checked.
     settings.CELERY_BROKER_URL, settings.TASKS_INLINE = "", False
     base = base_model_get_or_create()
@@ -58,6 +61,9 @@ def test_an_sft_run_takes_a_reward_model_only_to_pick_its_epoch(media, demo_data
     rm = ModelVersion.objects.create(name="rm-1", kind="rm", checkpoint=str(media / "rm-1"), parent=base)
     run = run_start(kind="sft", base_model=base, snapshots=[snap], reward_model=rm)
     assert build_config(run)[1]["selection_reward_model"] == rm.checkpoint
+    client.force_login(researcher)
+    page = client.get(reverse("training:run", args=[run.pk])).content.decode()
+    assert "epoch picked by reward model" in page and ">rm-1</a>" in page
     plain = run_start(kind="sft", base_model=base, snapshots=[snap])
     assert "selection_reward_model" not in build_config(plain)[1]
 

@@ -5,7 +5,8 @@ from django.core.management.base import BaseCommand, CommandError
 
 from core.errors import ServiceError
 from labeling.models import SnapshotFormat, SnapshotKind
-from labeling.services.exports import RANKING_MODES, snapshot_create, snapshot_path
+from labeling.services.export_filters import RANKING_MODES
+from labeling.services.exports import snapshot_create, snapshot_path
 
 
 class Command(BaseCommand):
