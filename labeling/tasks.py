@@ -3,7 +3,8 @@ queue by settings (CELERY_TASK_ROUTES)."""
 
 from celery import Task, shared_task
 
-from .services.jobs import job_run, jobs_recover
+from .services.job_recovery import jobs_recover
+from .services.jobs import job_run
 from .services.tokens import tokens_delete_expired
 from .services.undo import submissions_finalise
 

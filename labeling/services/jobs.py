@@ -7,8 +7,8 @@ and sends its task once that commits. Running one calls the import or export ser
 nothing, and records the outcome (counts and the batch, or the snapshot) in the same transaction, or the
 error with the file's bad lines.
 
-No job waits forever (jobs_recover, a periodic task every minute): a job whose message was lost is sent
-again, or failed once it has waited past its limit while the queue cannot be reached; a job running
+No job waits forever (labeling/services/job_recovery.py jobs_recover, a periodic task every minute): a job
+whose message was lost is sent again, or failed once it has waited past its limit while the queue cannot be reached; a job running
 without progress for JOB_RUNNING_LIMIT_SECONDS (its worker died, or its outcome could not be written) is
 failed. A job's own message delivered again (its worker died: CELERY_TASK_REJECT_ON_WORKER_LOST) runs it
 again from the start; any other message finds it taken and does nothing, so a job never runs twice at once.
@@ -18,7 +18,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
-from datetime import datetime, timedelta
+from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, BinaryIO
 from uuid import uuid4
@@ -120,7 +120,8 @@ def _store_upload(upload: UploadedFile) -> str:
     return stored
 
 
-def _remove_upload(stored: str) -> None:
+def remove_upload(stored: str) -> None:
+    """Remove a job's stored upload (its work is done, or it failed)."""
     if stored:
         media_path(stored, owner="an upload").unlink(missing_ok=True)
 
@@ -145,10 +146,10 @@ def _start(*, kind: str, params: dict, created_by: "User | None", upload: Upload
     except dispatch.BROKER_ERRORS as exc:
         if job is not None:
             Job.objects.filter(pk=job.pk, status=JobStatus.QUEUED).delete()
-        _remove_upload(stored)
+        remove_upload(stored)
         raise dispatch.QueueUnavailable(type(exc).__name__) from exc
     except BaseException:
-        _remove_upload(stored)
+        remove_upload(stored)
         raise
     job.refresh_from_db()  # run inline (tests, commands that wait), it may be done already
     return job
@@ -442,93 +443,6 @@ def job_run(*, job_id: int, worker_task_id: str = "") -> Job | None:
         return None
     job = Job.objects.select_related("created_by").get(pk=job_id)
     if _run_and_record(job):
-        _remove_upload(job.upload)
+        remove_upload(job.upload)
     job.refresh_from_db()
     return job
-
-
-# --- recovery ---------------------------------------------------------------------------------------
-
-
-def jobs_recover() -> dict[str, list[int]]:
-    """The periodic sweep: no job stays queued or running forever for want of a message or a worker."""
-    return {**_recover_queued(), "stalled": _fail_stalled()}
-
-
-def _recover_queued() -> dict[str, list[int]]:
-    """A job still queued JOB_RESEND_SECONDS after its last send (Redis restarted empty, the send after
-    the commit failed) is sent again: the task skips a job taken already, so a message that was only slow
-    costs nothing. While the queue cannot be reached, a job queued longer than JOB_QUEUED_LIMIT_SECONDS is
-    failed instead, so that whoever started it learns why."""
-    if not dispatch.uses_broker():
-        return {"resent": [], "failed": []}  # no message to lose: the job's thread was started at once
-    due = timezone.now() - timedelta(seconds=settings.JOB_RESEND_SECONDS)
-    queued = list(
-        Job.objects.filter(status=JobStatus.QUEUED).filter(
-            Q(sent_at__lt=due) | Q(sent_at__isnull=True, created_at__lt=due)
-        )
-    )
-    return dispatch.resend_queued(
-        queued,
-        label="job",
-        queued_limit_seconds=settings.JOB_QUEUED_LIMIT_SECONDS,
-        send_again=lambda job: dispatch.send(app.tasks[RUN_JOB], job.pk),
-        fail_unsent=_fail_unsent,
-    )
-
-
-def _start_again(job: Job) -> str:
-    return "Start the export again." if job.kind == JobKind.EXPORT else "Upload the file again."
-
-
-def _fail_unsent(job: Job) -> bool:
-    limit = settings.JOB_QUEUED_LIMIT_SECONDS
-    message = (
-        f"never started: queued since {job.created_at:%Y-%m-%d %H:%M:%S} UTC, longer than "
-        f"JOB_QUEUED_LIMIT_SECONDS ({limit} s), while the task queue could not be reached. Check that Redis "
-        f"and the workers are running; nothing was imported or exported. {_start_again(job)}"
-    )
-    return _fail(job, message, "queue_unavailable", status=JobStatus.QUEUED, sent_at=job.sent_at)
-
-
-def _fail_stalled() -> list[int]:
-    """Fail every job running without progress for JOB_RUNNING_LIMIT_SECONDS. Judged by time, not by
-    asking for its process: a pool process outlives the job it ran (an outcome that could not be written
-    leaves a live pid), a worker may not answer Celery's inspect in time, and the demo has no workers to
-    ask. A job failed by mistake keeps nothing: its outcome is written in its work's transaction."""
-    limit = settings.JOB_RUNNING_LIMIT_SECONDS
-    cutoff = timezone.now() - timedelta(seconds=limit)
-    stalled = Job.objects.filter(status=JobStatus.RUNNING).filter(
-        Q(progress_at__lt=cutoff) | Q(progress_at__isnull=True, started_at__lt=cutoff)
-    )
-    failed = []
-    for job in stalled:
-        last = job.progress_at or job.started_at
-        message = (
-            f"stopped: no progress since {last:%Y-%m-%d %H:%M:%S} UTC, longer than JOB_RUNNING_LIMIT_SECONDS "
-            f"({limit} s). Its worker died or could not record the outcome; nothing of it was kept. "
-            f"{_start_again(job)}"
-        )
-        if _fail(job, message, "stalled", status=JobStatus.RUNNING, progress_at=job.progress_at):
-            failed.append(job.pk)
-    return failed
-
-
-def _fail(job: Job, message: str, code: str, **still: Any) -> bool:
-    """Fail the job if it still is as `still` says (of two sweeps, one fails it; a job that moved on
-    meanwhile is left alone), and remove its upload, as when a job fails while it runs."""
-    failed = Job.objects.filter(pk=job.pk, **still).update(
-        status=JobStatus.FAILED, finished_at=timezone.now(), message=message, error_code=code
-    )
-    if failed:
-        log.warning("job %s failed by the recovery sweep: %s", job.pk, message)
-        _remove_upload_quietly(job)
-    return bool(failed)
-
-
-def _remove_upload_quietly(job: Job) -> None:
-    """A sweep goes on past a file it cannot remove (a disk error, a stored path outside MEDIA_ROOT)."""
-    try:
-        _remove_upload(job.upload)
-    except (OSError, ServiceError) as exc:
-        log.warning("job %s: its upload %r was not removed: %s", job.pk, job.upload, exc)

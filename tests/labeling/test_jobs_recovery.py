@@ -13,7 +13,8 @@ from django.utils import timezone
 
 from labeling.models import Job, Prompt
 from labeling.services import jobs
-from labeling.services.jobs import JobProgress, job_run, jobs_recover
+from labeling.services.job_recovery import jobs_recover
+from labeling.services.jobs import JobProgress, job_run
 from tests.training.conftest import REDIS_URL
 
 DOWN = "redis://127.0.0.1:1/0"  # nothing listens there: the broker is "down"
