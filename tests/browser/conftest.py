@@ -40,6 +40,15 @@ def browser(transactional_db, live_server):
         connections.close_all()  # the ones this test's ORM calls opened inside Playwright's loop
 
 
+@pytest.fixture
+def labeler(transactional_db):
+    """The labeler "ada" (password PASSWORD), with nothing to do yet."""
+    from core.roles import ROLE_LABELER
+    from tests.factories import UserFactory
+
+    return UserFactory(username="ada", roles=[ROLE_LABELER])
+
+
 class Watched:
     """A page plus what it did that it should not: dialogs opened, script errors, failed requests."""
 

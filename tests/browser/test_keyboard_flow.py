@@ -6,19 +6,13 @@ import re
 
 import pytest
 
-from core.roles import ROLE_LABELER
 from labeling.models import Batch, Ranking
-from tests.factories import UserFactory, ranking_task
+from tests.factories import ranking_task
 
 from .conftest import log_in
 from .test_workspace import assert_tiers, batch_for, letters_to_ids, start
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True, serialized_rollback=True)]
-
-
-@pytest.fixture
-def labeler(transactional_db):
-    return UserFactory(username="ada", roles=[ROLE_LABELER])
 
 
 @pytest.fixture(autouse=True)

@@ -10,19 +10,13 @@ at the release, before Sortable handles it."""
 
 import pytest
 
-from core.roles import ROLE_LABELER
 from labeling.models import Batch
-from tests.factories import UserFactory, ranking_task
+from tests.factories import ranking_task
 
 from .conftest import log_in
 from .test_workspace import assert_tiers, batch_for, drag, start
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True, serialized_rollback=True)]
-
-
-@pytest.fixture
-def labeler(transactional_db):
-    return UserFactory(username="ada", roles=[ROLE_LABELER])
 
 
 def settled_box(page, target: str) -> dict:

@@ -7,21 +7,15 @@ import re
 import pytest
 from playwright.sync_api import expect
 
-from core.roles import ROLE_LABELER
 from labeling.models import Assignment, Batch
 from labeling.services.tasks import prompt_task_create
-from tests.factories import BatchFactory, PromptFactory, UserFactory, ranking_task
+from tests.factories import BatchFactory, PromptFactory, ranking_task
 
 from .conftest import log_in
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True, serialized_rollback=True)]
 
 TASK_PAGE = re.compile(r"/assignments/\d+/$")
-
-
-@pytest.fixture
-def labeler(transactional_db):
-    return UserFactory(username="ada", roles=[ROLE_LABELER])
 
 
 def open_task(page, labeler, kind) -> None:

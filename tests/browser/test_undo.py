@@ -10,12 +10,11 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
-from core.roles import ROLE_LABELER
 from labeling.handout.next import assignment_next
 from labeling.models import Assignment, Batch, Demonstration, Ranking
 from labeling.services.tasks import prompt_task_create
 from labeling.services.undo import submissions_finalise
-from tests.factories import BatchFactory, PromptFactory, UserFactory, ranking_task
+from tests.factories import BatchFactory, PromptFactory, ranking_task
 
 from .conftest import log_in
 from .test_accessibility import AXE, STILL, WCAG, audit, new_context
@@ -28,11 +27,6 @@ ASSIGNMENT = re.compile(r"/assignments/(\d+)/$")
 @pytest.fixture(autouse=True)
 def window(settings):
     settings.LABELING_UNDO_SECONDS = 30
-
-
-@pytest.fixture
-def labeler(transactional_db):
-    return UserFactory(username="ada", roles=[ROLE_LABELER])
 
 
 def current_assignment(page) -> int:

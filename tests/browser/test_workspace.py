@@ -5,20 +5,14 @@ import re
 
 import pytest
 
-from core.roles import ROLE_LABELER
 from labeling.models import Assignment, Batch, Comparison, Demonstration, Prompt, Ranking
 from labeling.services.tasks import prompt_task_create, ranking_task_create
-from tests.factories import BatchFactory, CompletionFactory, PromptFactory, UserFactory, ranking_task
+from tests.factories import BatchFactory, CompletionFactory, PromptFactory, ranking_task
 
 from .conftest import log_in, wait_for_home
 from .png import distinct_colours
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True, serialized_rollback=True)]
-
-
-@pytest.fixture
-def labeler(transactional_db):
-    return UserFactory(username="ada", roles=[ROLE_LABELER])
 
 
 @pytest.fixture(autouse=True)

@@ -92,6 +92,16 @@ def kill_left_running(media: Path) -> list[int]:
 
 
 @pytest.fixture
+def api(researcher):
+    """The REST API as a signed-in researcher."""
+    from rest_framework.test import APIClient
+
+    client = APIClient()
+    client.force_login(researcher)
+    return client
+
+
+@pytest.fixture
 def demo_data(db):
     """The demo's prompts, demonstrations and a batch of rankings: enough to train a round on."""
     call_command("load_demo", stdout=io.StringIO())

@@ -10,7 +10,6 @@ from pathlib import Path
 import psutil
 import pytest
 from django.urls import reverse
-from rest_framework.test import APIClient
 
 from labeling.services.exports import snapshot_create
 from training.ml.checkpoints import last_checkpoint
@@ -44,13 +43,6 @@ def launching_worker(settings, media, tiny_base):
     yield process
     process.stop()
     print(process.tail())
-
-
-@pytest.fixture
-def api(researcher):
-    client = APIClient()
-    client.force_login(researcher)
-    return client
 
 
 def start_sft(api, config: dict) -> int:

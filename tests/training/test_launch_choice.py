@@ -7,7 +7,6 @@ import re
 import pytest
 from django.core.management import CommandError, call_command
 from django.urls import reverse
-from rest_framework.test import APIClient
 
 from core.errors import ServiceError
 from labeling.services.exports import snapshot_create
@@ -18,13 +17,6 @@ from training.services.rounds import round_start
 from .conftest import FAST_STAGES
 
 pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture
-def api(researcher):
-    client = APIClient()
-    client.force_login(researcher)
-    return client
 
 
 def run_input(**extra) -> dict:

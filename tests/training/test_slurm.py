@@ -8,7 +8,6 @@ the job. Skipped, with the reason, where SLURM is not installed (`make slurm`).
 from pathlib import Path
 
 import pytest
-from rest_framework.test import APIClient
 
 from training.ml.checkpoints import last_checkpoint
 from training.models import ModelVersion, RunStatus, TrainingRun
@@ -63,13 +62,6 @@ def slurm_worker(slurm_settings, cluster, media, tiny_base):
     process.stop()
     print(process.tail())
     print(cluster.logs())
-
-
-@pytest.fixture
-def api(researcher):
-    client = APIClient()
-    client.force_login(researcher)
-    return client
 
 
 def job_id_of(run_id: int) -> str:
